@@ -1,0 +1,18 @@
+# Entry points for a fresh machine; each target installs what it needs first.
+.PHONY: stack test lint bootstrap
+
+bootstrap:
+	@infra/bootstrap.sh
+
+## Start the local stack (Kafka KRaft + PostgreSQL) and show how to use it.
+stack: bootstrap
+	.venv/bin/heat stack up
+	.venv/bin/heat stack status
+
+## Lint and run the whole test suite (unit + integration against real services).
+test: bootstrap
+	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/python -m pytest -p no:cacheprovider
+
+lint: bootstrap
+	.venv/bin/ruff check src tests benchmarks

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Make this checkout runnable on a fresh Debian machine: system packages
+# (Java 17, Maven, PostgreSQL 15) when missing, then the project's venv.
+# Safe to run repeatedly; it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_BIN_DIR="${HEAT_POSTGRES_BIN_DIR:-/usr/lib/postgresql/15/bin}"
+missing=()
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1 || true)
+if [ -z "${java_major}" ] || [ "${java_major}" -lt 17 ]; then missing+=(openjdk-17-jre-headless); fi
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+[ -x "${PG_BIN_DIR}/initdb" ] || missing+=(postgresql-15)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "missing system packages: ${missing[*]} (install them, e.g. with apt-get)" >&2
+    exit 1
+  fi
+  echo "installing system packages: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if ! "${PYTHON}" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "Python >= 3.11 is required (found $(${PYTHON} --version 2>&1))" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  "${PYTHON}" -m venv .venv
+fi
+# Reinstall only when the dependency list changed.
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "${stamp}" ]; then
+  echo "installing the project into .venv" >&2
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test,bench]'
+  rm -f .venv/.installed-*
+  touch "${stamp}"
+fi

@@ -1,0 +1,1 @@
+"""The ``heat`` command line: one entry point, one sub-command per job."""

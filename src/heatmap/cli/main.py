@@ -1,0 +1,18 @@
+"""``heat``: the single entry point of every service and tool of portfolio heat."""
+
+from __future__ import annotations
+
+import typer
+
+from heatmap.cli import stack
+
+app = typer.Typer(
+    help="Portfolio heat: where a trading desk's risk is concentrated, live and historically.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(stack.app, name="stack")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,72 @@
+"""``heat stack``: the local Apache Kafka (KRaft) broker and PostgreSQL cluster."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from heatmap.stack.kafka import StackError
+from heatmap.stack.local import LocalStack
+
+app = typer.Typer(help="Run a local Apache Kafka (KRaft) broker and PostgreSQL 15 cluster.",
+                  no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.command()
+def up() -> None:
+    """Start Kafka and PostgreSQL (idempotent), create the topics and the database."""
+    stack = LocalStack()
+    started = time.monotonic()
+    try:
+        with console.status("Starting the stack", spinner="dots") as status:
+            def step(message: str) -> None:
+                status.update(message)
+                console.log(message)
+
+            state = stack.up(step)
+    except StackError as error:
+        console.print(f"[red]stack up failed:[/red] {error}")
+        raise typer.Exit(1) from error
+    console.print(f"[green]Stack up[/green] in {time.monotonic() - started:.1f} s: "
+                  f"Kafka {state.kafka_bootstrap}, PostgreSQL on port "
+                  f"{state.postgres_port or 'external'}")
+    console.print('Point clients at it with:  eval "$(heat stack env)"')
+
+
+@app.command()
+def down(purge: bool = typer.Option(False, "--purge", help="Also delete topics' and "
+                                    "tables' data.")) -> None:
+    """Stop Kafka and PostgreSQL (SIGTERM, then kill after a timeout)."""
+    LocalStack().down(purge=purge, step=console.log)
+    console.print("[green]Stack down[/green]")
+
+
+@app.command()
+def status() -> None:
+    """Show endpoints, pids and health of the stack's services."""
+    components = LocalStack().status()
+    if not components:
+        console.print("No stack recorded; run: heat stack up")
+        raise typer.Exit(1)
+    table = Table("service", "endpoint", "pid", "health", "detail")
+    for component in components:
+        health = "[green]up[/green]" if component.healthy else "[red]down[/red]"
+        table.add_row(component.name, component.endpoint, str(component.pid or "-"), health,
+                      component.detail)
+    Console().print(table)
+    if not all(component.healthy for component in components):
+        raise typer.Exit(1)
+
+
+@app.command()
+def env() -> None:
+    """Print export lines for the stack: eval "$(heat stack env)"."""
+    state = LocalStack().load_state()
+    if state is None:
+        console.print("No stack recorded; run: heat stack up")
+        raise typer.Exit(1)
+    print("\n".join(state.env_lines()))

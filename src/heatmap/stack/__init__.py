@@ -1,0 +1,1 @@
+"""A real local stack as plain processes: Apache Kafka (KRaft) and PostgreSQL."""

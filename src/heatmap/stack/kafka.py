@@ -1,0 +1,269 @@
+"""A single-node Apache Kafka broker in KRaft mode (combined broker + controller).
+
+The jars come from Maven Central through ``infra/kafka/pom.xml`` and are
+copied into a cache directory once per POM content; the broker then runs as
+a plain Java process.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError
+
+from heatmap.stack import processes
+from heatmap.stack.ports import LOOPBACK
+from heatmap.topics import TopicSpec
+
+LOG4J2_PROPERTIES = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.controller.name = org.apache.kafka.controller
+logger.controller.level = WARN
+"""
+
+
+class StackError(RuntimeError):
+    """A stack service could not be prepared, started or reached."""
+
+
+def pom_path() -> Path:
+    """The POM that lists the broker's jars (shipped with the package)."""
+    return Path(str(resources.files("heatmap.stack") / "resources" / "kafka-pom.xml"))
+
+
+def java_executable(java_home: Path | None) -> str:
+    """The ``java`` to run the broker with; Kafka 4 needs Java 17 or newer."""
+    java = str(java_home / "bin" / "java") if java_home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise StackError("java not found: install a Java 17 runtime (openjdk-17-jre-headless)")
+    version = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)', version)
+    if not match or int(match.group(1)) < 17:
+        raise StackError(f"Kafka 4 needs Java >= 17; {java} reports: {version.strip()}")
+    return java
+
+
+def resolve_jars(cache_dir: Path, maven_command: str = "mvn") -> Path:
+    """Copy the broker's runtime jars into the cache (once per POM content).
+
+    Returns the directory holding the jars.
+    """
+    pom = pom_path()
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:16]
+    lib_dir = cache_dir / "kafka" / digest / "lib"
+    complete_marker = lib_dir / ".complete"
+    if complete_marker.exists():
+        return lib_dir
+    if shutil.which(maven_command) is None:
+        raise StackError(f"{maven_command} not found: install Maven to resolve the Kafka jars")
+    staging = lib_dir.with_name(f"lib.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    completed = subprocess.run(
+        [maven_command, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
+         f"-DoutputDirectory={staging}", "-DincludeScope=runtime"],
+        capture_output=True, text=True,
+    )
+    if completed.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise StackError(f"Maven could not resolve the Kafka jars:\n{completed.stdout[-4000:]}")
+    (staging / ".complete").write_text(digest)
+    shutil.rmtree(lib_dir, ignore_errors=True)
+    staging.rename(lib_dir)
+    return lib_dir
+
+
+@dataclass(frozen=True)
+class KafkaBrokerConfig:
+    """Everything that decides how the local broker runs.
+
+    Parameters
+    ----------
+    home : Path
+        Broker directory: ``server.properties``, ``data/``, ``server.log``, pid file.
+    port, controller_port : int
+        Loopback ports of the client listener and of the KRaft controller.
+    heap_mb : int
+        Fixed JVM heap, in MiB.
+    """
+
+    home: Path
+    port: int
+    controller_port: int
+    heap_mb: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def properties_path(self) -> Path:
+        return self.home / "server.properties"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.home / "kafka.pid"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "server.log"
+
+    def server_properties(self) -> str:
+        """The broker's ``server.properties`` text."""
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{LOOPBACK}:{self.controller_port}",
+            "listeners": (f"PLAINTEXT://{LOOPBACK}:{self.port},"
+                          f"CONTROLLER://{LOOPBACK}:{self.controller_port}"),
+            "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.home / "data"),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            # One node: every internal topic has a single replica.
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            # Consumers join at once instead of waiting for more members.
+            "group.initial.rebalance.delay.ms": "0",
+            "log.retention.check.interval.ms": "60000",
+            # A restarted node waits for its previous session to expire before it
+            # is unfenced; a short session keeps restarts quick on one node.
+            "broker.session.timeout.ms": "3000",
+            "broker.heartbeat.interval.ms": "500",
+        }
+        return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    def is_formatted(self) -> bool:
+        return (self.home / "data" / "meta.properties").exists()
+
+
+def jvm_command(java: str, lib_dir: Path, heap_mb: int, main_class: str,
+                args: list[str], home: Path) -> list[str]:
+    """The ``java`` command line for a Kafka main class on the cached classpath."""
+    return [
+        java, f"-Xms{heap_mb}m", f"-Xmx{heap_mb}m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
+        f"-Dkafka.logs.dir={home}",
+        "-cp", f"{lib_dir}/*", main_class, *args,
+    ]
+
+
+def start_broker(config: KafkaBrokerConfig, java: str, lib_dir: Path) -> int:
+    """Format the KRaft storage when new, then start the broker; returns its pid."""
+    config.home.mkdir(parents=True, exist_ok=True)
+    config.properties_path.write_text(config.server_properties())
+    (config.home / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+    if not config.is_formatted():
+        cluster_id = _kafka_uuid()
+        formatted = subprocess.run(
+            jvm_command(java, lib_dir, 256, "kafka.tools.StorageTool",
+                        ["format", "--cluster-id", cluster_id, "--config",
+                         str(config.properties_path)], config.home),
+            capture_output=True, text=True,
+        )
+        if formatted.returncode != 0:
+            raise StackError(f"Kafka storage format failed:\n{formatted.stdout}{formatted.stderr}")
+    command = jvm_command(java, lib_dir, config.heap_mb, "kafka.Kafka",
+                          [str(config.properties_path)], config.home)
+    return processes.spawn(command, config.log_path, config.pid_path, cwd=config.home)
+
+
+def _kafka_uuid() -> str:
+    # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def admin_client(bootstrap: str, timeout_s: float = 10.0) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="heat-stack",
+        request_timeout_ms=int(timeout_s * 1000),
+    )
+
+
+def accepts_connections(bootstrap: str, timeout_s: float = 1.0) -> bool:
+    """Whether the first bootstrap address accepts a TCP connection (a cheap liveness probe)."""
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until_ready(bootstrap: str, timeout_s: float, pid: int | None = None) -> None:
+    """Block until the broker answers a metadata request (or fail after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if pid is not None and not processes.is_alive(pid):
+            raise StackError("the Kafka broker exited during start-up")
+        if not accepts_connections(bootstrap):
+            time.sleep(0.2)
+            continue
+        try:
+            admin = admin_client(bootstrap, timeout_s=5.0)
+            try:
+                if admin.describe_cluster().get("brokers"):
+                    return
+            finally:
+                admin.close()
+        except (KafkaError, OSError, ValueError) as error:
+            last_error = error
+        time.sleep(0.5)
+    raise StackError(f"Kafka at {bootstrap} did not answer within {timeout_s:.0f} s: {last_error}")
+
+
+def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    admin = admin_client(bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        if missing:
+            admin.create_topics([
+                NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=1,
+                         topic_configs=dict(spec.configs))
+                for spec in missing
+            ])
+        return [spec.name for spec in missing]
+    finally:
+        admin.close()
+
+
+def topic_names(bootstrap: str) -> set[str]:
+    """Names of the broker's topics; raises StackError when it does not answer."""
+    if not accepts_connections(bootstrap):
+        raise StackError(f"nothing listens on {bootstrap}")
+    admin = admin_client(bootstrap, timeout_s=5.0)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()

@@ -1,0 +1,251 @@
+"""``heat stack``: bring the local Kafka broker and PostgreSQL cluster up and down."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shlex
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from heatmap.stack import kafka, postgres, processes
+from heatmap.stack.kafka import KafkaBrokerConfig, StackError
+from heatmap.stack.ports import pick
+from heatmap.stack.postgres import PostgresClusterConfig
+from heatmap.stack.settings import StackSettings
+from heatmap.topics import TopicSettings, topic_specs
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class StackState:
+    """What ``heat stack up`` started, persisted as ``stack.json`` in the state directory."""
+
+    kafka_bootstrap: str
+    kafka_external: bool
+    kafka_port: int | None
+    kafka_controller_port: int | None
+    database_url: str
+    database_external: bool
+    postgres_port: int | None
+    postgres_root: str | None
+    topic_prefix: str
+
+    def env_lines(self) -> list[str]:
+        """Shell lines so that ``eval "$(heat stack env)"`` points clients at the stack."""
+        values = {
+            "HEAT_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "HEAT_DATABASE_URL": self.database_url,
+            "HEAT_TOPIC_PREFIX": self.topic_prefix,
+        }
+        return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    endpoint: str
+    pid: int | None
+    healthy: bool
+    detail: str
+
+
+class LocalStack:
+    """The local stack of one state directory.
+
+    Parameters
+    ----------
+    settings : StackSettings
+        Ports, directories, external endpoints.
+    topics : TopicSettings
+        Prefix and partition counts of the topics ``up`` creates.
+    """
+
+    def __init__(self, settings: StackSettings | None = None,
+                 topics: TopicSettings | None = None) -> None:
+        self.settings = settings or StackSettings()
+        self.topics = topics or TopicSettings()
+        self.state_dir = self.settings.state_dir
+        self.kafka_home = self.state_dir / "kafka"
+        self.state_path = self.state_dir / "stack.json"
+
+    # -- state -------------------------------------------------------------------------------
+
+    def load_state(self) -> StackState | None:
+        try:
+            return StackState(**json.loads(self.state_path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _save_state(self, state: StackState) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        temporary = self.state_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(asdict(state), indent=2))
+        temporary.chmod(0o600)
+        temporary.replace(self.state_path)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _postgres_config(self, port: int) -> PostgresClusterConfig:
+        os_user = postgres.server_os_user(self.settings.postgres_os_user)
+        return PostgresClusterConfig(
+            root=postgres.cluster_root(self.state_dir, os_user), port=port,
+            bin_dir=self.settings.postgres_bin_dir, os_user=os_user,
+            fsync=self.settings.postgres_fsync, database=self.settings.database_name,
+        )
+
+    def _kafka_marker(self) -> str:
+        return str(self.kafka_home / "server.properties")
+
+    # -- up ----------------------------------------------------------------------------------
+
+    def up(self, step: Step = lambda _: None) -> StackState:
+        """Start whatever is not running yet; idempotent. Returns the endpoints."""
+        with self._locked():
+            previous = self.load_state()
+            kafka_fields = self._kafka_up(previous, step)
+            database_fields = self._postgres_up(previous, step)
+            state = StackState(**kafka_fields, **database_fields, topic_prefix=self.topics.prefix)
+            self._save_state(state)
+            return state
+
+    def _kafka_up(self, previous: StackState | None, step: Step) -> dict[str, object]:
+        timeout_s = self.settings.start_timeout_s
+        if _is_external(self.settings.kafka_bootstrap,
+                        previous.kafka_bootstrap if previous and not previous.kafka_external
+                        else None):
+            bootstrap = self.settings.kafka_bootstrap
+            step(f"Using the Kafka cluster at {bootstrap}")
+            kafka.wait_until_ready(bootstrap, timeout_s)
+            self._create_topics(bootstrap, step)
+            return {"kafka_bootstrap": bootstrap, "kafka_external": True, "kafka_port": None,
+                    "kafka_controller_port": None}
+        pid_path = self.kafka_home / "kafka.pid"
+        running = processes.running_pid(pid_path, self._kafka_marker())
+        if running and previous and previous.kafka_port and previous.kafka_controller_port:
+            port, controller_port = previous.kafka_port, previous.kafka_controller_port
+            step(f"Kafka already running (pid {running})")
+        else:
+            if running:  # running but without a usable record: restart it cleanly
+                processes.terminate(running, self._kafka_marker(), self.settings.stop_timeout_s)
+            java = kafka.java_executable(self.settings.java_home)
+            step("Resolving the Kafka jars with Maven (first run downloads them)")
+            lib_dir = kafka.resolve_jars(self.settings.cache_dir, self.settings.maven_command)
+            # Keep the ports of an earlier run when free, so exported endpoints stay valid.
+            port = pick(previous.kafka_port if previous and previous.kafka_port
+                        else self.settings.kafka_port)
+            controller_port = pick(
+                previous.kafka_controller_port if previous and previous.kafka_controller_port
+                else self.settings.kafka_controller_port, taken={port})
+            config = KafkaBrokerConfig(self.kafka_home, port, controller_port,
+                                       self.settings.kafka_heap_mb)
+            step(f"Starting Kafka (KRaft) on 127.0.0.1:{port}")
+            running = kafka.start_broker(config, java, lib_dir)
+        bootstrap = f"127.0.0.1:{port}"
+        step("Waiting for Kafka to answer metadata requests")
+        kafka.wait_until_ready(bootstrap, timeout_s, pid=running)
+        self._create_topics(bootstrap, step)
+        return {"kafka_bootstrap": bootstrap, "kafka_external": False, "kafka_port": port,
+                "kafka_controller_port": controller_port}
+
+    def _create_topics(self, bootstrap: str, step: Step) -> None:
+        created = kafka.ensure_topics(bootstrap, topic_specs(self.topics))
+        step(f"Topics: {len(created)} created" if created else "Topics: all present")
+
+    def _postgres_up(self, previous: StackState | None, step: Step) -> dict[str, object]:
+        if _is_external(self.settings.database_url,
+                        previous.database_url if previous and not previous.database_external
+                        else None):
+            step("Using the PostgreSQL database from HEAT_DATABASE_URL")
+            if not postgres.is_healthy(self.settings.database_url):
+                raise StackError("the database at HEAT_DATABASE_URL does not answer")
+            return {"database_url": self.settings.database_url, "database_external": True,
+                    "postgres_port": None, "postgres_root": None}
+        preferred = previous.postgres_port if previous and previous.postgres_port else None
+        config = self._postgres_config(preferred or self.settings.postgres_port)
+        if postgres.pid(config) is not None:
+            step(f"PostgreSQL already running (pid {postgres.pid(config)})")
+        else:
+            config = self._postgres_config(pick(config.port))
+            if not config.is_initialized():
+                step("Creating the PostgreSQL cluster (initdb)")
+                postgres.initialize(config)
+            step(f"Starting PostgreSQL on 127.0.0.1:{config.port}")
+            postgres.start(config, self.settings.start_timeout_s)
+        postgres.ensure_database(config, self.settings.start_timeout_s)
+        return {"database_url": postgres.admin_url(config), "database_external": False,
+                "postgres_port": config.port, "postgres_root": str(config.root)}
+
+    # -- down / status -----------------------------------------------------------------------
+
+    def down(self, purge: bool = False, step: Step = lambda _: None) -> None:
+        """Stop both services (SIGTERM, wait, then kill); ``purge`` also deletes their data."""
+        with self._locked():
+            state = self.load_state()
+            running = processes.running_pid(self.kafka_home / "kafka.pid", self._kafka_marker())
+            if running:
+                step(f"Stopping Kafka (pid {running})")
+                if processes.terminate(running, self._kafka_marker(),
+                                       self.settings.stop_timeout_s):
+                    step("Kafka did not stop in time and was killed")
+            if state and state.postgres_port and state.postgres_root:
+                config = self._postgres_config(state.postgres_port)
+                if postgres.pid(config) is not None:
+                    step(f"Stopping PostgreSQL (pid {postgres.pid(config)})")
+                    postgres.stop(config, self.settings.stop_timeout_s)
+            if purge:
+                if state and state.postgres_root:
+                    shutil.rmtree(state.postgres_root, ignore_errors=True)
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+                step("Removed the stack's data")
+
+    def status(self) -> list[ComponentStatus]:
+        state = self.load_state()
+        if state is None:
+            return []
+        components = []
+        kafka_pid = processes.running_pid(self.kafka_home / "kafka.pid", self._kafka_marker())
+        try:
+            names = kafka.topic_names(state.kafka_bootstrap)
+            product = {spec.name for spec in topic_specs(self.topics)}
+            kafka_ok = True
+            detail = f"{len(product & names)}/{len(product)} topics"
+        except Exception as error:
+            kafka_ok, detail = False, type(error).__name__
+        components.append(ComponentStatus("kafka", state.kafka_bootstrap,
+                                          None if state.kafka_external else kafka_pid,
+                                          kafka_ok, detail))
+        database_pid = None
+        if state.postgres_port and state.postgres_root:
+            database_pid = postgres.pid(self._postgres_config(state.postgres_port))
+        healthy = postgres.is_healthy(state.database_url)
+        components.append(ComponentStatus("postgres", _redact(state.database_url), database_pid,
+                                          healthy, "select 1 ok" if healthy else "unreachable"))
+        return components
+
+
+def _is_external(configured: str | None, ours: str | None) -> bool:
+    """Whether a configured endpoint names a service the stack must not start.
+
+    After ``eval "$(heat stack env)"`` the environment names our own services;
+    those stay ours, so ``up`` restarts them and ``down`` stops them.
+    """
+    return bool(configured) and configured != ours
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for display."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))

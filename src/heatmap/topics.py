@@ -1,0 +1,102 @@
+"""The Kafka topics of the product: names, partition counts and topic configs.
+
+This is the single definition every service and the local stack use, so a
+topic is never declared with different settings in two places.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DAY_MS = 24 * 60 * 60 * 1000
+
+
+class TopicSettings(BaseSettings):
+    """Topic naming and sizing, from ``HEAT_TOPIC_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="HEAT_TOPIC_", frozen=True, extra="ignore")
+
+    prefix: str = "heat."
+    prices_partitions: int = 6
+    positions_partitions: int = 6
+    accounts_partitions: int = 6
+    heat_frames_partitions: int = 6
+    alerts_partitions: int = 3
+    deadletter_partitions: int = 1
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic as it is created on the broker.
+
+    Parameters
+    ----------
+    name : str
+        Full topic name, prefix included.
+    partitions : int
+        Partition count; records are keyed so one key stays on one partition.
+    configs : dict[str, str]
+        Broker-side topic configs (``cleanup.policy``, ``retention.ms``, ...).
+    """
+
+    name: str
+    partitions: int
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Resolved topic names for one deployment (prefix applied)."""
+
+    prices: str
+    positions: str
+    accounts: str
+    heat_frames: str
+    alerts: str
+    deadletter: str
+
+    @classmethod
+    def from_settings(cls, settings: TopicSettings | None = None) -> Topics:
+        settings = settings or TopicSettings()
+        prefix = settings.prefix
+        return cls(
+            prices=f"{prefix}prices",
+            positions=f"{prefix}positions",
+            accounts=f"{prefix}accounts",
+            heat_frames=f"{prefix}heat-frames",
+            alerts=f"{prefix}alerts",
+            deadletter=f"{prefix}deadletter",
+        )
+
+
+def topic_specs(settings: TopicSettings | None = None) -> list[TopicSpec]:
+    """Every product topic with its partitions and configs.
+
+    Why these configs: prices and frames are high-volume streams kept for days;
+    ``accounts`` is latest-per-key (key = account), so it is compacted and
+    still expires; ``positions`` is keyed by account for partitioning while an
+    account holds many (symbol, strategy) positions, so compaction by key
+    would drop live positions: it is a plain stream with a long retention, and
+    the processor keeps the latest position per (account, symbol, strategy) in
+    its own compacted changelog.
+    """
+    settings = settings or TopicSettings()
+    names = Topics.from_settings(settings)
+    stream = {"cleanup.policy": "delete", "compression.type": "producer"}
+    return [
+        TopicSpec(names.prices, settings.prices_partitions,
+                  {**stream, "retention.ms": str(3 * _DAY_MS)}),
+        TopicSpec(names.positions, settings.positions_partitions,
+                  {**stream, "retention.ms": str(30 * _DAY_MS)}),
+        TopicSpec(names.accounts, settings.accounts_partitions,
+                  {"cleanup.policy": "compact,delete", "retention.ms": str(30 * _DAY_MS),
+                   "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(_DAY_MS)}),
+        TopicSpec(names.heat_frames, settings.heat_frames_partitions,
+                  {**stream, "retention.ms": str(7 * _DAY_MS)}),
+        TopicSpec(names.alerts, settings.alerts_partitions,
+                  {**stream, "retention.ms": str(90 * _DAY_MS)}),
+        TopicSpec(names.deadletter, settings.deadletter_partitions,
+                  {**stream, "retention.ms": str(14 * _DAY_MS)}),
+    ]

@@ -1,0 +1,57 @@
+import subprocess
+from pathlib import Path
+
+from heatmap.stack.kafka import KafkaBrokerConfig, pom_path
+from heatmap.stack.local import StackState, _is_external, _redact
+from heatmap.stack.postgres import cluster_root
+
+
+def _properties(config: KafkaBrokerConfig) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in config.server_properties().splitlines())
+
+
+def test_broker_is_a_single_kraft_node_on_loopback(tmp_path: Path) -> None:
+    properties = _properties(KafkaBrokerConfig(tmp_path, 19092, 19093, 512))
+    assert properties["process.roles"] == "broker,controller"
+    assert properties["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert properties["controller.quorum.voters"] == "1@127.0.0.1:19093"
+    assert properties["auto.create.topics.enable"] == "false"
+    assert properties["offsets.topic.replication.factor"] == "1"
+    assert properties["group.initial.rebalance.delay.ms"] == "0"
+
+
+def test_the_pom_pins_kafka_4_0_and_a_log4j2_backend() -> None:
+    pom = pom_path().read_text()
+    assert "<kafka.version>4.0." in pom
+    assert "<artifactId>kafka_2.13</artifactId>" in pom
+    assert "<artifactId>log4j-core</artifactId>" in pom
+
+
+def test_env_lines_survive_a_shell_round_trip() -> None:
+    state = StackState(kafka_bootstrap="127.0.0.1:9092", kafka_external=False, kafka_port=9092,
+                       kafka_controller_port=9093,
+                       database_url="postgresql://heat_admin:p'a$s@127.0.0.1:5432/heat",
+                       database_external=False, postgres_port=5432, postgres_root="/x",
+                       topic_prefix="heat.")
+    script = "\n".join(state.env_lines()) + '\nprintf %s "$HEAT_DATABASE_URL"'
+    printed = subprocess.run(["bash", "-c", script], capture_output=True, text=True).stdout
+    assert printed == state.database_url
+
+
+def test_our_own_endpoints_in_the_environment_are_not_external() -> None:
+    assert not _is_external(None, None)
+    assert not _is_external("127.0.0.1:9092", "127.0.0.1:9092")
+    assert _is_external("kafka:9092", "127.0.0.1:9092")
+    assert _is_external("kafka:9092", None)
+
+
+def test_password_is_redacted_for_display() -> None:
+    assert _redact("postgresql://u:secret@h:1/db") == "postgresql://u:***@h:1/db"
+    assert _redact("postgresql://h:1/db") == "postgresql://h:1/db"
+
+
+def test_cluster_lives_where_the_server_user_can_reach_it(tmp_path: Path) -> None:
+    assert cluster_root(tmp_path, None) == tmp_path / "postgres"
+    as_root = cluster_root(tmp_path, "postgres")
+    assert as_root.parent == Path("/var/tmp")
+    assert as_root == cluster_root(tmp_path, "postgres")
