@@ -886,7 +886,9 @@ class ReferenceModel:
             entries=entries,
         )
 
-    def book_state(self, ts: str | pd.Timestamp, account: str | None, desk: str | None):
+    def book_state(
+        self, ts: str | pd.Timestamp, account: str | None, desk: str | None
+    ) -> _BookState:
         """Holdings of an account (or a desk when ``account`` is None) at ``ts``."""
         t_ns = parse_ts(ts).value
         n_pos = int(np.searchsorted(self._pos_ns, t_ns, side="right"))

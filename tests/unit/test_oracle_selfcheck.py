@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from oracle import reference as ref
 
 pytestmark = pytest.mark.unit
 
+REPO = Path(__file__).resolve().parents[2]
 BAR_S = 300
 START = pd.Timestamp("2024-01-01T00:00:00Z")
 PARAMS = {
@@ -540,3 +542,31 @@ def test_check_replay_output_walks_a_file(tmp_path):
     assert summary.frames_mismatched == 1
     assert "$.var99_1d" in summary.mismatches[0]
     assert summary.missing_bar_frame_count == 1
+
+
+def test_replay_fixture_on_real_data():
+    prices = sorted((REPO / "data" / "binance-5m").glob("*.csv"))
+    replay = REPO / "tests" / "data" / "replay"
+    params = {
+        **PARAMS,
+        "timeframe": "1h",
+        "halflife_bars": 12.0,
+        "timeframes": {"1h": 12.0, "4h": 48.0, "1d": 288.0},
+        "min_periods": 20,
+    }
+    model = ref.ReferenceModel(prices, replay / "positions.csv", replay / "accounts.csv", params)
+    assert len(prices) == 10
+    assert 60 <= len(model.positions) <= 120
+    assert set(model.positions["symbol"]) <= set(model.closes.columns)
+    leveraged = model.frame("2018-01-16T15:00:00Z", "bar", "acct-b2", None, "4h")
+    assert leveraged["gross"] > 1.0
+    assert leveraged["desk"] == "beta"
+    assert leveraged["liq_distance"] == pytest.approx(
+        (1 - 0.02 * leveraged["gross"]) / leveraged["net"]
+    )
+    # acct-a2 trades before its first accounts row: fully funded
+    early = model.frame("2018-01-12T00:00:00Z", "bar", "acct-a2", None, "1h")
+    assert early["gross"] == pytest.approx(1.0)
+    desk = model.frame("2018-01-20T12:02:30Z", "position", None, "alpha", "1d")
+    assert desk["account"] is None and len(desk["positions"]) >= 5
+    assert desk["stale"] is True and desk["max_price_age_s"] == 150.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from heatmap.cli import stack
+from heatmap.cli import replay, stack
 
 app = typer.Typer(
     help="Portfolio heat: where a trading desk's risk is concentrated, live and historically.",
@@ -12,6 +12,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack.app, name="stack")
+app.command(
+    "replay",
+    # Several price paths may follow one --prices (shell globs): they arrive as extra args.
+    context_settings={"allow_extra_args": True},
+)(replay.replay)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,164 @@
+"""Alert state machines over frames: hysteresis and ``min_frames`` debounce, pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import msgspec
+
+from heatmap.schema import Alert, Frame, parse_rfc3339_ms
+
+LEVELS = ("warning", "critical")
+
+
+class AlertThresholds(msgspec.Struct, frozen=True, kw_only=True):
+    """Alert thresholds of one desk (or the defaults).
+
+    ``cluster_concentration_*`` and ``regime_break`` fire at or above the
+    value; ``liquidation_sigma_*`` fire below it (distance to liquidation in
+    standard deviations of the cluster's 1-day move); ``stale_after_s`` fires
+    when a frame has been stale for longer than that many seconds.
+    """
+
+    cluster_concentration_warning: float = 0.20
+    cluster_concentration_critical: float = 0.25
+    liquidation_sigma_warning: float = 3.0
+    liquidation_sigma_critical: float = 1.0
+    stale_after_s: float = 5.0
+    regime_break: float = 0.3
+    min_frames: int = 3
+    resolve_ratio: float = 0.9
+
+
+@dataclass
+class _Machine:
+    level: int = -1  # -1 none, else an index into the reading's thresholds
+    streak: dict[int, int] = field(default_factory=dict)
+    severity: str = "warning"  # of the level that fired, reported again on resolve
+    threshold: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Reading:
+    kind: str
+    subject: str
+    value: float | None
+    thresholds: tuple[float, ...]  # one per level, ascending severity
+    above: bool  # True: fires at or above; False: fires below
+
+
+def _breaches(value: float, threshold: float, above: bool) -> bool:
+    return value >= threshold if above else value < threshold
+
+
+def _recovered(value: float, threshold: float, above: bool, ratio: float) -> bool:
+    # Resolve only clearly past the threshold, so a value hovering on it cannot flap.
+    return value < ratio * threshold if above else value > threshold / ratio
+
+
+class AlertMonitor:
+    """Turns a stream of frames into alert transitions.
+
+    One machine per (account or desk, timeframe, kind, subject). A level
+    fires after ``min_frames`` consecutive frames at or beyond its threshold
+    and is left as soon as the value recovers past ``resolve_ratio`` times
+    the threshold; every change of level is one :class:`Alert`.
+    """
+
+    def __init__(self, defaults: AlertThresholds | None = None,
+                 per_desk: dict[str, AlertThresholds] | None = None) -> None:
+        self.defaults = defaults or AlertThresholds()
+        self.per_desk = per_desk or {}
+        self._machines: dict[tuple[str | None, str | None, str, str, str], _Machine] = {}
+        self._stale_since_ms: dict[tuple[str | None, str | None, str], int] = {}
+
+    def thresholds(self, desk: str | None) -> AlertThresholds:
+        return self.per_desk.get(desk or "", self.defaults)
+
+    def observe(self, frame: Frame) -> list[Alert]:
+        """Feed one frame; returns the transitions it causes (usually none)."""
+        limits = self.thresholds(frame.desk)
+        book = (frame.account, frame.desk, frame.timeframe)
+        seen: set[tuple[str, str]] = set()
+        alerts = []
+        for reading in self._readings(frame, limits):
+            seen.add((reading.kind, reading.subject))
+            alerts.extend(self._step(frame, limits, reading))
+        # A subject that vanished (cluster renamed or closed) reads as fully recovered.
+        for key, machine in list(self._machines.items()):
+            if key[:3] == book and (key[3], key[4]) not in seen and machine.level >= 0:
+                gone = _Reading(key[3], key[4], None, (), True)
+                alerts.extend(self._step(frame, limits, gone))
+        return alerts
+
+    def _readings(self, frame: Frame, limits: AlertThresholds) -> Iterator[_Reading]:
+        concentration = (limits.cluster_concentration_warning,
+                         limits.cluster_concentration_critical)
+        liquidation = (limits.liquidation_sigma_warning, limits.liquidation_sigma_critical)
+        for cluster in frame.clusters:
+            yield _Reading("cluster_concentration", cluster.cluster, cluster.concentration,
+                           concentration, True)
+            yield _Reading("liquidation_proximity", cluster.cluster, cluster.liq_sigma,
+                           liquidation, False)
+        book = (frame.account, frame.desk, frame.timeframe)
+        ts_ms = parse_rfc3339_ms(frame.ts)
+        if frame.stale:
+            stale_s = (ts_ms - self._stale_since_ms.setdefault(book, ts_ms)) / 1000.0
+        else:
+            self._stale_since_ms.pop(book, None)
+            stale_s = 0.0
+        # "Stale for more than N s" fires strictly above N: a tiny step past it counts.
+        yield _Reading("stale_heat", "frame", stale_s,
+                       (limits.stale_after_s + 1e-9,), True)
+        yield _Reading("regime_break", "portfolio", frame.regime_break, (limits.regime_break,),
+                       True)
+
+    def _step(self, frame: Frame, limits: AlertThresholds, reading: _Reading) -> list[Alert]:
+        key = (frame.account, frame.desk, frame.timeframe, reading.kind, reading.subject)
+        machine = self._machines.setdefault(key, _Machine())
+        value, thresholds, above = reading.value, reading.thresholds, reading.above
+        target = machine.level
+        if value is None:
+            target = -1
+            machine.streak.clear()
+        else:
+            # Step down while the value has recovered past the current level's threshold.
+            while target >= 0 and _recovered(value, thresholds[target], above,
+                                             limits.resolve_ratio):
+                target -= 1
+            # Step up only after min_frames consecutive breaches of the higher level.
+            for level in range(len(thresholds)):
+                if _breaches(value, thresholds[level], above):
+                    machine.streak[level] = machine.streak.get(level, 0) + 1
+                else:
+                    machine.streak[level] = 0
+                if level > target and machine.streak[level] >= limits.min_frames:
+                    target = level
+        if target == machine.level:
+            return []
+        machine.level = target
+        if target < 0:
+            return [self._alert(frame, reading, "resolved", machine.severity, machine.threshold)]
+        machine.severity = (LEVELS[target] if len(thresholds) > 1
+                            else _single_severity(reading.kind))
+        machine.threshold = thresholds[target]
+        return [self._alert(frame, reading, "firing", machine.severity, machine.threshold)]
+
+    @staticmethod
+    def _alert(frame: Frame, reading: _Reading, state: str, severity: str,
+               threshold: float) -> Alert:
+        book = frame.account or f"desk {frame.desk}"
+        value = "n/a" if reading.value is None else f"{reading.value:.4g}"
+        relation = ">=" if reading.above else "<"
+        message = (f"{book} {frame.timeframe}: {reading.kind.replace('_', ' ')} of "
+                   f"{reading.subject} {value} "
+                   + (f"{relation} {threshold:.4g}" if state == "firing" else "recovered"))
+        return Alert(ts=frame.ts, account=frame.account, desk=frame.desk,
+                     timeframe=frame.timeframe, kind=reading.kind, subject=reading.subject,
+                     severity=severity, state=state, value=reading.value, threshold=threshold,
+                     message=message)
+
+
+def _single_severity(kind: str) -> str:
+    return "critical" if kind == "stale_heat" else "warning"

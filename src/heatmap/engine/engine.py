@@ -1,0 +1,176 @@
+"""The heat engine: events in (prices, positions, account terms), frames out.
+
+Events must arrive in time order (epoch milliseconds). Before an event at
+``t`` is applied, everything due strictly before ``t`` happens in time
+order: bars close on their boundaries (bar frames for every book), and
+change-triggered frames are emitted. A change at ``t`` is therefore seen
+by a frame at ``t`` together with every other event at ``t``, and a
+change exactly on a boundary is applied before that bar closes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from heatmap.engine.book import PositionBook
+from heatmap.engine.heat import BookSnapshot, compute_frame, regime_break
+from heatmap.engine.market import MarketState
+from heatmap.engine.params import EngineParams
+from heatmap.schema import Frame, Trigger
+
+BookKey = tuple[str | None, str | None]  # (account, desk): exactly one is set
+
+
+@dataclass
+class _Pending:
+    due_ms: int
+    trigger: Trigger
+
+
+class HeatEngine:
+    """Streaming heat for every account and desk over one price universe.
+
+    Parameters
+    ----------
+    params : EngineParams
+        Bar interval, timeframes and every threshold.
+    """
+
+    def __init__(self, params: EngineParams | None = None) -> None:
+        self.params = params or EngineParams()
+        self.market = MarketState(self.params)
+        self.book = PositionBook(self.params.default_maintenance_rate)
+        self._pending: dict[BookKey, _Pending] = {}
+        self._last_change_frame_ms: dict[BookKey, int] = {}
+        self._min_change_gap_ms = round(1000.0 / self.params.max_frame_rate_per_s)
+        self._last_price_ms: int | None = None
+
+    # -- events ------------------------------------------------------------------------------
+
+    def on_price(self, symbol: str, ts_ms: int, price: float) -> list[Frame]:
+        frames = self.advance_to(ts_ms)
+        self.market.on_price(symbol, ts_ms, price)
+        self._last_price_ms = max(ts_ms, self._last_price_ms or ts_ms)
+        return frames
+
+    def on_position(self, account: str, symbol: str, ts_ms: int, qty: float,
+                    strategy: str | None = None, conviction: float | None = None) -> list[Frame]:
+        frames = self.advance_to(ts_ms)
+        self.book.set_position(account, symbol, strategy, qty, conviction)
+        self._changed(account, self.book.desk_of(account), ts_ms, "position")
+        return frames
+
+    def on_account(self, account: str, ts_ms: int, equity: float, desk: str | None = None,
+                   maintenance_rate: float | None = None) -> list[Frame]:
+        frames = self.advance_to(ts_ms)
+        left_desk = self.book.set_terms(account, equity, desk, maintenance_rate)
+        self._changed(account, self.book.desk_of(account), ts_ms, "equity")
+        if left_desk:
+            self._mark((None, left_desk), ts_ms, "equity")
+        return frames
+
+    def advance_to(self, ts_ms: int) -> list[Frame]:
+        """Close bars and emit pending frames due strictly before ``ts_ms``, in time order."""
+        return self._advance(ts_ms, bars_until_ms=ts_ms)
+
+    def finish(self) -> list[Frame]:
+        """End of input: close the bars up to the last price and emit what is pending."""
+        last_price_ms = self._last_price_ms
+        horizon = max([p.due_ms for p in self._pending.values()] + [last_price_ms or 0]) + 1
+        return self._advance(horizon, bars_until_ms=(last_price_ms or 0) + 1)
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    def _changed(self, account: str, desk: str | None, ts_ms: int, trigger: Trigger) -> None:
+        self._mark((account, None), ts_ms, trigger)
+        if desk:
+            self._mark((None, desk), ts_ms, trigger)
+
+    def _mark(self, key: BookKey, ts_ms: int, trigger: Trigger) -> None:
+        pending = self._pending.get(key)
+        if pending is not None:
+            if trigger == "position":  # a position change outranks an equity update
+                pending.trigger = trigger
+            return
+        last = self._last_change_frame_ms.get(key)
+        due = ts_ms if last is None else max(ts_ms, last + self._min_change_gap_ms)
+        self._pending[key] = _Pending(due, trigger)
+
+    def _advance(self, until_ms: int, bars_until_ms: int) -> list[Frame]:
+        frames: list[Frame] = []
+        boundaries = self.market.boundaries_before(bars_until_ms)
+        position = 0
+        while True:
+            due = [(p.due_ms, key) for key, p in self._pending.items() if p.due_ms < until_ms]
+            next_change = min(due, default=None, key=lambda item: item[0])
+            next_bar = boundaries[position] if position < len(boundaries) else None
+            if next_change is None and next_bar is None:
+                return frames
+            # At equal times the change frame comes first: it sees the bar still open.
+            if next_change is not None and (next_bar is None or next_change[0] <= next_bar):
+                due_ms, key = next_change
+                pending = self._pending.pop(key)
+                self._last_change_frame_ms[key] = due_ms
+                frames.extend(self.frames_for(key, due_ms, pending.trigger))
+            else:
+                self.market.close_bar(next_bar)
+                position += 1
+                for account in self.book.accounts:
+                    frames.extend(self.frames_for((account, None), next_bar, "bar"))
+                for desk in self.book.desks:
+                    frames.extend(self.frames_for((None, desk), next_bar, "bar"))
+
+    # -- frames ------------------------------------------------------------------------------
+
+    def snapshot(self, key: BookKey, ts_ms: int,
+                 trigger: Trigger) -> tuple[BookSnapshot, np.ndarray] | None:
+        """The book's holdings at current prices and their market slots.
+
+        None when the book has no positive equity (no frame is made then).
+        """
+        account, desk = key
+        members = [account] if account is not None else self.book.members(desk)
+        holdings = self.book.holdings(members)
+        slots_by_symbol = self.market.slots
+        priced = [i for i, s in enumerate(holdings.symbols) if s in slots_by_symbol]
+        symbols = [holdings.symbols[i] for i in priced]
+        slots = np.array([slots_by_symbol[s] for s in symbols], dtype=np.int64)
+        price = self.market.last_price[slots]
+        qty = holdings.qty[priced]
+        margin_slots = [slots_by_symbol.get(s) for s in holdings.margin_symbols]
+        margin = float(sum(weight * self.market.last_price[slot]
+                           for weight, slot in zip(holdings.margin_weights.tolist(),
+                                                   margin_slots, strict=True)
+                           if slot is not None))
+        equity = holdings.equity
+        if equity is None:
+            equity = float(np.abs(qty * price).sum())
+        if not equity > 0.0:
+            return None
+        return BookSnapshot(
+            ts_ms=ts_ms, trigger=trigger, account=account,
+            desk=desk if account is None else self.book.desk_of(account),
+            symbols=symbols, qty=qty, price=price,
+            price_age_s=(ts_ms - self.market.last_price_ms[slots]) / 1000.0,
+            strategy=[holdings.strategy[i] for i in priced],
+            conviction=[holdings.conviction[i] for i in priced],
+            equity=equity, margin=margin,
+        ), slots
+
+    def frames_for(self, key: BookKey, ts_ms: int, trigger: Trigger) -> list[Frame]:
+        """One frame per timeframe for the book ``key`` as of now, stamped ``ts_ms``."""
+        taken = self.snapshot(key, ts_ms, trigger)
+        if taken is None:
+            return []
+        book, slots = taken
+        market, params = self.market, self.params
+        regime = regime_break(market.correlation(params.fast_timeframe, slots),
+                              market.correlation(params.slow_timeframe, slots))
+        return [
+            compute_frame(book, timeframe, market.correlation(timeframe, slots),
+                          market.volatility(timeframe, slots),
+                          market.warming(timeframe, slots), regime, params)
+            for timeframe in params.timeframes
+        ]

@@ -1,0 +1,188 @@
+"""Heat of one book at one moment: the frame math, vectorised over its positions.
+
+Notation (for k held symbols): ``s`` shares of equity (k,), ``rho``
+correlation (k, k), ``sigma`` per-bar volatility of log returns (k,),
+``Sigma = D rho D``. Heat ``c_i = s_i (rho s)_i / E`` with
+``E = sqrt(s' rho s)``; risk contribution ``s_i (Sigma s)_i / sigma_p``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from heatmap.engine.clusters import cluster_labels, cluster_names
+from heatmap.engine.params import EngineParams
+from heatmap.schema import ClusterRow, Frame, PositionRow, Trigger, ms_to_rfc3339
+
+
+@dataclass(frozen=True)
+class BookSnapshot:
+    """Everything one frame needs, already aligned on the book's held symbols.
+
+    Attributes
+    ----------
+    symbols : list[str], length k (sorted)
+    qty, price : ndarray, shape (k,)
+        Net quantity and last price (settlement currency per unit).
+    price_age_s : ndarray, shape (k,)
+        Seconds since each price was observed.
+    strategy, conviction : list, length k
+    equity : float
+        Book equity; gross notional when the book reported none.
+    margin : float
+        Maintenance margin in money.
+    """
+
+    ts_ms: int
+    trigger: Trigger
+    account: str | None
+    desk: str | None
+    symbols: list[str]
+    qty: np.ndarray
+    price: np.ndarray
+    price_age_s: np.ndarray
+    strategy: list[str | None]
+    conviction: list[float | None]
+    equity: float
+    margin: float
+
+
+def _quadratic(weights: np.ndarray, matrix: np.ndarray) -> float:
+    return float(np.sqrt(max(float(weights @ matrix @ weights), 0.0)))
+
+
+def _stress(rho: np.ndarray, kappa: float) -> np.ndarray:
+    stressed = (1.0 - kappa) * rho + kappa
+    np.fill_diagonal(stressed, 1.0)
+    return stressed
+
+
+def regime_break(rho_fast: np.ndarray, rho_slow: np.ndarray) -> float | None:
+    """RMS over held pairs ``i < j`` of ``rho_fast - rho_slow``; None with fewer than 2."""
+    k = rho_fast.shape[0]
+    if k < 2:
+        return None
+    upper = np.triu_indices(k, 1)
+    difference = rho_fast[upper] - rho_slow[upper]
+    return float(np.sqrt(np.mean(difference * difference)))
+
+
+def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np.ndarray,
+                  warming: np.ndarray, regime: float | None, params: EngineParams) -> Frame:
+    """The heat frame of ``book`` for ``timeframe``.
+
+    Parameters
+    ----------
+    rho : ndarray, shape (k, k)
+        Correlations of the held symbols for this timeframe.
+    sigma : ndarray, shape (k,)
+        Per-bar volatilities of the held symbols for this timeframe.
+    warming : ndarray of bool, shape (k,)
+    regime : float or None
+        Regime break of the book (same for every timeframe).
+    """
+    tol = params.zero_tol
+    equity = book.equity
+    notional = book.qty * book.price
+    shares = notional / equity
+    abs_shares = np.abs(shares)
+    gross, net = float(abs_shares.sum()), float(shares.sum())
+    mu = book.margin / equity
+
+    rho_s = rho @ shares
+    exposure = float(np.sqrt(max(float(shares @ rho_s), 0.0)))
+    if exposure < tol:
+        heat = np.zeros_like(shares)
+        heat_share: list[float | None] = [None] * len(shares)
+    else:
+        heat = shares * rho_s / exposure
+        heat_share = (heat / exposure).tolist()
+    covariance = rho * np.outer(sigma, sigma)
+    cov_s = covariance @ shares
+    sigma_p = float(np.sqrt(max(float(shares @ cov_s), 0.0)))
+    risk = shares * cov_s / sigma_p if sigma_p >= tol else np.zeros_like(shares)
+    stress_rho = _stress(rho, params.stress_kappa)
+
+    labels = cluster_labels(rho, params.rho_min)
+    names = cluster_names(labels, book.symbols, shares)
+    clusters = _cluster_rows(labels, names, book.symbols, shares, rho, stress_rho, covariance,
+                             mu, params)
+
+    conviction_for_quadrant = [params.missing_conviction if c is None else c
+                               for c in book.conviction]
+    positions = [
+        PositionRow(
+            symbol=symbol, strategy=book.strategy[i], qty=float(book.qty[i]),
+            price=float(book.price[i]), notional=float(notional[i]), share=float(shares[i]),
+            heat=float(heat[i]), heat_share=heat_share[i], risk_contribution=float(risk[i]),
+            cluster=names[labels[i]],
+            quadrant=_quadrant(float(heat[i]), conviction_for_quadrant[i],
+                               float(abs_shares[i]), params),
+            conviction=book.conviction[i], stale=bool(book.price_age_s[i] > params.stale_after_s),
+            price_age_s=float(book.price_age_s[i]),
+        )
+        for i, symbol in enumerate(book.symbols)
+    ]
+    held = len(book.symbols)
+    return Frame(
+        ts=ms_to_rfc3339(book.ts_ms), trigger=book.trigger, account=book.account,
+        desk=book.desk, timeframe=timeframe, equity=float(equity), gross=gross, net=net,
+        correlated_exposure=exposure,
+        stress_exposure=_quadratic(shares, stress_rho),
+        effective_bets=gross * gross / (exposure * exposure) if exposure >= tol else None,
+        hhi=float(np.sum((abs_shares / gross) ** 2)) if gross >= tol else None,
+        max_cluster_concentration=max((c.concentration for c in clusters), default=None),
+        liq_distance=(1.0 - mu) / abs(net) if abs(net) >= tol else None,
+        var99_1d=params.var_z * sigma_p * float(np.sqrt(params.bars_per_day)) * equity,
+        absorption_ratio=float(np.linalg.eigvalsh(rho)[-1]) / held if held else None,
+        regime_break=regime,
+        stale=any(row.stale for row in positions),
+        max_price_age_s=float(book.price_age_s.max()) if held else None,
+        warming_up=bool(warming.any()),
+        params=params.frame_params(timeframe), params_hash=params.params_hash(timeframe),
+        positions=positions, clusters=clusters,
+    )
+
+
+def _quadrant(heat: float, conviction: float, abs_share: float,
+              params: EngineParams) -> str:
+    if heat < 0.0:
+        return "hedge"
+    if conviction < params.unsure_below:
+        return "unsure"
+    return "core" if abs_share >= params.size_threshold else "speculative"
+
+
+def _cluster_rows(labels: np.ndarray, names: list[str], symbols: list[str], shares: np.ndarray,
+                  rho: np.ndarray, stress_rho: np.ndarray, covariance: np.ndarray, mu: float,
+                  params: EngineParams) -> list[ClusterRow]:
+    """Per-cluster sums and quadratic forms, all clusters at once via a membership matrix."""
+    tol = params.zero_tol
+    membership = np.zeros((len(names), len(symbols)))
+    membership[labels, np.arange(len(symbols))] = 1.0
+    weighted = membership * shares  # (m, k): each cluster's shares, zero elsewhere
+
+    def quadratic(matrix: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.maximum(np.einsum("ci,ij,cj->c", weighted, matrix, weighted), 0.0))
+
+    concentration, stress, cluster_sigma = (quadratic(rho), quadratic(stress_rho),
+                                            quadratic(covariance))
+    gross, net = membership @ np.abs(shares), membership @ shares
+    sqrt_bars = float(np.sqrt(params.bars_per_day))
+    rows = []
+    for c, name in enumerate(names):
+        abs_net = abs(float(net[c]))
+        liq = (1.0 - mu) / abs_net if abs_net >= tol else None
+        liq_sigma = None
+        if liq is not None and cluster_sigma[c] >= tol:
+            liq_sigma = liq / (float(cluster_sigma[c]) / abs_net * sqrt_bars)
+        rows.append(ClusterRow(
+            cluster=name,
+            members=[symbols[i] for i in np.flatnonzero(labels == c)],
+            gross=float(gross[c]), net=float(net[c]), concentration=float(concentration[c]),
+            stress_concentration=float(stress[c]), liq_distance=liq, liq_sigma=liq_sigma,
+        ))
+    rows.sort(key=lambda row: (-row.concentration, row.cluster))
+    return rows

@@ -1,0 +1,99 @@
+"""Prices, bar closes and the per-timeframe correlation estimators of one universe."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from heatmap.engine.ewma import EwmaCorrelation
+from heatmap.engine.params import EngineParams
+
+
+class MarketState:
+    """Every symbol with a price: last price, bar closes and EWMA statistics.
+
+    Symbols get a slot on their first price and keep it; statistics of all
+    timeframes are indexed by slot. Prices are in the settlement currency;
+    timestamps are epoch milliseconds.
+    """
+
+    def __init__(self, params: EngineParams) -> None:
+        self.params = params
+        self.bar_ms = params.bar_interval_s * 1000
+        self.slots: dict[str, int] = {}
+        self.symbols: list[str] = []
+        self.last_price = np.empty(0)
+        self.last_price_ms = np.empty(0, dtype=np.int64)
+        self.prev_close = np.empty(0)
+        self.estimators = {
+            name: EwmaCorrelation(params.alpha(name), params.min_periods)
+            for name in params.timeframes
+        }
+        self.next_boundary_ms: int | None = None
+        self.last_boundary_ms: int | None = None
+        self._correlation_cache: dict[str, np.ndarray] = {}
+
+    def _add_symbol(self, symbol: str) -> int:
+        slot = len(self.symbols)
+        self.slots[symbol] = slot
+        self.symbols.append(symbol)
+        self.last_price = np.append(self.last_price, math.nan)
+        self.last_price_ms = np.append(self.last_price_ms, np.int64(0))
+        self.prev_close = np.append(self.prev_close, math.nan)
+        for estimator in self.estimators.values():
+            estimator.resize(slot + 1)
+        self._correlation_cache.clear()
+        return slot
+
+    def on_price(self, symbol: str, ts_ms: int, price: float) -> None:
+        """Record an observed price. Call :meth:`boundaries_before` first to close bars."""
+        slot = self.slots.get(symbol)
+        if slot is None:
+            slot = self._add_symbol(symbol)
+        if ts_ms >= self.last_price_ms[slot] or math.isnan(self.last_price[slot]):
+            self.last_price[slot] = price
+            self.last_price_ms[slot] = ts_ms
+        if self.next_boundary_ms is None:
+            # The first bar closes at the first boundary at or after the first price.
+            self.next_boundary_ms = -(-ts_ms // self.bar_ms) * self.bar_ms
+
+    def boundaries_before(self, ts_ms: int) -> list[int]:
+        """Bar boundaries strictly before ``ts_ms`` that have not closed yet, in order."""
+        if self.next_boundary_ms is None or self.next_boundary_ms >= ts_ms:
+            return []
+        return list(range(self.next_boundary_ms, ts_ms, self.bar_ms))
+
+    def close_bar(self, boundary_ms: int) -> None:
+        """Close the bar at ``boundary_ms``: closes are the last prices (carried forward).
+
+        Every symbol with a previous close gets a return ``ln(C(k) / C(k-1))``;
+        a symbol's first close only starts its series.
+        """
+        closes = self.last_price
+        observed = ~np.isnan(self.prev_close)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            returns = np.where(observed, np.log(closes / self.prev_close), 0.0)
+        for estimator in self.estimators.values():
+            estimator.update(returns, observed)
+        self.prev_close = closes.copy()
+        self.last_boundary_ms = boundary_ms
+        self.next_boundary_ms = boundary_ms + self.bar_ms
+        self._correlation_cache.clear()
+
+    def correlation(self, timeframe: str, slots: np.ndarray) -> np.ndarray:
+        """Correlations among ``slots`` for ``timeframe``, shape (k, k), from a per-bar cache."""
+        full = self._correlation_cache.get(timeframe)
+        if full is None:
+            every_slot = np.arange(len(self.symbols))
+            full = self.estimators[timeframe].correlation(every_slot)
+            self._correlation_cache[timeframe] = full
+        return full[np.ix_(slots, slots)]
+
+    def volatility(self, timeframe: str, slots: np.ndarray) -> np.ndarray:
+        """Per-bar volatility of log returns, shape (k,)."""
+        return np.sqrt(self.estimators[timeframe].variance(slots))
+
+    def warming(self, timeframe: str, slots: np.ndarray) -> np.ndarray:
+        """Whether each slot still lacks ``min_periods`` returns, shape (k,)."""
+        return ~self.estimators[timeframe].warm(slots)

@@ -1,0 +1,1 @@
+"""``heat replay``: the heat engine over recorded files, no Kafka needed."""

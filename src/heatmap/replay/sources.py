@@ -1,0 +1,133 @@
+"""Streaming readers of price, position and account CSV files, merged by time.
+
+Each file is read row by row (memory does not grow with its length) and
+must be in time order. Rows are validated with the message schema; a bad
+row is counted with its reason and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from heatmap.schema import Account, Position, Price, ts_to_ms
+
+# At equal timestamps prices apply first, then account terms, then positions.
+KIND_ORDER = {Price: 0, Account: 1, Position: 2}
+
+
+class ReplayInputError(ValueError):
+    """An input file cannot be replayed (unknown columns, rows out of time order)."""
+
+
+@dataclass
+class ReadStats:
+    """Rows read and rejected (by reason), and bytes consumed for progress."""
+
+    rows: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    bytes_read: int = 0
+
+
+def price_files(paths: Iterable[Path]) -> list[Path]:
+    """Expand directories into their ``*.csv`` files (sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.csv")) if path.is_dir() else [path])
+    return files
+
+
+def _lines(path: Path, stats: ReadStats) -> Iterator[str]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        for line in handle:
+            stats.bytes_read += len(line)
+            yield line
+
+
+def _rows(path: Path, stats: ReadStats) -> Iterator[tuple[int, dict[str, str]]]:
+    reader = csv.DictReader(_lines(path, stats))
+    for row in reader:
+        yield reader.line_num, {k.strip(): (v or "").strip() for k, v in row.items() if k}
+
+
+def _empty_to_none(row: dict[str, str], *names: str) -> None:
+    for name in names:
+        if row.get(name) == "":
+            row[name] = None
+
+
+def _read(path: Path, kind: type, stats: ReadStats, prepare) -> Iterator[tuple]:
+    previous_ms = None
+    for line, row in _rows(path, stats):
+        try:
+            message = msgspec.convert(prepare(row), kind, strict=False)
+        except (msgspec.ValidationError, ValueError, KeyError, TypeError) as error:
+            stats.rejected[f"{kind.__name__.lower()}: {error}"] += 1
+            continue
+        ts_ms = ts_to_ms(message.ts)
+        if previous_ms is not None and ts_ms < previous_ms:
+            raise ReplayInputError(f"{path}:{line}: rows must be in time order")
+        previous_ms = ts_ms
+        stats.rows[kind.__name__.lower()] += 1
+        yield ts_ms, KIND_ORDER[kind], message
+
+
+def read_prices(path: Path, stats: ReadStats) -> Iterator[tuple]:
+    """``SYMBOL.csv`` with ``timestamp`` and ``close`` (or ``price``), or a long CSV
+    with ``timestamp,symbol,price``. A row's timestamp is when the price was observed."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    columns = {name.strip() for name in header}
+    if "timestamp" not in columns:
+        raise ReplayInputError(f"{path}: no timestamp column")
+    value_column = "price" if "price" in columns else "close"
+    if value_column not in columns:
+        raise ReplayInputError(f"{path}: needs a close or price column")
+    file_symbol = None if "symbol" in columns else path.stem
+
+    def prepare(row: dict[str, str]) -> dict[str, object]:
+        return {"symbol": file_symbol or row["symbol"], "ts": row["timestamp"],
+                "price": row[value_column], "source": "replay"}
+
+    return _read(path, Price, stats, prepare)
+
+
+def read_positions(path: Path, stats: ReadStats) -> Iterator[tuple]:
+    """``timestamp,account,symbol,qty[,strategy,conviction]``."""
+
+    def prepare(row: dict[str, str]) -> dict[str, object]:
+        _empty_to_none(row, "strategy", "conviction")
+        return {"account": row["account"], "symbol": row["symbol"], "ts": row["timestamp"],
+                "qty": row["qty"], "strategy": row.get("strategy"),
+                "conviction": row.get("conviction")}
+
+    return _read(path, Position, stats, prepare)
+
+
+def read_accounts(path: Path, stats: ReadStats) -> Iterator[tuple]:
+    """``timestamp,account,equity[,desk,maintenance_rate]``."""
+
+    def prepare(row: dict[str, str]) -> dict[str, object]:
+        _empty_to_none(row, "desk", "maintenance_rate")
+        return {"account": row["account"], "ts": row["timestamp"], "equity": row["equity"],
+                "desk": row.get("desk"), "maintenance_rate": row.get("maintenance_rate")}
+
+    return _read(path, Account, stats, prepare)
+
+
+def merged_events(prices: list[Path], positions: Path | None, accounts: Path | None,
+                  stats: ReadStats) -> Iterator[Price | Position | Account]:
+    """All rows of all files as messages, in time order (prices first at equal times)."""
+    streams = [read_prices(path, stats) for path in prices]
+    if accounts is not None:
+        streams.append(read_accounts(accounts, stats))
+    if positions is not None:
+        streams.append(read_positions(positions, stats))
+    for _, _, message in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+        yield message

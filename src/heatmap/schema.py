@@ -1,0 +1,199 @@
+"""The one definition of every message the product exchanges (SPEC'd JSON on Kafka).
+
+Inputs (``prices``, ``positions``, ``accounts``) are validated here, so a
+record either decodes into a Struct or is rejected with a reason; outputs
+(heat frames, alerts) are encoded from the same Structs by every producer,
+``heat replay`` included. Timestamps travel as RFC 3339 UTC strings; inside
+the engine they are integer epoch milliseconds (``ts_ms``).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Trigger = Literal["bar", "position", "equity"]
+Quadrant = Literal["core", "speculative", "hedge", "unsure"]
+
+
+class InvalidMessageError(ValueError):
+    """A record breaks the message contract; ``str()`` is the reason."""
+
+
+def _require_finite(**values: float | None) -> None:
+    for name, value in values.items():
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number")
+
+
+def ts_to_ms(ts: datetime) -> int:
+    """Epoch milliseconds of an aware datetime."""
+    return round(ts.timestamp() * 1000)
+
+
+def ms_to_rfc3339(ts_ms: int) -> str:
+    """``2026-01-02T03:04:05.678Z`` for epoch milliseconds."""
+    seconds, millis = divmod(ts_ms, 1000)
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+
+
+def parse_rfc3339_ms(text: str) -> int:
+    """Epoch milliseconds of an RFC 3339 timestamp (a missing offset means UTC)."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00", 1))
+    except ValueError as error:
+        raise InvalidMessageError(f"bad timestamp {text!r}") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return ts_to_ms(moment)
+
+
+class Price(msgspec.Struct, frozen=True, kw_only=True):
+    """``prices`` (key = symbol): one observed price."""
+
+    symbol: NonEmpty
+    ts: datetime
+    price: Annotated[float, msgspec.Meta(gt=0)]
+    source: str
+    bid: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    ask: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+    def __post_init__(self) -> None:
+        _require_finite(price=self.price, bid=self.bid, ask=self.ask)
+
+
+class Position(msgspec.Struct, frozen=True, kw_only=True):
+    """``positions`` (key = account): the latest per (account, symbol, strategy) is the position."""
+
+    account: NonEmpty
+    symbol: NonEmpty
+    ts: datetime
+    qty: float
+    strategy: str | None = None
+    conviction: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    entry_price: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    leverage: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    desk: str | None = None
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_finite(qty=self.qty, entry_price=self.entry_price, leverage=self.leverage)
+
+
+class Account(msgspec.Struct, frozen=True, kw_only=True):
+    """``accounts`` (key = account): equity and margin terms of one account."""
+
+    account: NonEmpty
+    ts: datetime
+    equity: float
+    desk: str | None = None
+    maintenance_rate: Annotated[float, msgspec.Meta(ge=0, lt=1)] | None = None
+    currency: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_finite(equity=self.equity)
+
+
+class PositionRow(msgspec.Struct, kw_only=True):
+    """One held symbol in a frame. Shares are in units of equity; ages in seconds."""
+
+    symbol: str
+    strategy: str | None
+    qty: float
+    price: float
+    notional: float
+    share: float
+    heat: float
+    heat_share: float | None
+    risk_contribution: float
+    cluster: str
+    quadrant: Quadrant
+    conviction: float | None
+    stale: bool
+    price_age_s: float
+
+
+class ClusterRow(msgspec.Struct, kw_only=True):
+    """One correlated cluster of held symbols (named after its largest member)."""
+
+    cluster: str
+    members: list[str]
+    gross: float
+    net: float
+    concentration: float
+    stress_concentration: float
+    liq_distance: float | None
+    liq_sigma: float | None
+
+
+class Frame(msgspec.Struct, kw_only=True):
+    """A heat frame (``heat-frames``, key = account, or desk for desk frames)."""
+
+    ts: str
+    trigger: Trigger
+    account: str | None
+    desk: str | None
+    timeframe: str
+    equity: float
+    gross: float
+    net: float
+    correlated_exposure: float
+    stress_exposure: float
+    effective_bets: float | None
+    hhi: float | None
+    max_cluster_concentration: float | None
+    liq_distance: float | None
+    var99_1d: float
+    absorption_ratio: float | None
+    regime_break: float | None
+    stale: bool
+    max_price_age_s: float | None
+    warming_up: bool
+    params: dict[str, object]
+    params_hash: str
+    positions: list[PositionRow]
+    clusters: list[ClusterRow]
+
+
+class Alert(msgspec.Struct, kw_only=True):
+    """An alert transition (``alerts``)."""
+
+    ts: str
+    account: str | None
+    desk: str | None
+    timeframe: str
+    kind: Literal["cluster_concentration", "liquidation_proximity", "stale_heat",
+                  "regime_break"]
+    subject: str
+    severity: Literal["warning", "critical"]
+    state: Literal["firing", "resolved"]
+    value: float | None
+    threshold: float
+    message: str
+
+
+_decoders = {
+    kind: msgspec.json.Decoder(kind) for kind in (Price, Position, Account)
+}
+_encoder = msgspec.json.Encoder()
+
+
+def decode(kind: type[Price] | type[Position] | type[Account], payload: bytes) -> object:
+    """Decode and validate one input record; raises InvalidMessageError with the reason."""
+    try:
+        message = _decoders[kind].decode(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise InvalidMessageError(str(error)) from error
+    if getattr(message, "ts", None) is not None and message.ts.tzinfo is None:
+        raise InvalidMessageError("ts must carry a UTC offset (RFC 3339, e.g. ...Z)")
+    return message
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """JSON bytes of any message of this module."""
+    return _encoder.encode(message)
