@@ -10,6 +10,7 @@ the engine they are integer epoch milliseconds (``ts_ms``).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -35,6 +36,7 @@ def ts_to_ms(ts: datetime) -> int:
     return round(ts.timestamp() * 1000)
 
 
+@lru_cache(maxsize=4096)
 def ms_to_rfc3339(ts_ms: int) -> str:
     """``2026-01-02T03:04:05.678Z`` for epoch milliseconds."""
     seconds, millis = divmod(ts_ms, 1000)

@@ -70,7 +70,9 @@ class AlertMonitor:
                  per_desk: dict[str, AlertThresholds] | None = None) -> None:
         self.defaults = defaults or AlertThresholds()
         self.per_desk = per_desk or {}
-        self._machines: dict[tuple[str | None, str | None, str, str, str], _Machine] = {}
+        # Machines per book (account, desk, timeframe), then per (kind, subject).
+        self._machines: dict[tuple[str | None, str | None, str],
+                             dict[tuple[str, str], _Machine]] = {}
         self._stale_since_ms: dict[tuple[str | None, str | None, str], int] = {}
 
     def thresholds(self, desk: str | None) -> AlertThresholds:
@@ -79,17 +81,20 @@ class AlertMonitor:
     def observe(self, frame: Frame) -> list[Alert]:
         """Feed one frame; returns the transitions it causes (usually none)."""
         limits = self.thresholds(frame.desk)
-        book = (frame.account, frame.desk, frame.timeframe)
+        machines = self._machines.setdefault((frame.account, frame.desk, frame.timeframe), {})
         seen: set[tuple[str, str]] = set()
         alerts = []
         for reading in self._readings(frame, limits):
             seen.add((reading.kind, reading.subject))
-            alerts.extend(self._step(frame, limits, reading))
+            machine = machines.setdefault((reading.kind, reading.subject), _Machine())
+            alerts.extend(self._step(frame, limits, reading, machine))
         # A subject that vanished (cluster renamed or closed) reads as fully recovered.
-        for key, machine in list(self._machines.items()):
-            if key[:3] == book and (key[3], key[4]) not in seen and machine.level >= 0:
-                gone = _Reading(key[3], key[4], None, (), True)
-                alerts.extend(self._step(frame, limits, gone))
+        for (kind, subject), machine in list(machines.items()):
+            if (kind, subject) not in seen:
+                if machine.level >= 0:
+                    gone = _Reading(kind, subject, None, (), True)
+                    alerts.extend(self._step(frame, limits, gone, machine))
+                del machines[(kind, subject)]
         return alerts
 
     def _readings(self, frame: Frame, limits: AlertThresholds) -> Iterator[_Reading]:
@@ -114,9 +119,8 @@ class AlertMonitor:
         yield _Reading("regime_break", "portfolio", frame.regime_break, (limits.regime_break,),
                        True)
 
-    def _step(self, frame: Frame, limits: AlertThresholds, reading: _Reading) -> list[Alert]:
-        key = (frame.account, frame.desk, frame.timeframe, reading.kind, reading.subject)
-        machine = self._machines.setdefault(key, _Machine())
+    def _step(self, frame: Frame, limits: AlertThresholds, reading: _Reading,
+              machine: _Machine) -> list[Alert]:
         value, thresholds, above = reading.value, reading.thresholds, reading.above
         target = machine.level
         if value is None:

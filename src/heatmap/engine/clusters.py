@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
 
 
@@ -20,9 +20,33 @@ def cluster_labels(rho: np.ndarray, rho_min: float) -> np.ndarray:
     distance = np.sqrt(np.clip((1.0 - rho) / 2.0, 0.0, 1.0))
     np.fill_diagonal(distance, 0.0)
     tree = linkage(squareform(distance, checks=False), method="average")
-    raw = fcluster(tree, t=np.sqrt((1.0 - rho_min) / 2.0), criterion="distance")
-    _, labels = np.unique(raw, return_inverse=True)
-    return labels
+    return _cut(tree, k, float(np.sqrt((1.0 - rho_min) / 2.0)))
+
+
+def _cut(tree: np.ndarray, k: int, height: float) -> np.ndarray:
+    """Flat clusters of ``tree`` at ``height``: what ``fcluster(criterion="distance")`` gives.
+
+    Average linkage is monotonic, so the flat clusters are the components
+    joined by merges no higher than ``height``. Reading them off the linkage
+    matrix directly avoids fcluster's per-call validation, which costs more
+    than the clustering itself on a book of a few symbols (tests assert
+    equality with fcluster).
+    """
+    parent = list(range(2 * k - 1))
+
+    def root(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for step, (left, right, merge_height, _) in enumerate(tree.tolist()):
+        if merge_height <= height:
+            parent[root(int(left))] = k + step
+            parent[root(int(right))] = k + step
+    roots = [root(leaf) for leaf in range(k)]
+    order: dict[int, int] = {}
+    return np.array([order.setdefault(r, len(order)) for r in roots], dtype=np.int64)
 
 
 def cluster_names(labels: np.ndarray, symbols: list[str], shares: np.ndarray) -> list[str]:

@@ -46,6 +46,9 @@ class HeatEngine:
         self._last_change_frame_ms: dict[BookKey, int] = {}
         self._min_change_gap_ms = round(1000.0 / self.params.max_frame_rate_per_s)
         self._last_price_ms: int | None = None
+        # The parameters echoed in frames are the same for every frame of a timeframe.
+        self._echo = {tf: (self.params.frame_params(tf), self.params.params_hash(tf))
+                      for tf in self.params.timeframes}
 
     # -- events ------------------------------------------------------------------------------
 
@@ -171,6 +174,7 @@ class HeatEngine:
         return [
             compute_frame(book, timeframe, market.correlation(timeframe, slots),
                           market.volatility(timeframe, slots),
-                          market.warming(timeframe, slots), regime, params)
+                          market.warming(timeframe, slots), regime, params,
+                          self._echo[timeframe])
             for timeframe in params.timeframes
         ]

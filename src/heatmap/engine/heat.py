@@ -70,7 +70,8 @@ def regime_break(rho_fast: np.ndarray, rho_slow: np.ndarray) -> float | None:
 
 
 def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np.ndarray,
-                  warming: np.ndarray, regime: float | None, params: EngineParams) -> Frame:
+                  warming: np.ndarray, regime: float | None, params: EngineParams,
+                  echo: tuple[dict[str, object], str] | None = None) -> Frame:
     """The heat frame of ``book`` for ``timeframe``.
 
     Parameters
@@ -82,6 +83,8 @@ def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np
     warming : ndarray of bool, shape (k,)
     regime : float or None
         Regime break of the book (same for every timeframe).
+    echo : (dict, str), optional
+        Precomputed ``(params.frame_params(timeframe), params.params_hash(timeframe))``.
     """
     tol = params.zero_tol
     equity = book.equity
@@ -125,6 +128,7 @@ def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np
         )
         for i, symbol in enumerate(book.symbols)
     ]
+    positions.sort(key=lambda row: row.symbol)
     held = len(book.symbols)
     return Frame(
         ts=ms_to_rfc3339(book.ts_ms), trigger=book.trigger, account=book.account,
@@ -141,7 +145,8 @@ def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np
         stale=any(row.stale for row in positions),
         max_price_age_s=float(book.price_age_s.max()) if held else None,
         warming_up=bool(warming.any()),
-        params=params.frame_params(timeframe), params_hash=params.params_hash(timeframe),
+        params=echo[0] if echo else params.frame_params(timeframe),
+        params_hash=echo[1] if echo else params.params_hash(timeframe),
         positions=positions, clusters=clusters,
     )
 
@@ -180,7 +185,7 @@ def _cluster_rows(labels: np.ndarray, names: list[str], symbols: list[str], shar
             liq_sigma = liq / (float(cluster_sigma[c]) / abs_net * sqrt_bars)
         rows.append(ClusterRow(
             cluster=name,
-            members=[symbols[i] for i in np.flatnonzero(labels == c)],
+            members=sorted(symbols[i] for i in np.flatnonzero(labels == c)),
             gross=float(gross[c]), net=float(net[c]), concentration=float(concentration[c]),
             stress_concentration=float(stress[c]), liq_distance=liq, liq_sigma=liq_sigma,
         ))

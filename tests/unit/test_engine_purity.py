@@ -1,0 +1,50 @@
+"""The heat engine stays pure: numpy/scipy math only, no I/O, environment or clock."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import heatmap.engine
+
+ENGINE_DIR = Path(heatmap.engine.__file__).parent
+ALLOWED_ROOTS = {"__future__", "collections", "dataclasses", "functools", "hashlib", "math",
+                 "re", "typing", "numpy", "scipy", "msgspec", "heatmap"}
+FORBIDDEN_MODULES = ("kafka", "aiokafka", "faust", "mode", "psycopg", "psycopg_pool",
+                     "pydantic_settings", "prometheus_client", "typer", "rich")
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_engine_sources_import_only_math_libraries() -> None:
+    for path in sorted(ENGINE_DIR.glob("*.py")):
+        for name in _imports(path):
+            assert name.split(".")[0] in ALLOWED_ROOTS, f"{path.name} imports {name}"
+            if name.startswith("heatmap."):
+                assert name.startswith(("heatmap.engine", "heatmap.schema")), name
+
+
+def test_engine_never_reads_the_clock_or_environment() -> None:
+    for path in sorted(ENGINE_DIR.glob("*.py")):
+        source = path.read_text()
+        for call in ("time.time(", "datetime.now(", "os.environ", "getenv(", "open("):
+            assert call not in source, f"{path.name} uses {call}"
+
+
+def test_importing_the_engine_loads_no_service_library() -> None:
+    code = ("import sys, heatmap.engine.engine, heatmap.engine.alerts; "
+            "print('\\n'.join(sorted(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    roots = {name.split(".")[0] for name in loaded}
+    assert not roots & set(FORBIDDEN_MODULES)
