@@ -10,8 +10,8 @@ the engine they are integer epoch milliseconds (``ts_ms``).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Literal
 
 import msgspec
