@@ -1103,18 +1103,28 @@ class ReferenceModel:
     def regime_break(self, bar: int, symbols: Sequence[str]) -> float | None:
         """RMS over pairs ``i < j`` of ``rho_fast - rho_slow`` after bar ``bar``.
 
+        Only pairs whose symbols are both past warm-up in both timeframes count:
+        a warming pair's correlations are 0 by convention, which says nothing
+        about a break.
+
         Returns
         -------
         float or None
-            None with fewer than two symbols.
+            None when fewer than one such pair exists.
         """
         n = len(symbols)
         if n < 2:
             return None
         fast = self.correlation(self.fast_timeframe, bar, symbols)
         slow = self.correlation(self.slow_timeframe, bar, symbols)
-        upper = np.triu_indices(n, k=1)
-        return float(np.sqrt(np.mean((fast[upper] - slow[upper]) ** 2)))
+        warm = ~(self.warming(self.fast_timeframe, bar, symbols)
+                 | self.warming(self.slow_timeframe, bar, symbols))
+        i, j = np.triu_indices(n, k=1)
+        counted = warm[i] & warm[j]
+        if not counted.any():
+            return None
+        difference = fast[i[counted], j[counted]] - slow[i[counted], j[counted]]
+        return float(np.sqrt(np.mean(difference**2)))
 
     def emits(self, ts: str | pd.Timestamp, account: str | None, desk: str | None) -> bool:
         """Whether a frame for this book at ``ts`` has positive equity (is emitted)."""

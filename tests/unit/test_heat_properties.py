@@ -136,3 +136,13 @@ def test_cluster_named_after_largest_member_ties_alphabetical() -> None:
     frame = _frame(np.ones((3, 3)), np.array([0.2, -0.2, 0.1]), np.full(3, 0.01),
                    ["ZEC", "ADA", "BTC"])
     assert frame.clusters[0].cluster == "ADA"
+
+
+def test_regime_break_counts_warm_pairs_only() -> None:
+    from heatmap.engine.heat import regime_break
+
+    fast = np.array([[1.0, 0.9, 0.0], [0.9, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    slow = np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert regime_break(fast, slow, np.array([True, True, False])) == pytest.approx(0.4)
+    assert regime_break(fast, slow, np.array([True, False, False])) is None
+    assert regime_break(fast[:1, :1], slow[:1, :1]) is None

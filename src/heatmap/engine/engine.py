@@ -169,8 +169,9 @@ class HeatEngine:
             return []
         book, slots = taken
         market, params = self.market, self.params
-        regime = regime_break(market.correlation(params.fast_timeframe, slots),
-                              market.correlation(params.slow_timeframe, slots))
+        fast, slow = params.fast_timeframe, params.slow_timeframe
+        regime = regime_break(market.correlation(fast, slots), market.correlation(slow, slots),
+                              ~(market.warming(fast, slots) | market.warming(slow, slots)))
         return [
             compute_frame(book, timeframe, market.correlation(timeframe, slots),
                           market.volatility(timeframe, slots),

@@ -59,13 +59,22 @@ def _stress(rho: np.ndarray, kappa: float) -> np.ndarray:
     return stressed
 
 
-def regime_break(rho_fast: np.ndarray, rho_slow: np.ndarray) -> float | None:
-    """RMS over held pairs ``i < j`` of ``rho_fast - rho_slow``; None with fewer than 2."""
+def regime_break(rho_fast: np.ndarray, rho_slow: np.ndarray,
+                 warm: np.ndarray | None = None) -> float | None:
+    """RMS over held pairs ``i < j`` of ``rho_fast - rho_slow``.
+
+    Only pairs of ``warm`` symbols (shape (k,), both timeframes past warm-up)
+    count: a warming pair's correlation is 0 by convention, which says
+    nothing about a break. None when no pair counts.
+    """
     k = rho_fast.shape[0]
-    if k < 2:
+    rows, cols = np.triu_indices(k, 1)
+    if warm is not None:
+        counted = warm[rows] & warm[cols]
+        rows, cols = rows[counted], cols[counted]
+    if rows.size == 0:
         return None
-    upper = np.triu_indices(k, 1)
-    difference = rho_fast[upper] - rho_slow[upper]
+    difference = rho_fast[rows, cols] - rho_slow[rows, cols]
     return float(np.sqrt(np.mean(difference * difference)))
 
 
