@@ -10,6 +10,8 @@ change exactly on a boundary is applied before that bar closes.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +45,9 @@ class HeatEngine:
         self.market = MarketState(self.params)
         self.book = PositionBook(self.params.default_maintenance_rate)
         self._pending: dict[BookKey, _Pending] = {}
+        # (due_ms, sequence, key) per pending frame; a pending frame's due time never changes.
+        self._due: list[tuple[int, int, BookKey]] = []
+        self._sequence = itertools.count()
         self._last_change_frame_ms: dict[BookKey, int] = {}
         self._min_change_gap_ms = round(1000.0 / self.params.max_frame_rate_per_s)
         self._last_price_ms: int | None = None
@@ -100,20 +105,20 @@ class HeatEngine:
         last = self._last_change_frame_ms.get(key)
         due = ts_ms if last is None else max(ts_ms, last + self._min_change_gap_ms)
         self._pending[key] = _Pending(due, trigger)
+        heapq.heappush(self._due, (due, next(self._sequence), key))
 
     def _advance(self, until_ms: int, bars_until_ms: int) -> list[Frame]:
         frames: list[Frame] = []
         boundaries = self.market.boundaries_before(bars_until_ms)
         position = 0
         while True:
-            due = [(p.due_ms, key) for key, p in self._pending.items() if p.due_ms < until_ms]
-            next_change = min(due, default=None, key=lambda item: item[0])
+            next_change = self._due[0] if self._due and self._due[0][0] < until_ms else None
             next_bar = boundaries[position] if position < len(boundaries) else None
             if next_change is None and next_bar is None:
                 return frames
             # At equal times the change frame comes first: it sees the bar still open.
             if next_change is not None and (next_bar is None or next_change[0] <= next_bar):
-                due_ms, key = next_change
+                due_ms, _, key = heapq.heappop(self._due)
                 pending = self._pending.pop(key)
                 self._last_change_frame_ms[key] = due_ms
                 frames.extend(self.frames_for(key, due_ms, pending.trigger))

@@ -44,7 +44,8 @@ def price_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def _lines(path: Path, stats: ReadStats) -> Iterator[str]:
-    with open(path, newline="", encoding="utf-8") as handle:
+    # utf-8-sig: spreadsheet exports often start with a byte-order mark.
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         for line in handle:
             stats.bytes_read += len(line)
             yield line
@@ -60,6 +61,17 @@ def _empty_to_none(row: dict[str, str], *names: str) -> None:
     for name in names:
         if row.get(name) == "":
             row[name] = None
+
+
+def _header(path: Path) -> set[str]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        return {name.strip() for name in next(csv.reader(handle), [])}
+
+
+def _require(path: Path, columns: set[str], *required: str) -> None:
+    missing = [name for name in required if name not in columns]
+    if missing:
+        raise ReplayInputError(f"{path}: missing column(s) {', '.join(missing)}")
 
 
 def _read(path: Path, kind: type, stats: ReadStats, prepare) -> Iterator[tuple]:
@@ -81,14 +93,9 @@ def _read(path: Path, kind: type, stats: ReadStats, prepare) -> Iterator[tuple]:
 def read_prices(path: Path, stats: ReadStats) -> Iterator[tuple]:
     """``SYMBOL.csv`` with ``timestamp`` and ``close`` (or ``price``), or a long CSV
     with ``timestamp,symbol,price``. A row's timestamp is when the price was observed."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle), [])
-    columns = {name.strip() for name in header}
-    if "timestamp" not in columns:
-        raise ReplayInputError(f"{path}: no timestamp column")
+    columns = _header(path)
     value_column = "price" if "price" in columns else "close"
-    if value_column not in columns:
-        raise ReplayInputError(f"{path}: needs a close or price column")
+    _require(path, columns, "timestamp", value_column)
     file_symbol = None if "symbol" in columns else path.stem
 
     def prepare(row: dict[str, str]) -> dict[str, object]:
@@ -100,6 +107,7 @@ def read_prices(path: Path, stats: ReadStats) -> Iterator[tuple]:
 
 def read_positions(path: Path, stats: ReadStats) -> Iterator[tuple]:
     """``timestamp,account,symbol,qty[,strategy,conviction]``."""
+    _require(path, _header(path), "timestamp", "account", "symbol", "qty")
 
     def prepare(row: dict[str, str]) -> dict[str, object]:
         _empty_to_none(row, "strategy", "conviction")
@@ -112,6 +120,7 @@ def read_positions(path: Path, stats: ReadStats) -> Iterator[tuple]:
 
 def read_accounts(path: Path, stats: ReadStats) -> Iterator[tuple]:
     """``timestamp,account,equity[,desk,maintenance_rate]``."""
+    _require(path, _header(path), "timestamp", "account", "equity")
 
     def prepare(row: dict[str, str]) -> dict[str, object]:
         _empty_to_none(row, "desk", "maintenance_rate")
