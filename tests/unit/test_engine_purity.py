@@ -10,8 +10,8 @@ from pathlib import Path
 import heatmap.engine
 
 ENGINE_DIR = Path(heatmap.engine.__file__).parent
-ALLOWED_ROOTS = {"__future__", "collections", "dataclasses", "functools", "hashlib", "math",
-                 "re", "typing", "numpy", "scipy", "msgspec", "heatmap"}
+ALLOWED_ROOTS = {"__future__", "collections", "dataclasses", "functools", "hashlib", "heapq",
+                 "itertools", "math", "re", "typing", "numpy", "scipy", "msgspec", "heatmap"}
 FORBIDDEN_MODULES = ("kafka", "aiokafka", "faust", "mode", "psycopg", "psycopg_pool",
                      "pydantic_settings", "prometheus_client", "typer", "rich")
 
