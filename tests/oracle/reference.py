@@ -972,7 +972,7 @@ class ReferenceModel:
         for symbol in sorted(state.entries):
             entry = state.entries[symbol]
             quote = self.price_at(symbol, t)
-            if entry.qty == 0 or quote is None:
+            if abs(entry.qty) < NEAR_ZERO or quote is None:
                 continue
             held.append(symbol)
             qty.append(entry.qty)
@@ -996,9 +996,9 @@ class ReferenceModel:
             equity = float(np.abs(notional).sum())
         else:
             equity = float(sum(state.equity_by_account.values()))
-        if not equity > 0:
+        if not equity > 0 and held:
             return None
-        mu = margin / equity
+        mu = margin / equity if equity > 0 else 0.0
 
         shares = notional / equity
         rho = self.correlation(timeframe, bar, held)
@@ -1127,15 +1127,27 @@ class ReferenceModel:
         return float(np.sqrt(np.mean(difference**2)))
 
     def emits(self, ts: str | pd.Timestamp, account: str | None, desk: str | None) -> bool:
-        """Whether a frame for this book at ``ts`` has positive equity (is emitted)."""
+        """Whether a frame for this book at ``ts`` is emitted.
+
+        A book exists from the first row naming it (an account in any row, a desk in an
+        accounts row). It gets frames while it has positive equity, and also while it
+        holds nothing (empty frames, so its alerts can resolve); a book that holds
+        positions without positive equity gets none.
+        """
         t = parse_ts(ts)
+        if account is not None:
+            named = pd.concat([self.positions.loc[self.positions["account"] == account, "ts"],
+                               self.accounts.loc[self.accounts["account"] == account, "ts"]])
+        else:
+            named = self.accounts.loc[self.accounts["desk"] == desk, "ts"]
+        if named.empty or named.min() > t:
+            return False
         state = self.book_state(t, account, desk)
-        if state.equity_by_account is not None:
-            return sum(state.equity_by_account.values()) > 0
-        for symbol, entry in state.entries.items():
-            if entry.qty != 0 and self.price_at(symbol, t) is not None:
-                return True
-        return False
+        held = [symbol for symbol, entry in state.entries.items()
+                if abs(entry.qty) >= NEAR_ZERO and self.price_at(symbol, t) is not None]
+        if not held or state.equity_by_account is None:
+            return True
+        return sum(state.equity_by_account.values()) > 0
 
     def books(self) -> tuple[list[str], list[str]]:
         """All accounts (positions or accounts rows) and all desks named in the inputs."""

@@ -10,17 +10,19 @@ from heatmap.schema import ClusterRow, Frame, ms_to_rfc3339
 
 
 def _frame(n: int, concentration: float | None = None, regime: float | None = None,
-           stale: bool = False, desk: str | None = None) -> Frame:
+           stale: bool = False, desk: str | None = None, price_age_s: float | None = None,
+           account: str | None = "a") -> Frame:
     clusters = [] if concentration is None else [ClusterRow(
         cluster="ETHUSDT", members=["ETHUSDT"], gross=concentration, net=concentration,
         concentration=concentration, stress_concentration=concentration, liq_distance=10.0,
         liq_sigma=50.0)]
-    return Frame(ts=ms_to_rfc3339(n * 1000), trigger="bar", account="a", desk=desk,
+    return Frame(ts=ms_to_rfc3339(n * 1000), trigger="bar", account=account, desk=desk,
                  timeframe="1h", equity=1.0, gross=0.0, net=0.0, correlated_exposure=0.0,
                  stress_exposure=0.0, effective_bets=None, hhi=None,
                  max_cluster_concentration=concentration, liq_distance=None, var99_1d=0.0,
                  absorption_ratio=None, regime_break=regime, stale=stale,
-                 max_price_age_s=None, warming_up=False, params={}, params_hash="",
+                 max_price_age_s=price_age_s, warming_up=False,
+                 params={"stale_after_s": 2.0}, params_hash="",
                  positions=[], clusters=clusters)
 
 
@@ -70,12 +72,27 @@ def test_thresholds_per_desk() -> None:
     assert [a.threshold for a in alerts] == [0.1]
 
 
-def test_stale_heat_fires_after_five_seconds_stale() -> None:
+def test_stale_heat_counts_from_when_prices_went_stale() -> None:
+    # The feed stopped at t=0: at t the oldest price is t seconds old, stale after 2 s,
+    # so the frame has been stale for t - 2 s; that passes 5 s at t = 8 s.
     monitor = AlertMonitor()
-    alerts = [a for n in range(0, 12) for a in monitor.observe(_frame(n, stale=True))]
+    alerts = [a for n in range(3, 14)
+              for a in monitor.observe(_frame(n, stale=True, price_age_s=float(n)))]
     assert [(a.kind, a.state) for a in alerts] == [("stale_heat", "firing")]
-    assert alerts[0].ts.endswith("08.000Z")  # stale > 5 s from 6 s on, third such frame at 8 s
-    [resolved] = monitor.observe(_frame(13, stale=False))
+    assert alerts[0].ts.endswith("10.000Z")  # breaches at 8, 9 and 10 s: min_frames = 3
+    assert alerts[0].value == 8.0
+    [resolved] = monitor.observe(_frame(14, stale=False, price_age_s=0.0))
+    assert resolved.state == "resolved"
+
+
+def test_an_account_moving_desks_keeps_one_alert_state() -> None:
+    monitor = AlertMonitor()
+    fired = [a for n in range(3)
+             for a in monitor.observe(_frame(n, concentration=0.22, desk="d1"))]
+    assert [a.state for a in fired] == ["firing"]
+    # Same account, now reported under desk d2: still the same alert, not a second one.
+    assert monitor.observe(_frame(3, concentration=0.22, desk="d2")) == []
+    [resolved] = monitor.observe(_frame(4, concentration=0.1, desk="d2"))
     assert resolved.state == "resolved"
 
 

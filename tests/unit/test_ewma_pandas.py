@@ -43,7 +43,7 @@ def test_real_5m_bars_match_pandas_within_1e_8(timeframe: str) -> None:
         while pending is not None and pending[0] <= boundary_ms:
             market.on_price(pending[1], pending[0], float(pending[2]))
             pending = next(price_rows, None)
-        assert market.boundaries_before(boundary_ms + 1) == [boundary_ms]
+        assert market.next_boundary_before(boundary_ms + 1) == boundary_ms
         market.close_bar(boundary_ms)
         if bar not in checkpoints:
             continue

@@ -317,7 +317,8 @@ def test_equity_falls_back_to_gross_notional():
     assert frame["equity"] == pytest.approx(sum(abs(n) for n in notional))
     assert frame["gross"] == pytest.approx(1.0)
     assert frame["liq_distance"] == pytest.approx((1 - 0.005) / abs(frame["net"]))
-    assert model.frame(LAST_BAR, "bar", "nobody", None, "fast") is None
+    # An account never named in the inputs gets no frame (it does not exist).
+    assert not model.emits(LAST_BAR, "nobody", None)
 
 
 def test_non_positive_equity_emits_nothing():
@@ -388,7 +389,7 @@ def test_frame_timing_conventions():
 
 def test_position_at_boundary_is_in_that_bar_frame():
     model = clone_model([("2024-01-01T00:25:00Z", "acc", "AAA", 1.0, "", None)])
-    assert model.frame(boundary(4), "bar", "acc", None, "fast") is None
+    assert not model.emits(boundary(4), "acc", None)  # not named before 00:25
     assert model.frame(boundary(5), "bar", "acc", None, "fast") is not None
     assert model.frame(boundary(5), "position", "acc", None, "fast") is not None
 
@@ -521,8 +522,8 @@ def test_check_replay_output_walks_a_file(tmp_path):
     for tf, halflife in PARAMS["timeframes"].items():
         params = {**PARAMS, "timeframe": tf, "halflife_bars": halflife}
         for ts in model.closes.index:
-            frame = model.frame(ts, "bar", "acc", None, tf)
-            if frame is not None:
+            if model.emits(ts, "acc", None):
+                frame = model.frame(ts, "bar", "acc", None, tf)
                 frames.append({**frame, "params": params, "params_hash": "x"})
         frame = model.frame("2024-01-01T00:12:30Z", "position", "acc", None, tf)
         frames.append({**frame, "params": params, "params_hash": "x"})

@@ -56,3 +56,30 @@ def test_replay_rejects_bad_rows_and_keeps_going(tmp_path: Path) -> None:
     assert "4 rows rejected" in " ".join(completed.stderr.split())
     triggers = [json.loads(line)["trigger"] for line in out.read_text().splitlines()]
     assert triggers == ["position", "bar", "bar"]
+
+
+def test_hostile_rows_are_counted_not_fatal(tmp_path: Path) -> None:
+    prices = tmp_path / "ETHUSDT.csv"
+    prices.write_bytes(
+        b"\xef\xbb\xbftimestamp,close\n"          # byte-order mark
+        b"2026-01-01T00:00:00Z,100\n"
+        b"2026-01-01 00:00:30,100.5\n"            # no offset: read as UTC
+        b"2026-01-01T00:00:20Z,99\n"              # older than its predecessor
+        b"2026-01-01T00:01:00Z," + b"9" * 200_000 + b"\n"  # over the csv field limit
+        b"9999-12-31T23:59:59Z,101\n"             # a mistyped year
+        b"2026-01-01T00:02:00Z,102\n")
+    positions = tmp_path / "positions.csv"
+    positions.write_bytes(b"timestamp,account,symbol,qty\n"
+                          b"2026-01-01T00:00:10Z,caf\xe9,ETHUSDT,1\n"  # Latin-1, not UTF-8
+                          b"2026-01-01T00:00:10Z,desk-1,ETHUSDT,1\n")
+    out = tmp_path / "frames.jsonl"
+    completed = subprocess.run(
+        [sys.executable, "-m", "heatmap.cli.main", "replay", "--prices", str(prices),
+         "--positions", str(positions), "--bar", "1m", "--timeframes", "1h",
+         "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert "4 rows rejected" in " ".join(completed.stderr.split())
+    frames = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(f["trigger"], f["ts"][11:19]) for f in frames] == [
+        ("position", "00:00:10"), ("bar", "00:01:00"), ("bar", "00:02:00")]
+    assert frames[1]["positions"][0]["price"] == 100.5

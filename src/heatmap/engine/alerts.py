@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from heatmap.schema import Alert, Frame, parse_rfc3339_ms
+from heatmap.schema import Alert, Frame
 
 LEVELS = ("warning", "critical")
 
@@ -70,10 +70,8 @@ class AlertMonitor:
                  per_desk: dict[str, AlertThresholds] | None = None) -> None:
         self.defaults = defaults or AlertThresholds()
         self.per_desk = per_desk or {}
-        # Machines per book (account, desk, timeframe), then per (kind, subject).
-        self._machines: dict[tuple[str | None, str | None, str],
-                             dict[tuple[str, str], _Machine]] = {}
-        self._stale_since_ms: dict[tuple[str | None, str | None, str], int] = {}
+        # Machines per book and timeframe (see _book), then per (kind, subject).
+        self._machines: dict[tuple[str, str, str], dict[tuple[str, str], _Machine]] = {}
 
     def thresholds(self, desk: str | None) -> AlertThresholds:
         return self.per_desk.get(desk or "", self.defaults)
@@ -81,7 +79,7 @@ class AlertMonitor:
     def observe(self, frame: Frame) -> list[Alert]:
         """Feed one frame; returns the transitions it causes (usually none)."""
         limits = self.thresholds(frame.desk)
-        machines = self._machines.setdefault((frame.account, frame.desk, frame.timeframe), {})
+        machines = self._machines.setdefault(_book(frame), {})
         seen: set[tuple[str, str]] = set()
         alerts = []
         for reading in self._readings(frame, limits):
@@ -106,13 +104,10 @@ class AlertMonitor:
                            concentration, True)
             yield _Reading("liquidation_proximity", cluster.cluster, cluster.liq_sigma,
                            liquidation, False)
-        book = (frame.account, frame.desk, frame.timeframe)
-        ts_ms = parse_rfc3339_ms(frame.ts)
-        if frame.stale:
-            stale_s = (ts_ms - self._stale_since_ms.setdefault(book, ts_ms)) / 1000.0
-        else:
-            self._stale_since_ms.pop(book, None)
-            stale_s = 0.0
+        # A frame has been stale since its oldest price crossed the staleness age.
+        stale_after_s = float(frame.params.get("stale_after_s", 0.0))  # type: ignore[arg-type]
+        stale_s = (max((frame.max_price_age_s or 0.0) - stale_after_s, 0.0)
+                   if frame.stale else 0.0)
         # "Stale for more than N s" fires strictly above N: a tiny step past it counts.
         yield _Reading("stale_heat", "frame", stale_s,
                        (limits.stale_after_s + 1e-9,), True)
@@ -162,6 +157,13 @@ class AlertMonitor:
                      timeframe=frame.timeframe, kind=reading.kind, subject=reading.subject,
                      severity=severity, state=state, value=reading.value, threshold=threshold,
                      message=message)
+
+
+def _book(frame: Frame) -> tuple[str, str, str]:
+    """The alert book of a frame: an account (whatever its desk) or a desk."""
+    if frame.account is not None:
+        return ("account", frame.account, frame.timeframe)
+    return ("desk", frame.desk or "", frame.timeframe)
 
 
 def _single_severity(kind: str) -> str:

@@ -59,6 +59,9 @@ class PositionBook:
         self.default_maintenance_rate = default_maintenance_rate
         self._entries: dict[str, dict[tuple[str, str], _Entry]] = {}
         self.terms: dict[str, AccountTerms] = {}
+        # Desks stay known after their last member leaves, so they still get (empty)
+        # frames and their alerts can resolve.
+        self._desks: set[str] = set()
 
     @property
     def accounts(self) -> list[str]:
@@ -66,7 +69,7 @@ class PositionBook:
 
     @property
     def desks(self) -> list[str]:
-        return sorted({terms.desk for terms in self.terms.values() if terms.desk})
+        return sorted(self._desks)
 
     def desk_of(self, account: str) -> str | None:
         terms = self.terms.get(account)
@@ -89,6 +92,8 @@ class PositionBook:
         """Store an account's terms; returns the desk it left (None if unchanged)."""
         previous = self.terms.get(account)
         self.terms[account] = AccountTerms(equity, desk or None, maintenance_rate)
+        if desk:
+            self._desks.add(desk)
         if previous and previous.desk and previous.desk != (desk or None):
             return previous.desk
         return None
@@ -99,8 +104,12 @@ class PositionBook:
             return self.default_maintenance_rate
         return terms.maintenance_rate
 
-    def holdings(self, accounts: list[str]) -> Holdings:
-        """Aggregate the positions of ``accounts`` (one account, or a desk's members)."""
+    def holdings(self, accounts: list[str], zero_tol: float = 1e-12) -> Holdings:
+        """Aggregate the positions of ``accounts`` (one account, or a desk's members).
+
+        A symbol is held when its net quantity is not ~0 (``abs(net) >= zero_tol``):
+        strategies that offset exactly, up to float rounding, hold nothing.
+        """
         net: dict[str, float] = {}
         dominant: dict[str, tuple[float, str, str, float | None]] = {}
         margin: dict[str, float] = {}
@@ -117,7 +126,7 @@ class PositionBook:
                     dominant[symbol] = (*rank, entry.conviction)
             for symbol, qty in per_symbol.items():
                 margin[symbol] = margin.get(symbol, 0.0) + rate * abs(qty)
-        symbols = sorted(symbol for symbol, qty in net.items() if qty != 0.0)
+        symbols = sorted(symbol for symbol, qty in net.items() if abs(qty) >= zero_tol)
         equities = [self.terms[a].equity for a in accounts if a in self.terms]
         margin_symbols = sorted(margin)
         return Holdings(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,13 +82,18 @@ class HeatEngine:
 
     def advance_to(self, ts_ms: int) -> list[Frame]:
         """Close bars and emit pending frames due strictly before ``ts_ms``, in time order."""
+        return list(self.iter_advance(ts_ms))
+
+    def iter_advance(self, ts_ms: int) -> Iterator[Frame]:
+        """:meth:`advance_to` as a stream, for callers that write frames as they come
+        (a long gap in time closes many bars)."""
         return self._advance(ts_ms, bars_until_ms=ts_ms)
 
     def finish(self) -> list[Frame]:
         """End of input: close the bars up to the last price and emit what is pending."""
         last_price_ms = self._last_price_ms
         horizon = max([p.due_ms for p in self._pending.values()] + [last_price_ms or 0]) + 1
-        return self._advance(horizon, bars_until_ms=(last_price_ms or 0) + 1)
+        return list(self._advance(horizon, bars_until_ms=(last_price_ms or 0) + 1))
 
     # -- scheduling --------------------------------------------------------------------------
 
@@ -107,28 +113,24 @@ class HeatEngine:
         self._pending[key] = _Pending(due, trigger)
         heapq.heappush(self._due, (due, next(self._sequence), key))
 
-    def _advance(self, until_ms: int, bars_until_ms: int) -> list[Frame]:
-        frames: list[Frame] = []
-        boundaries = self.market.boundaries_before(bars_until_ms)
-        position = 0
+    def _advance(self, until_ms: int, bars_until_ms: int) -> Iterator[Frame]:
         while True:
             next_change = self._due[0] if self._due and self._due[0][0] < until_ms else None
-            next_bar = boundaries[position] if position < len(boundaries) else None
+            next_bar = self.market.next_boundary_before(bars_until_ms)
             if next_change is None and next_bar is None:
-                return frames
+                return
             # At equal times the change frame comes first: it sees the bar still open.
             if next_change is not None and (next_bar is None or next_change[0] <= next_bar):
                 due_ms, _, key = heapq.heappop(self._due)
                 pending = self._pending.pop(key)
                 self._last_change_frame_ms[key] = due_ms
-                frames.extend(self.frames_for(key, due_ms, pending.trigger))
+                yield from self.frames_for(key, due_ms, pending.trigger)
             else:
                 self.market.close_bar(next_bar)
-                position += 1
                 for account in self.book.accounts:
-                    frames.extend(self.frames_for((account, None), next_bar, "bar"))
+                    yield from self.frames_for((account, None), next_bar, "bar")
                 for desk in self.book.desks:
-                    frames.extend(self.frames_for((None, desk), next_bar, "bar"))
+                    yield from self.frames_for((None, desk), next_bar, "bar")
 
     # -- frames ------------------------------------------------------------------------------
 
@@ -136,11 +138,13 @@ class HeatEngine:
                  trigger: Trigger) -> tuple[BookSnapshot, np.ndarray] | None:
         """The book's holdings at current prices and their market slots.
 
-        None when the book has no positive equity (no frame is made then).
+        None when the book holds positions without positive equity (shares are
+        undefined, no frame is made). A book that holds nothing always gets a
+        frame, so a book going flat publishes that and its alerts resolve.
         """
         account, desk = key
         members = [account] if account is not None else self.book.members(desk)
-        holdings = self.book.holdings(members)
+        holdings = self.book.holdings(members, self.params.zero_tol)
         slots_by_symbol = self.market.slots
         priced = [i for i, s in enumerate(holdings.symbols) if s in slots_by_symbol]
         symbols = [holdings.symbols[i] for i in priced]
@@ -155,8 +159,8 @@ class HeatEngine:
         equity = holdings.equity
         if equity is None:
             equity = float(np.abs(qty * price).sum())
-        if not equity > 0.0:
-            return None
+        if not equity > 0.0 and symbols:
+            return None  # shares of equity are undefined; an empty book still gets a frame
         return BookSnapshot(
             ts_ms=ts_ms, trigger=trigger, account=account,
             desk=desk if account is None else self.book.desk_of(account),

@@ -98,10 +98,10 @@ def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np
     tol = params.zero_tol
     equity = book.equity
     notional = book.qty * book.price
-    shares = notional / equity
+    shares = notional / equity if equity > 0.0 else np.zeros_like(notional)
     abs_shares = np.abs(shares)
     gross, net = float(abs_shares.sum()), float(shares.sum())
-    mu = book.margin / equity
+    mu = book.margin / equity if equity > 0.0 else 0.0
 
     rho_s = rho @ shares
     exposure = float(np.sqrt(max(float(shares @ rho_s), 0.0)))

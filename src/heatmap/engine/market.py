@@ -47,7 +47,7 @@ class MarketState:
         return slot
 
     def on_price(self, symbol: str, ts_ms: int, price: float) -> None:
-        """Record an observed price. Call :meth:`boundaries_before` first to close bars."""
+        """Record an observed price. Close earlier bars first (:meth:`next_boundary_before`)."""
         slot = self.slots.get(symbol)
         if slot is None:
             slot = self._add_symbol(symbol)
@@ -58,11 +58,11 @@ class MarketState:
             # The first bar closes at the first boundary at or after the first price.
             self.next_boundary_ms = -(-ts_ms // self.bar_ms) * self.bar_ms
 
-    def boundaries_before(self, ts_ms: int) -> list[int]:
-        """Bar boundaries strictly before ``ts_ms`` that have not closed yet, in order."""
+    def next_boundary_before(self, ts_ms: int) -> int | None:
+        """The next bar boundary to close if it lies strictly before ``ts_ms``, else None."""
         if self.next_boundary_ms is None or self.next_boundary_ms >= ts_ms:
-            return []
-        return list(range(self.next_boundary_ms, ts_ms, self.bar_ms))
+            return None
+        return self.next_boundary_ms
 
     def close_bar(self, boundary_ms: int) -> None:
         """Close the bar at ``boundary_ms``: closes are the last prices (carried forward).

@@ -56,6 +56,7 @@ def replay(prices: list[Path], positions: Path | None, accounts: Path | None,
                     alerts_out.write(encode(alert) + b"\n")
 
     for count, message in enumerate(merged_events(prices, positions, accounts, stats)):
+        emit(engine.iter_advance(ts_to_ms(message.ts)))  # streamed: gaps close many bars
         emit(apply(engine, message))
         if on_progress is not None and count % 2048 == 0:
             on_progress(stats)

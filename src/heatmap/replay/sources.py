@@ -12,6 +12,7 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 import msgspec
@@ -19,6 +20,9 @@ import msgspec
 from heatmap.schema import Account, Position, Price, ts_to_ms
 
 # At equal timestamps prices apply first, then account terms, then positions.
+# A row this far after the previous one is taken for a typo (a mistyped year would
+# otherwise close millions of empty bars) and rejected.
+MAX_GAP_MS = 366 * 86_400_000
 KIND_ORDER = {Price: 0, Account: 1, Position: 2}
 
 
@@ -44,17 +48,31 @@ def price_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def _lines(path: Path, stats: ReadStats) -> Iterator[str]:
-    # utf-8-sig: spreadsheet exports often start with a byte-order mark.
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+    # utf-8-sig: spreadsheet exports often start with a byte-order mark. Bytes that
+    # are not UTF-8 become surrogates here and reject their row in _rows.
+    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
         for line in handle:
             stats.bytes_read += len(line)
             yield line
 
 
-def _rows(path: Path, stats: ReadStats) -> Iterator[tuple[int, dict[str, str]]]:
+def _rows(path: Path, kind: str, stats: ReadStats) -> Iterator[tuple[int, dict[str, str]]]:
     reader = csv.DictReader(_lines(path, stats))
-    for row in reader:
-        yield reader.line_num, {k.strip(): (v or "").strip() for k, v in row.items() if k}
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # e.g. a field over the csv module's size limit
+            stats.rejected[f"{kind}: {error}"] += 1
+            continue
+        values = {k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+        try:
+            "".join(values.values()).encode("utf-8")
+        except UnicodeEncodeError:
+            stats.rejected[f"{kind}: not valid UTF-8"] += 1
+            continue
+        yield reader.line_num, values
 
 
 def _empty_to_none(row: dict[str, str], *names: str) -> None:
@@ -64,7 +82,7 @@ def _empty_to_none(row: dict[str, str], *names: str) -> None:
 
 
 def _header(path: Path) -> set[str]:
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
         return {name.strip() for name in next(csv.reader(handle), [])}
 
 
@@ -75,18 +93,27 @@ def _require(path: Path, columns: set[str], *required: str) -> None:
 
 
 def _read(path: Path, kind: type, stats: ReadStats, prepare) -> Iterator[tuple]:
+    name = kind.__name__.lower()
     previous_ms = None
-    for line, row in _rows(path, stats):
+    for _, row in _rows(path, name, stats):
         try:
             message = msgspec.convert(prepare(row), kind, strict=False)
-        except (msgspec.ValidationError, ValueError, KeyError, TypeError) as error:
-            stats.rejected[f"{kind.__name__.lower()}: {error}"] += 1
+            if message.ts.tzinfo is None:  # CSV exports often omit the offset: UTC
+                message = msgspec.structs.replace(message, ts=message.ts.replace(tzinfo=UTC))
+            ts_ms = ts_to_ms(message.ts)
+        except (msgspec.ValidationError, ValueError, KeyError, TypeError,
+                OverflowError) as error:
+            stats.rejected[f"{name}: {error}"] += 1
             continue
-        ts_ms = ts_to_ms(message.ts)
         if previous_ms is not None and ts_ms < previous_ms:
-            raise ReplayInputError(f"{path}:{line}: rows must be in time order")
+            # Files are streamed, so a row older than its predecessor cannot be placed.
+            stats.rejected[f"{name}: out of time order"] += 1
+            continue
+        if previous_ms is not None and ts_ms - previous_ms > MAX_GAP_MS:
+            stats.rejected[f"{name}: more than a year after the previous row"] += 1
+            continue
         previous_ms = ts_ms
-        stats.rows[kind.__name__.lower()] += 1
+        stats.rows[name] += 1
         yield ts_ms, KIND_ORDER[kind], message
 
 
@@ -132,11 +159,20 @@ def read_accounts(path: Path, stats: ReadStats) -> Iterator[tuple]:
 
 def merged_events(prices: list[Path], positions: Path | None, accounts: Path | None,
                   stats: ReadStats) -> Iterator[Price | Position | Account]:
-    """All rows of all files as messages, in time order (prices first at equal times)."""
+    """All rows of all files as messages, in time order (prices first at equal times).
+
+    Rows far ahead of everything before them are rejected (see ``MAX_GAP_MS``).
+    """
     streams = [read_prices(path, stats) for path in prices]
     if accounts is not None:
         streams.append(read_accounts(accounts, stats))
     if positions is not None:
         streams.append(read_positions(positions, stats))
-    for _, _, message in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+    last_ms = None
+    for ts_ms, _, message in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+        if last_ms is not None and ts_ms - last_ms > MAX_GAP_MS:
+            stats.rejected[f"{type(message).__name__.lower()}: more than a year after "
+                           "the previous row"] += 1
+            continue
+        last_ms = ts_ms
         yield message
