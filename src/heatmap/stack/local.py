@@ -172,6 +172,11 @@ class LocalStack:
                     "postgres_port": None, "postgres_root": None}
         preferred = previous.postgres_port if previous and previous.postgres_port else None
         config = self._postgres_config(preferred or self.settings.postgres_port)
+        # A running cluster is reached on the port it really listens on, even when an
+        # interrupted `up` never recorded it.
+        listening = postgres.running_port(config)
+        if listening is not None:
+            config = self._postgres_config(listening)
         if postgres.pid(config) is not None:
             step(f"PostgreSQL already running (pid {postgres.pid(config)})")
         else:
@@ -197,14 +202,14 @@ class LocalStack:
                 if processes.terminate(running, self._kafka_marker(),
                                        self.settings.stop_timeout_s):
                     step("Kafka did not stop in time and was killed")
-            if state and state.postgres_port and state.postgres_root:
-                config = self._postgres_config(state.postgres_port)
-                if postgres.pid(config) is not None:
-                    step(f"Stopping PostgreSQL (pid {postgres.pid(config)})")
-                    postgres.stop(config, self.settings.stop_timeout_s)
+            # Our cluster lives at a known place: stop it even without a state record.
+            config = self._postgres_config(self.settings.postgres_port)
+            if not (state and state.database_external) and postgres.pid(config) is not None:
+                step(f"Stopping PostgreSQL (pid {postgres.pid(config)})")
+                postgres.stop(config, self.settings.stop_timeout_s)
             if purge:
-                if state and state.postgres_root:
-                    shutil.rmtree(state.postgres_root, ignore_errors=True)
+                if not (state and state.database_external):
+                    shutil.rmtree(config.root, ignore_errors=True)
                 shutil.rmtree(self.state_dir, ignore_errors=True)
                 step("Removed the stack's data")
 

@@ -155,6 +155,16 @@ def _server_options(config: PostgresClusterConfig) -> str:
     return " ".join(f"-c {key}={value}" for key, value in options.items())
 
 
+def running_port(config: PostgresClusterConfig) -> int | None:
+    """The port the running postmaster listens on (line 4 of ``postmaster.pid``)."""
+    if pid(config) is None:
+        return None
+    try:
+        return int((config.data_dir / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def pid(config: PostgresClusterConfig) -> int | None:
     """The postmaster pid when the cluster runs."""
     try:
