@@ -39,6 +39,17 @@ def test_replay_frames_match_the_reference(tmp_path: Path) -> None:
     assert {"cluster_concentration", "liquidation_proximity", "regime_break"} <= kinds
 
 
+def _replay_1m(prices: Path, positions: Path, out: Path) -> tuple[list[dict], str]:
+    """Run `heat replay` on 1-minute bars; returns the frames and the report it printed."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "heatmap.cli.main", "replay", "--prices", str(prices),
+         "--positions", str(positions), "--bar", "1m", "--timeframes", "1h",
+         "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    frames = [json.loads(line) for line in out.read_text().splitlines()]
+    return frames, " ".join(completed.stderr.split())
+
+
 def test_replay_rejects_bad_rows_and_keeps_going(tmp_path: Path) -> None:
     prices = tmp_path / "BTCUSDT.csv"
     prices.write_text("timestamp,close\n2026-01-01T00:00:00Z,100\n"
@@ -47,15 +58,9 @@ def test_replay_rejects_bad_rows_and_keeps_going(tmp_path: Path) -> None:
     positions = tmp_path / "positions.csv"
     positions.write_text("timestamp,account,symbol,qty\n2026-01-01T00:00:10Z,a,BTCUSDT,1\n"
                          "2026-01-01T00:00:20Z,,BTCUSDT,1\n")
-    out = tmp_path / "frames.jsonl"
-    completed = subprocess.run(
-        [sys.executable, "-m", "heatmap.cli.main", "replay", "--prices", str(prices),
-         "--positions", str(positions), "--bar", "1m", "--timeframes", "1h",
-         "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert completed.returncode == 0, completed.stderr
-    assert "4 rows rejected" in " ".join(completed.stderr.split())
-    triggers = [json.loads(line)["trigger"] for line in out.read_text().splitlines()]
-    assert triggers == ["position", "bar", "bar"]
+    frames, report = _replay_1m(prices, positions, tmp_path / "frames.jsonl")
+    assert "4 rows rejected" in report
+    assert [frame["trigger"] for frame in frames] == ["position", "bar", "bar"]
 
 
 def test_hostile_rows_are_counted_not_fatal(tmp_path: Path) -> None:
@@ -72,14 +77,8 @@ def test_hostile_rows_are_counted_not_fatal(tmp_path: Path) -> None:
     positions.write_bytes(b"timestamp,account,symbol,qty\n"
                           b"2026-01-01T00:00:10Z,caf\xe9,ETHUSDT,1\n"  # Latin-1, not UTF-8
                           b"2026-01-01T00:00:10Z,desk-1,ETHUSDT,1\n")
-    out = tmp_path / "frames.jsonl"
-    completed = subprocess.run(
-        [sys.executable, "-m", "heatmap.cli.main", "replay", "--prices", str(prices),
-         "--positions", str(positions), "--bar", "1m", "--timeframes", "1h",
-         "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert completed.returncode == 0, completed.stderr
-    assert "4 rows rejected" in " ".join(completed.stderr.split())
-    frames = [json.loads(line) for line in out.read_text().splitlines()]
+    frames, report = _replay_1m(prices, positions, tmp_path / "frames.jsonl")
+    assert "4 rows rejected" in report
     assert [(f["trigger"], f["ts"][11:19]) for f in frames] == [
         ("position", "00:00:10"), ("bar", "00:01:00"), ("bar", "00:02:00")]
     assert frames[1]["positions"][0]["price"] == 100.5
