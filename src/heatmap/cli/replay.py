@@ -11,7 +11,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from heatmap.db.settings import WRITER_ROLE, DbSettings
+from heatmap.db.writer import HeatWriter
 from heatmap.engine.params import EngineParams, parse_duration_s
+from heatmap.replay.run import DatabaseOutput
 from heatmap.replay.run import replay as run_replay
 from heatmap.replay.sources import ReplayInputError, price_files
 
@@ -42,7 +45,10 @@ def replay(
                                          "maintenance_rate]"),
     bar: str = typer.Option("1m", help="Bar interval, e.g. 1m or 5m."),
     timeframes: str = typer.Option("1h,4h,1d", help="Correlation horizons, comma separated."),
-    out: Path = typer.Option(..., "--out", help="Frames, one JSON object per line."),
+    out: Path | None = typer.Option(None, "--out", help="Frames, one JSON object per line."),
+    to_db: bool = typer.Option(False, "--to-db", help="Also write inputs, frames, clusters, "
+                               "correlations and alerts to HEAT_DATABASE_URL as heat_writer "
+                               "(idempotent)."),
     alerts: Path | None = typer.Option(None, "--alerts", help="Alert transitions (JSONL)."),
     min_periods: int = typer.Option(20, help="Returns before a symbol's correlations count."),
     stale_after: str = typer.Option("2s", help="Price age that makes a position stale."),
@@ -51,6 +57,9 @@ def replay(
     stress_kappa: float = typer.Option(0.5, help="Stress blend toward correlation 1."),
 ) -> None:
     """Replay price, position and account files through the heat engine into frames."""
+    if out is None and not to_db:
+        console.print("[red]give --out, --to-db or both[/red]")
+        raise typer.Exit(2)
     extra = [Path(arg) for arg in ctx.args]
     files = price_files([*prices, *extra])
     missing = [str(path) for path in files if not path.is_file()]
@@ -67,7 +76,17 @@ def replay(
                                                        *([accounts] if accounts else [])])
     started = time.monotonic()
     with ExitStack() as stack:
-        frames_out = stack.enter_context(open(out, "wb"))
+        frames_out = stack.enter_context(open(out, "wb")) if out else None
+        database = None
+        if to_db:
+            settings = DbSettings()
+            try:
+                writer = stack.enter_context(HeatWriter(settings.role_url(WRITER_ROLE),
+                                                        settings))
+            except ValueError as error:
+                console.print(f"[red]{error}[/red]")
+                raise typer.Exit(2) from error
+            database = DatabaseOutput(writer.write)
         alerts_out = stack.enter_context(open(alerts, "wb")) if alerts else None
         progress = stack.enter_context(Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
@@ -76,14 +95,19 @@ def replay(
         try:
             result = run_replay(files, positions, accounts, params, frames_out, alerts_out,
                                 on_progress=lambda s: progress.update(task,
-                                                                      completed=s.bytes_read))
+                                                                      completed=s.bytes_read),
+                                database=database)
         except ReplayInputError as error:
             console.print(f"[red]{error}[/red]")
             raise typer.Exit(2) from error
     elapsed_s = time.monotonic() - started
     triggers = ", ".join(f"{k} {v}" for k, v in sorted(result.frames_by_trigger.items()))
     console.print(f"{result.frames} frames ({triggers}), {result.alerts} alerts in "
-                  f"{elapsed_s:.1f} s from {sum(result.stats.rows.values())} rows -> {out}")
+                  f"{elapsed_s:.1f} s from {sum(result.stats.rows.values())} rows"
+                  + (f" -> {out}" if out else ""))
+    if result.rows_written:
+        written = ", ".join(f"{table} {count}" for table, count in result.rows_written.items())
+        console.print(f"database rows inserted: {written}")
     if result.stats.rejected:
         rejected = sum(result.stats.rejected.values())
         console.print(f"[yellow]{rejected} rows rejected:[/yellow]")

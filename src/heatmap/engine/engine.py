@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,8 +41,11 @@ class HeatEngine:
         Bar interval, timeframes and every threshold.
     """
 
-    def __init__(self, params: EngineParams | None = None) -> None:
+    def __init__(self, params: EngineParams | None = None,
+                 on_bar_close: Callable[[int], None] | None = None) -> None:
         self.params = params or EngineParams()
+        # Called with the boundary (epoch ms) right after a bar closes, before its frames.
+        self.on_bar_close = on_bar_close
         self.market = MarketState(self.params)
         self.book = PositionBook(self.params.default_maintenance_rate)
         self._pending: dict[BookKey, _Pending] = {}
@@ -127,12 +130,26 @@ class HeatEngine:
                 yield from self.frames_for(key, due_ms, pending.trigger)
             else:
                 self.market.close_bar(next_bar)
+                if self.on_bar_close is not None:
+                    self.on_bar_close(next_bar)
                 for account in self.book.accounts:
                     yield from self.frames_for((account, None), next_bar, "bar")
                 for desk in self.book.desks:
                     yield from self.frames_for((None, desk), next_bar, "bar")
 
     # -- frames ------------------------------------------------------------------------------
+
+    def correlation_snapshot(self, timeframe: str) -> tuple[list[str], np.ndarray]:
+        """Symbols of the universe and their correlations, upper triangle row by row.
+
+        Returns
+        -------
+        symbols : list[str], length k
+        rho : ndarray, shape (k (k - 1) / 2,)
+        """
+        slots = np.arange(len(self.market.symbols))
+        matrix = self.market.correlation(timeframe, slots)
+        return list(self.market.symbols), matrix[np.triu_indices(len(slots), 1)]
 
     def snapshot(self, key: BookKey, ts_ms: int,
                  trigger: Trigger) -> tuple[BookSnapshot, np.ndarray] | None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from heatmap.db.tables import CorrelationSnapshot
+from heatmap.db.writer import HeatBatch
 from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams
@@ -20,6 +22,41 @@ class ReplayResult:
     alerts: int = 0
     frames_by_trigger: dict[str, int] = field(default_factory=dict)
     stats: ReadStats = field(default_factory=ReadStats)
+    rows_written: dict[str, int] = field(default_factory=dict)
+
+
+class DatabaseOutput:
+    """Collects what a replay produces (and its inputs) into batches for the writer.
+
+    Parameters
+    ----------
+    write : callable
+        Stores one :class:`HeatBatch` (``HeatWriter.write``); returns rows inserted per table.
+    batch_frames : int
+        Frames per batch (with their positions and clusters).
+    """
+
+    def __init__(self, write: Callable[[HeatBatch], dict[str, int]],
+                 batch_frames: int = 2000) -> None:
+        self.write = write
+        self.batch_frames = batch_frames
+        self.batch = HeatBatch()
+        self.rows_written: dict[str, int] = {}
+
+    def add_input(self, message: Price | Position | Account) -> None:
+        target = {Price: self.batch.prices, Position: self.batch.positions,
+                  Account: self.batch.accounts}[type(message)]
+        target.append(message)
+
+    def add_frame(self, frame: Frame) -> None:
+        self.batch.frames.append(frame)
+        if len(self.batch.frames) >= self.batch_frames:
+            self.flush()
+
+    def flush(self) -> None:
+        for table, count in self.write(self.batch).items():
+            self.rows_written[table] = self.rows_written.get(table, 0) + count
+        self.batch = HeatBatch()
 
 
 def apply(engine: HeatEngine, message: Price | Position | Account) -> list[Frame]:
@@ -35,32 +72,55 @@ def apply(engine: HeatEngine, message: Price | Position | Account) -> list[Frame
 
 
 def replay(prices: list[Path], positions: Path | None, accounts: Path | None,
-           params: EngineParams, frames_out: IO[bytes], alerts_out: IO[bytes] | None = None,
-           monitor: AlertMonitor | None = None,
-           on_progress: Callable[[ReadStats], None] | None = None) -> ReplayResult:
-    """Replay the files through a fresh engine, writing one JSON frame per line."""
+           params: EngineParams, frames_out: IO[bytes] | None,
+           alerts_out: IO[bytes] | None = None, monitor: AlertMonitor | None = None,
+           on_progress: Callable[[ReadStats], None] | None = None,
+           database: DatabaseOutput | None = None) -> ReplayResult:
+    """Replay the files through a fresh engine: one JSON frame per line to ``frames_out``,
+    and everything (inputs, frames, correlations, alerts) to ``database`` when given."""
     engine = HeatEngine(params)
     monitor = monitor or AlertMonitor()
     result = ReplayResult()
     stats = result.stats
 
+    if database is not None:
+        def snapshot_correlations(boundary_ms: int) -> None:
+            for timeframe in params.timeframes:
+                symbols, rho = engine.correlation_snapshot(timeframe)
+                database.batch.correlations.append(CorrelationSnapshot(
+                    ts_ms=boundary_ms, timeframe=timeframe,
+                    params_hash=params.params_hash(timeframe), symbols=symbols,
+                    rho=rho.tolist()))
+
+        engine.on_bar_close = snapshot_correlations
+
     def emit(frames: Iterable[Frame]) -> None:
         for frame in frames:
-            frames_out.write(encode(frame) + b"\n")
+            if frames_out is not None:
+                frames_out.write(encode(frame) + b"\n")
             result.frames += 1
             result.frames_by_trigger[frame.trigger] = (
                 result.frames_by_trigger.get(frame.trigger, 0) + 1)
-            for alert in monitor.observe(frame):
+            alerts = monitor.observe(frame)
+            for alert in alerts:
                 result.alerts += 1
                 if alerts_out is not None:
                     alerts_out.write(encode(alert) + b"\n")
+            if database is not None:
+                database.batch.alerts.extend(alerts)
+                database.add_frame(frame)
 
     for count, message in enumerate(merged_events(prices, positions, accounts, stats)):
         emit(engine.iter_advance(ts_to_ms(message.ts)))  # streamed: gaps close many bars
+        if database is not None:
+            database.add_input(message)
         emit(apply(engine, message))
         if on_progress is not None and count % 2048 == 0:
             on_progress(stats)
     emit(engine.finish())
+    if database is not None:
+        database.flush()
+        result.rows_written = database.rows_written
     if on_progress is not None:
         on_progress(stats)
     return result

@@ -1,0 +1,1 @@
+"""Storage: versioned migrations, the idempotent batch writer and the SQL API for desks."""

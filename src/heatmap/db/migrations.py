@@ -1,0 +1,179 @@
+"""Versioned SQL migrations: ``infra/db/migrations`` always, ``infra/db/timescale`` when
+the TimescaleDB extension is available. Each file runs once, in order, recorded with
+its checksum in ``public.heat_schema_migrations``; a changed applied file is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+import sqlparse
+from psycopg import sql
+
+from heatmap.db.settings import READER_ROLE, WRITER_ROLE, DbSettings
+
+SERIES = ("core", "timescale")
+_FOLDERS = {"core": "migrations", "timescale": "timescale"}
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+NO_TRANSACTION_MARKER = "-- heat:no-transaction"
+# Any constant works; all migrators of one database must agree on it.
+_LOCK_KEY = 0x68656174  # "heat"
+
+LEDGER = """
+CREATE TABLE IF NOT EXISTS public.heat_schema_migrations (
+    series     text        NOT NULL,
+    version    integer     NOT NULL,
+    name       text        NOT NULL,
+    checksum   text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (series, version)
+)
+"""
+
+
+class MigrationError(RuntimeError):
+    """The database and the migration files disagree, or a migration failed."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    series: str
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def in_transaction(self) -> bool:
+        return not self.sql.startswith(NO_TRANSACTION_MARKER)
+
+    @property
+    def label(self) -> str:
+        return f"{self.series}/{self.version:04d}_{self.name}"
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    migration: Migration
+    applied_at: datetime | None
+    checksum_matches: bool
+
+
+def sql_root() -> Path:
+    return Path(str(resources.files("heatmap.db") / "sql"))
+
+
+def load(series: str) -> list[Migration]:
+    """The migrations of a series, by version; file names are ``NNNN_name.sql``."""
+    folder = sql_root() / _FOLDERS[series]
+    migrations = []
+    for path in sorted(folder.glob("*.sql")):
+        match = _NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path}: migration files are named NNNN_name.sql")
+        migrations.append(Migration(series, int(match.group(1)), match.group(2),
+                                    path.read_text()))
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"{folder}: two migrations share a version")
+    return migrations
+
+
+def timescale_available(connection: psycopg.Connection) -> bool:
+    row = connection.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+    return row is not None
+
+
+def _applied(connection: psycopg.Connection) -> dict[tuple[str, int], tuple[str, datetime]]:
+    rows = connection.execute(
+        "SELECT series, version, checksum, applied_at FROM public.heat_schema_migrations")
+    return {(series, version): (checksum, at) for series, version, checksum, at in rows}
+
+
+def status(settings: DbSettings) -> tuple[list[MigrationStatus], bool]:
+    """Every known migration with when it was applied; and whether TimescaleDB is available."""
+    with psycopg.connect(settings.admin_url(), autocommit=True) as connection:
+        connection.execute(LEDGER)
+        applied = _applied(connection)
+        timescale = timescale_available(connection)
+    result = []
+    for series in SERIES:
+        for migration in load(series):
+            checksum, at = applied.get((series, migration.version), (None, None))
+            result.append(MigrationStatus(migration, at, checksum in (None, migration.checksum)))
+    return result, timescale
+
+
+def _run(connection: psycopg.Connection, migration: Migration,
+         session_settings: dict[str, str]) -> None:
+    for name, value in session_settings.items():
+        connection.execute("SELECT set_config(%s, %s, false)", (name, value))
+    record = ("INSERT INTO public.heat_schema_migrations (series, version, name, checksum) "
+              "VALUES (%s, %s, %s, %s)")
+    values = (migration.series, migration.version, migration.name, migration.checksum)
+    if migration.in_transaction:
+        with connection.transaction():
+            connection.execute(migration.sql)
+            connection.execute(record, values)
+        return
+    # Statements TimescaleDB refuses inside a transaction block run one by one;
+    # such files are written to be re-runnable if a statement fails half-way.
+    for statement in sqlparse.split(migration.sql):
+        if sqlparse.format(statement, strip_comments=True).strip():
+            connection.execute(statement)
+    connection.execute(record, values)
+
+
+def migrate(settings: DbSettings, on_apply=lambda migration: None) -> list[Migration]:
+    """Apply every pending migration (idempotent); set role passwords when configured.
+
+    Concurrent migrators wait for each other on an advisory lock.
+    """
+    applied_now = []
+    with psycopg.connect(settings.admin_url(), autocommit=True) as connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            connection.execute(LEDGER)
+            series = ["core"]
+            if timescale_available(connection):
+                series.append("timescale")
+            for name in series:
+                applied = _applied(connection)
+                if name == "timescale":
+                    connection.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                for migration in load(name):
+                    known = applied.get((name, migration.version))
+                    if known is not None:
+                        if known[0] != migration.checksum:
+                            raise MigrationError(f"{migration.label} was changed after it was "
+                                                 "applied; add a new migration instead")
+                        continue
+                    on_apply(migration)
+                    try:
+                        _run(connection, migration,
+                             settings.layer_settings() if name == "timescale" else {})
+                    except psycopg.Error as error:
+                        raise MigrationError(f"{migration.label} failed: {error}") from error
+                    applied_now.append(migration)
+            _set_role_passwords(connection, settings)
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return applied_now
+
+
+def _set_role_passwords(connection: psycopg.Connection, settings: DbSettings) -> None:
+    for role in (WRITER_ROLE, READER_ROLE):
+        password = settings.role_password(role)
+        if password is not None:
+            connection.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(password)))
