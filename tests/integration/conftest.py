@@ -91,3 +91,39 @@ def subprocess_env(stack: StackState, stack_topic_settings: TopicSettings) -> di
     return {**os.environ, "HEAT_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
             "HEAT_DATABASE_URL": stack.database_url,
             "HEAT_TOPIC_PREFIX": stack_topic_settings.prefix}
+
+
+WRITER_PASSWORD = "writer-test-password"
+READER_PASSWORD = "reader-test-password"
+
+
+@pytest.fixture
+def fresh_database(stack: StackState) -> Iterator[str]:
+    """An empty database of the test cluster (admin URL); dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"heat_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(stack.database_url, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield stack.database_url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(stack.database_url, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+@pytest.fixture
+def db_settings(fresh_database: str):
+    from heatmap.db.settings import DbSettings
+
+    return DbSettings(database_url=fresh_database, writer_password=WRITER_PASSWORD,
+                      reader_password=READER_PASSWORD, writer_url=None, reader_url=None,
+                      retry_backoff_s=0.2, retry_attempts=40)
+
+
+@pytest.fixture
+def migrated(db_settings):
+    from heatmap.db import migrations
+
+    migrations.migrate(db_settings)
+    return db_settings
