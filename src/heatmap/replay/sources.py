@@ -133,14 +133,14 @@ def read_prices(path: Path, stats: ReadStats) -> Iterator[tuple]:
 
 
 def read_positions(path: Path, stats: ReadStats) -> Iterator[tuple]:
-    """``timestamp,account,symbol,qty[,strategy,conviction]``."""
+    """``timestamp,account,symbol,qty[,strategy,conviction,entry_price]``."""
     _require(path, _header(path), "timestamp", "account", "symbol", "qty")
 
     def prepare(row: dict[str, str]) -> dict[str, object]:
-        _empty_to_none(row, "strategy", "conviction")
+        _empty_to_none(row, "strategy", "conviction", "entry_price")
         return {"account": row["account"], "symbol": row["symbol"], "ts": row["timestamp"],
                 "qty": row["qty"], "strategy": row.get("strategy"),
-                "conviction": row.get("conviction")}
+                "conviction": row.get("conviction"), "entry_price": row.get("entry_price")}
 
     return _read(path, Position, stats, prepare)
 
