@@ -172,3 +172,11 @@ def test_replay_to_db_is_idempotent(migrated, tmp_path: Path, subprocess_env) ->
     counts = _counts(migrated.admin_url())
     assert counts["prices"] == len(lines)
     assert counts["frames"] > 0 and counts["correlations"] > 0
+
+
+def test_small_storage_benchmark_runs(stack) -> None:
+    from heatmap.bench import storage as storage_bench
+
+    result = storage_bench.run(stack.database_url, "small")
+    assert result.writer_rows_per_s > 0 and result.raw_copy_rows_per_s > 0
+    assert result.history_rows == 24  # one day of hourly buckets

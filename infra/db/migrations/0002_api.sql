@@ -1,7 +1,7 @@
 -- The read API for Grafana, desks and bots: schema heat_api, the only schema
 -- heat_reader can read. The same view names and columns exist on plain
 -- PostgreSQL and on TimescaleDB; there the rollup views read continuous
--- aggregates instead of grouping the raw tables (timescale/0001_layer.sql).
+-- aggregates instead of grouping the raw tables (timescale/0002_continuous_aggregates.sql).
 
 CREATE SCHEMA IF NOT EXISTS heat_api;
 
@@ -56,7 +56,7 @@ CREATE VIEW heat_api.latest_heat AS
 
 -- Rollups of frame and cluster metrics per minute, hour and day.
 CREATE VIEW heat_api.frame_metrics_1m AS
-    SELECT date_bin('1 minute', ts, TIMESTAMPTZ '2000-01-01') AS bucket,
+    SELECT date_bin('1 minute', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
            book_kind, book, timeframe, params_hash,
            count(*) AS frames,
            avg(correlated_exposure) AS correlated_exposure_avg,
@@ -72,7 +72,7 @@ CREATE VIEW heat_api.frame_metrics_1m AS
     GROUP BY 1, book_kind, book, timeframe, params_hash;
 
 CREATE VIEW heat_api.frame_metrics_1h AS
-    SELECT date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01') AS bucket,
+    SELECT date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
            book_kind, book, timeframe, params_hash,
            count(*) AS frames,
            avg(correlated_exposure) AS correlated_exposure_avg,
@@ -88,7 +88,7 @@ CREATE VIEW heat_api.frame_metrics_1h AS
     GROUP BY 1, book_kind, book, timeframe, params_hash;
 
 CREATE VIEW heat_api.frame_metrics_1d AS
-    SELECT date_bin('1 day', ts, TIMESTAMPTZ '2000-01-01') AS bucket,
+    SELECT date_bin('1 day', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
            book_kind, book, timeframe, params_hash,
            count(*) AS frames,
            avg(correlated_exposure) AS correlated_exposure_avg,
@@ -104,7 +104,7 @@ CREATE VIEW heat_api.frame_metrics_1d AS
     GROUP BY 1, book_kind, book, timeframe, params_hash;
 
 CREATE VIEW heat_api.cluster_metrics_1m AS
-    SELECT date_bin('1 minute', ts, TIMESTAMPTZ '2000-01-01') AS bucket,
+    SELECT date_bin('1 minute', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
            book_kind, book, timeframe, params_hash, cluster,
            count(*) AS frames,
            avg(concentration) AS concentration_avg,
@@ -115,7 +115,7 @@ CREATE VIEW heat_api.cluster_metrics_1m AS
     GROUP BY 1, book_kind, book, timeframe, params_hash, cluster;
 
 CREATE VIEW heat_api.cluster_metrics_1h AS
-    SELECT date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01') AS bucket,
+    SELECT date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
            book_kind, book, timeframe, params_hash, cluster,
            count(*) AS frames,
            avg(concentration) AS concentration_avg,
@@ -126,7 +126,7 @@ CREATE VIEW heat_api.cluster_metrics_1h AS
     GROUP BY 1, book_kind, book, timeframe, params_hash, cluster;
 
 CREATE VIEW heat_api.cluster_metrics_1d AS
-    SELECT date_bin('1 day', ts, TIMESTAMPTZ '2000-01-01') AS bucket,
+    SELECT date_bin('1 day', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
            book_kind, book, timeframe, params_hash, cluster,
            count(*) AS frames,
            avg(concentration) AS concentration_avg,
@@ -161,7 +161,7 @@ RETURNS TABLE (bucket timestamptz, symbol text, frames bigint, heat_avg double p
                heat_max double precision, share_avg double precision,
                heat_share_avg double precision)
 LANGUAGE sql STABLE AS $$
-    SELECT date_bin(p_resolution, p.ts, TIMESTAMPTZ '2000-01-01'), p.symbol, count(*),
+    SELECT date_bin(p_resolution, p.ts, TIMESTAMPTZ '2000-01-01 00:00:00+00'), p.symbol, count(*),
            avg(p.heat), max(p.heat), avg(p.share), avg(p.heat_share)
     FROM heat_api.frame_positions p
     WHERE p.book = p_book AND p.timeframe = p_timeframe

@@ -30,7 +30,7 @@
 --
 --   table            rows/day      index/day   interval   chunks kept   index per chunk
 --   frame_positions  ~86 M         ~14 GB      4 hours    ~1,080        ~2.3 GB
---   frame_clusters   ~20 M (*)     ~1.8 GB     12 hours   ~360          ~0.9 GB
+--   frame_clusters   ~20 M (*)     ~1.8 GB     1 day      ~180          ~1.8 GB
 --   frames           ~4.3 M        ~0.5 GB     1 day      ~180          ~0.5 GB
 --   prices           ~1-5 M        ~0.3 GB     1 day      ~90           ~0.3 GB
 --   correlations     ~4.3 k (**)   tiny        7 days     ~26           tiny
@@ -41,10 +41,17 @@
 --   (**) one row per timeframe and bar, each up to ~80 kB of arrays (TOAST),
 --        ~350 MB/day of heap, but an index of a few hundred kB.
 --
--- The chunks written concurrently need roughly 4 GB of index, which fits the
--- shared_buffers of a 32-64 GB host with room for the previous chunk and for
--- queries. Retention drops whole chunks, so data is kept up to one chunk
+-- The chunks written concurrently need roughly 5 GB of index, which fits the
+-- shared_buffers of a 64 GB host (16 GB) with room for the previous chunk and
+-- for queries. Retention drops whole chunks, so data is kept up to one chunk
 -- interval longer than its retention setting.
+--
+-- frames and frame_clusters, the sources of the rollups, use chunks of exactly
+-- one day: chunk boundaries then fall on UTC midnight, which is also a bucket
+-- boundary of every rollup (1 minute, 1 hour, 1 day), so the rollups can be
+-- refreshed from the start of the oldest remaining chunk without touching a
+-- partly dropped bucket (see 0002_continuous_aggregates.sql). Keep any new
+-- interval for them a whole number of days.
 --
 -- Default indexes: create_default_indexes => false. The time index TimescaleDB
 -- would add on (ts DESC) is not needed for chunk exclusion, compression or
@@ -73,7 +80,7 @@ SELECT create_hypertable('heat.frame_positions', by_range('ts', INTERVAL '4 hour
                          create_default_indexes => false, if_not_exists => true,
                          migrate_data => true);
 
-SELECT create_hypertable('heat.frame_clusters', by_range('ts', INTERVAL '12 hours'),
+SELECT create_hypertable('heat.frame_clusters', by_range('ts', INTERVAL '1 day'),
                          create_default_indexes => false, if_not_exists => true,
                          migrate_data => true);
 

@@ -146,19 +146,45 @@ WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 WITH NO DATA;
 
 -- Initial materialization ----------------------------------------------------
--- Materializes everything already in the raw tables (a database that ran on
--- plain PostgreSQL before the extension was added) up to the policies'
--- end_offset. Without it, history older than the policies' start_offset would
--- never be materialized and would drop out of the views as soon as the first
--- policy run moved the watermark past it. On a repeated run only invalidated
--- ranges are recomputed.
+-- Materializes what is already in the raw tables (a database that ran on plain
+-- PostgreSQL before the extension was added) up to the policies' end_offset.
+-- Without it, history older than the policies' start_offset would never be
+-- materialized and would drop out of the views as soon as the first policy
+-- run moved the watermark past it.
+--
+-- The window starts at the oldest remaining chunk of the source table, never
+-- at NULL (the beginning of time): dropping chunks (retention) records the
+-- dropped range as changed, and a refresh over that range would delete the
+-- rollup rows kept there after the raw rows are gone. Chunk boundaries of
+-- frames and frame_clusters are whole UTC days and so bucket boundaries (see
+-- 0001_hypertables.sql). On a repeated run this recomputes only ranges that
+-- changed. The same rule applies to manual refreshes after a backfill: start
+-- the window at or after the oldest remaining raw chunk. With no chunk at all
+-- the window is the last week, which the policies cover anyway.
 
-CALL refresh_continuous_aggregate('heat.frame_metrics_1m_cagg', NULL, now() - INTERVAL '1 minute');
-CALL refresh_continuous_aggregate('heat.frame_metrics_1h_cagg', NULL, now() - INTERVAL '1 hour');
-CALL refresh_continuous_aggregate('heat.frame_metrics_1d_cagg', NULL, now() - INTERVAL '1 hour');
-CALL refresh_continuous_aggregate('heat.cluster_metrics_1m_cagg', NULL, now() - INTERVAL '1 minute');
-CALL refresh_continuous_aggregate('heat.cluster_metrics_1h_cagg', NULL, now() - INTERVAL '1 hour');
-CALL refresh_continuous_aggregate('heat.cluster_metrics_1d_cagg', NULL, now() - INTERVAL '1 hour');
+SELECT set_config('heat.rollup_refresh_from_frames',
+    coalesce((SELECT min(range_start) FROM timescaledb_information.chunks
+              WHERE hypertable_schema = 'heat' AND hypertable_name = 'frames'),
+             now() - INTERVAL '7 days')::text,
+    false);
+SELECT set_config('heat.rollup_refresh_from_clusters',
+    coalesce((SELECT min(range_start) FROM timescaledb_information.chunks
+              WHERE hypertable_schema = 'heat' AND hypertable_name = 'frame_clusters'),
+             now() - INTERVAL '7 days')::text,
+    false);
+
+CALL refresh_continuous_aggregate('heat.frame_metrics_1m_cagg',
+    current_setting('heat.rollup_refresh_from_frames')::timestamptz, now() - INTERVAL '1 minute');
+CALL refresh_continuous_aggregate('heat.frame_metrics_1h_cagg',
+    current_setting('heat.rollup_refresh_from_frames')::timestamptz, now() - INTERVAL '1 hour');
+CALL refresh_continuous_aggregate('heat.frame_metrics_1d_cagg',
+    current_setting('heat.rollup_refresh_from_frames')::timestamptz, now() - INTERVAL '1 hour');
+CALL refresh_continuous_aggregate('heat.cluster_metrics_1m_cagg',
+    current_setting('heat.rollup_refresh_from_clusters')::timestamptz, now() - INTERVAL '1 minute');
+CALL refresh_continuous_aggregate('heat.cluster_metrics_1h_cagg',
+    current_setting('heat.rollup_refresh_from_clusters')::timestamptz, now() - INTERVAL '1 hour');
+CALL refresh_continuous_aggregate('heat.cluster_metrics_1d_cagg',
+    current_setting('heat.rollup_refresh_from_clusters')::timestamptz, now() - INTERVAL '1 hour');
 
 -- Refresh policies -------------------------------------------------------------
 

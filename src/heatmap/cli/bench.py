@@ -11,12 +11,24 @@ from rich.console import Console
 from rich.table import Table
 
 from heatmap.bench import engine as engine_bench
+from heatmap.bench import storage as storage_bench
+from heatmap.db.settings import DbSettings
 
 app = typer.Typer(help="Benchmarks; each reports ratios against a baseline from the same run.",
                   no_args_is_help=True)
 console = Console()
 
 ENGINE_TARGETS = {"corr_updates_200": 5000.0, "account_frames": 2000.0, "speedup": 100.0}
+STORAGE_TARGETS = {"writer": 100_000.0, "vs_executemany": 10.0, "vs_raw_copy": 0.5}
+
+
+def _write_json(path: Path | None, benchmark: str, figures: dict[str, object]) -> None:
+    if path is None:
+        return
+    payload = {"benchmark": benchmark, "python": platform.python_version(),
+               "machine": platform.machine(), **figures}
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    console.print(f"results -> {path}")
 
 
 @app.command("engine")
@@ -48,8 +60,41 @@ def engine(
                   f">= {ENGINE_TARGETS['speedup']:,.0f}x")
     table.add_row("peak RSS", f"{result.peak_rss_mib:,.0f} MiB", "")
     console.print(table)
-    if json_out is not None:
-        payload = {"benchmark": "engine", "python": platform.python_version(),
-                   "machine": platform.machine(), **engine_bench.as_dict(result)}
-        json_out.write_text(json.dumps(payload, indent=2) + "\n")
-        console.print(f"results -> {json_out}")
+    _write_json(json_out, "engine", engine_bench.as_dict(result))
+
+
+@app.command("storage")
+def storage(
+    size: str = typer.Option("full", help="full (reference size) or small (CI smoke run)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
+) -> None:
+    """Writer rows/s vs executemany and raw COPY; hourly history query latency.
+
+    Runs in a scratch database created (and dropped) through HEAT_DATABASE_URL.
+    """
+    if size not in storage_bench.SIZES:
+        raise typer.BadParameter(f"size must be one of {sorted(storage_bench.SIZES)}")
+    with console.status(f"Running the storage benchmark ({size})"):
+        result = storage_bench.run(DbSettings().admin_url(), size)
+    spec = storage_bench.SIZES[size]
+    table = Table(title=f"heat storage ({size})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    table.add_row("frame-position rows/s through the writer (idempotent merge)",
+                  f"{result.writer_rows_per_s:,.0f}", f">= {STORAGE_TARGETS['writer']:,.0f}")
+    table.add_row("rows/s, psycopg executemany INSERT", f"{result.executemany_rows_per_s:,.0f}",
+                  "")
+    table.add_row("rows/s, raw binary COPY into an unindexed table",
+                  f"{result.raw_copy_rows_per_s:,.0f}", "")
+    table.add_row("writer vs executemany (same run)", f"{result.writer_vs_executemany:.1f}x",
+                  f">= {STORAGE_TARGETS['vs_executemany']:.0f}x")
+    table.add_row("writer vs raw COPY (same run)", f"{result.writer_vs_raw_copy:.2f}x",
+                  f">= {STORAGE_TARGETS['vs_raw_copy']:.1f}x")
+    table.add_row(f"hourly history query, {spec.history_days} days of frames every "
+                  f"{spec.frame_every_s} s ({result.history_frames:,} frames)",
+                  f"{result.history_query_ms:,.1f} ms", "")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}")
+    _write_json(json_out, "storage", storage_bench.as_dict(result))

@@ -1,8 +1,9 @@
 """The batch writer: one transaction per batch, idempotent, retried on connection loss.
 
 Each batch is copied (binary COPY) into per-connection temporary staging
-tables and merged with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: fast
-like COPY, and writing the same rows again changes nothing. When the
+tables and merged with ``INSERT ... SELECT`` (falling back to ``ON CONFLICT DO
+NOTHING`` when some rows exist already): fast like COPY, and writing the same
+rows again changes nothing. When the
 connection drops mid-batch, even during COMMIT, the whole batch is retried:
 what had committed is skipped by the natural keys, so nothing is lost and
 nothing is duplicated.
@@ -97,7 +98,10 @@ class HeatWriter:
 
     def write(self, batch: HeatBatch) -> dict[str, int]:
         """Store the batch; returns the rows newly inserted per table (0 for repeats)."""
-        work = [(table, rows) for table, rows in batch.rows() if rows]
+        return self.write_rows([(table, rows) for table, rows in batch.rows() if rows])
+
+    def write_rows(self, work: list[tuple[Table, list[tuple]]]) -> dict[str, int]:
+        """Store rows already in table column order, in one transaction (see :meth:`write`)."""
         if not work:
             return {}
         attempt = 0
@@ -126,8 +130,14 @@ class HeatWriter:
                     copy.set_types(table.column_types)
                     for row in rows:
                         copy.write_row(row)
-                cursor.execute(sql.SQL(
-                    "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
-                        sql.Identifier("heat", table.name), columns, columns, stage))
+                merge = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                    sql.Identifier("heat", table.name), columns, columns, stage)
+                try:
+                    # New rows are the common case, and a plain INSERT is much cheaper than
+                    # one with ON CONFLICT; a repeat falls back to skipping what exists.
+                    with connection.transaction():
+                        cursor.execute(merge)
+                except psycopg.errors.UniqueViolation:
+                    cursor.execute(merge + sql.SQL(" ON CONFLICT DO NOTHING"))
                 inserted[table.name] = cursor.rowcount
         return inserted
