@@ -180,3 +180,17 @@ def test_small_storage_benchmark_runs(stack) -> None:
     result = storage_bench.run(stack.database_url, "small")
     assert result.writer_rows_per_s > 0 and result.raw_copy_rows_per_s > 0
     assert result.history_rows == 24  # one day of hourly buckets
+
+
+def test_no_transaction_migrations_run_statement_by_statement(migrated) -> None:
+    # CREATE INDEX CONCURRENTLY cannot run in a transaction block, like the TimescaleDB
+    # statements of the continuous-aggregate file.
+    migration = migrations.Migration("core", 9999, "probe", (
+        f"{migrations.NO_TRANSACTION_MARKER}\n"
+        "CREATE TABLE heat.probe (id int);\n"
+        "CREATE INDEX CONCURRENTLY probe_idx ON heat.probe (id);\n"))
+    with psycopg.connect(migrated.admin_url(), autocommit=True) as connection:
+        migrations._run(connection, migration, {"heat.compress_after": "7 days"})
+        assert connection.execute(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'probe_idx'").fetchone() == (1,)
+
