@@ -4,9 +4,10 @@
 bootstrap:
 	@infra/bootstrap.sh
 
-## Start the local stack (Kafka KRaft + PostgreSQL) and show how to use it.
+## Start the local stack (Kafka KRaft + PostgreSQL), migrate the database, show its status.
 stack: bootstrap
 	.venv/bin/heat stack up
+	eval "$$(.venv/bin/heat stack env)" && .venv/bin/heat db migrate
 	.venv/bin/heat stack status
 
 ## Lint and run the whole test suite (unit + integration against real services).
