@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from heatmap.cli import bench, db, replay, stack
+from heatmap.cli import bench, db, ingest, replay, stack
 
 app = typer.Typer(
     help="Portfolio heat: where a trading desk's risk is concentrated, live and historically.",
@@ -12,6 +12,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack.app, name="stack")
+app.add_typer(ingest.app, name="ingest")
 app.add_typer(db.app, name="db")
 app.add_typer(bench.app, name="bench")
 app.command(

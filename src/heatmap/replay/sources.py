@@ -10,14 +10,14 @@ from __future__ import annotations
 import csv
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
 import msgspec
 
-from heatmap.schema import Account, Position, Price, ts_to_ms
+from heatmap.schema import Account, Position, Price, encode, ts_to_ms
 
 # At equal timestamps prices apply first, then account terms, then positions.
 # A row this far after the previous one is taken for a typo (a mistyped year would
@@ -32,11 +32,21 @@ class ReplayInputError(ValueError):
 
 @dataclass
 class ReadStats:
-    """Rows read and rejected (by reason), and bytes consumed for progress."""
+    """Rows read and rejected (by reason), and bytes consumed for progress.
+
+    ``on_reject(kind, reason, raw)`` is told of every rejected row with its
+    original bytes (ingest sends them to the deadletter topic).
+    """
 
     rows: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     bytes_read: int = 0
+    on_reject: Callable[[str, str, bytes], None] | None = None
+
+    def reject(self, kind: str, reason: str, raw: bytes) -> None:
+        self.rejected[f"{kind}: {reason}"] += 1
+        if self.on_reject is not None:
+            self.on_reject(kind, reason, raw)
 
 
 def price_files(paths: Iterable[Path]) -> list[Path]:
@@ -47,32 +57,45 @@ def price_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def _lines(path: Path, stats: ReadStats) -> Iterator[str]:
+def _lines(path: Path, stats: ReadStats, consumed: list[str]) -> Iterator[str]:
     # utf-8-sig: spreadsheet exports often start with a byte-order mark. Bytes that
     # are not UTF-8 become surrogates here and reject their row in _rows.
     with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
         for line in handle:
             stats.bytes_read += len(line)
+            consumed.append(line)
             yield line
 
 
-def _rows(path: Path, kind: str, stats: ReadStats) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(_lines(path, stats))
+def _rows(path: Path, kind: str,
+          stats: ReadStats) -> Iterator[tuple[dict[str, str], bytes]]:
+    """Rows as stripped strings, each with its original bytes (for dead letters)."""
+    consumed: list[str] = []
+    reader = csv.DictReader(_lines(path, stats, consumed))
+    _ = reader.fieldnames  # reads the header, which belongs to no row
+    consumed.clear()
     while True:
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as error:  # e.g. a field over the csv module's size limit
-            stats.rejected[f"{kind}: {error}"] += 1
+            stats.reject(kind, str(error), _raw(consumed))
             continue
+        raw = _raw(consumed)
         values = {k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)}
         try:
             "".join(values.values()).encode("utf-8")
         except UnicodeEncodeError:
-            stats.rejected[f"{kind}: not valid UTF-8"] += 1
+            stats.reject(kind, "not valid UTF-8", raw)
             continue
-        yield reader.line_num, values
+        yield values, raw
+
+
+def _raw(consumed: list[str]) -> bytes:
+    raw = "".join(consumed).encode("utf-8", "surrogateescape")
+    consumed.clear()
+    return raw
 
 
 def _empty_to_none(row: dict[str, str], *names: str) -> None:
@@ -95,7 +118,7 @@ def _require(path: Path, columns: set[str], *required: str) -> None:
 def _read(path: Path, kind: type, stats: ReadStats, prepare) -> Iterator[tuple]:
     name = kind.__name__.lower()
     previous_ms = None
-    for _, row in _rows(path, name, stats):
+    for row, raw in _rows(path, name, stats):
         try:
             message = msgspec.convert(prepare(row), kind, strict=False)
             if message.ts.tzinfo is None:  # CSV exports often omit the offset: UTC
@@ -103,14 +126,14 @@ def _read(path: Path, kind: type, stats: ReadStats, prepare) -> Iterator[tuple]:
             ts_ms = ts_to_ms(message.ts)
         except (msgspec.ValidationError, ValueError, KeyError, TypeError,
                 OverflowError) as error:
-            stats.rejected[f"{name}: {error}"] += 1
+            stats.reject(name, str(error), raw)
             continue
         if previous_ms is not None and ts_ms < previous_ms:
             # Files are streamed, so a row older than its predecessor cannot be placed.
-            stats.rejected[f"{name}: out of time order"] += 1
+            stats.reject(name, "out of time order", raw)
             continue
         if previous_ms is not None and ts_ms - previous_ms > MAX_GAP_MS:
-            stats.rejected[f"{name}: more than a year after the previous row"] += 1
+            stats.reject(name, "more than a year after the previous row", raw)
             continue
         previous_ms = ts_ms
         stats.rows[name] += 1
@@ -158,10 +181,12 @@ def read_accounts(path: Path, stats: ReadStats) -> Iterator[tuple]:
 
 
 def merged_events(prices: list[Path], positions: Path | None, accounts: Path | None,
-                  stats: ReadStats) -> Iterator[Price | Position | Account]:
+                  stats: ReadStats, max_gap_ms: int | None = MAX_GAP_MS
+                  ) -> Iterator[Price | Position | Account]:
     """All rows of all files as messages, in time order (prices first at equal times).
 
-    Rows far ahead of everything before them are rejected (see ``MAX_GAP_MS``).
+    Rows more than ``max_gap_ms`` ahead of everything before them are rejected
+    (the engine would close every bar in between); None accepts any gap.
     """
     streams = [read_prices(path, stats) for path in prices]
     if accounts is not None:
@@ -170,9 +195,9 @@ def merged_events(prices: list[Path], positions: Path | None, accounts: Path | N
         streams.append(read_positions(positions, stats))
     last_ms = None
     for ts_ms, _, message in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
-        if last_ms is not None and ts_ms - last_ms > MAX_GAP_MS:
-            stats.rejected[f"{type(message).__name__.lower()}: more than a year after "
-                           "the previous row"] += 1
+        if last_ms is not None and max_gap_ms is not None and ts_ms - last_ms > max_gap_ms:
+            stats.reject(type(message).__name__.lower(),
+                         "more than a year after the previous row", encode(message))
             continue
         last_ms = ts_ms
         yield message

@@ -1,0 +1,1 @@
+"""Ingest: sources of prices, positions and account equity, produced to Kafka."""

@@ -1,0 +1,160 @@
+"""Run one ingest source into Kafka: pacing, conflation, dead letters, graceful shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from heatmap.ingest.conflation import Conflator
+from heatmap.ingest.producer import HeatProducer
+from heatmap.replay.sources import ReadStats, merged_events
+from heatmap.schema import Account, InvalidMessageError, Position, Price, decode, ts_to_ms
+from heatmap.topics import Topics
+
+log = logging.getLogger(__name__)
+
+Message = Price | Position | Account
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An input that broke the message contract: where it was headed, why, its bytes."""
+
+    topic: str
+    reason: str
+    payload: bytes
+    key: bytes | None = None
+
+
+class StopFlag:
+    """Set by SIGTERM / SIGINT; sources and the send loop check it between records."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.event.set())
+
+    @property
+    def stopped(self) -> bool:
+        return self.event.is_set()
+
+
+class Pacer:
+    """Replays event time at ``speed`` x real time (0: as fast as possible)."""
+
+    def __init__(self, speed: float, stop: StopFlag) -> None:
+        self.speed = speed
+        self.stop = stop
+        self._origin: tuple[int, float] | None = None
+
+    def wait_for(self, ts_ms: int) -> None:
+        if self.speed <= 0:
+            return
+        if self._origin is None:
+            self._origin = (ts_ms, time.monotonic())
+            return
+        due = self._origin[1] + (ts_ms - self._origin[0]) / 1000.0 / self.speed
+        delay_s = due - time.monotonic()
+        if delay_s > 0:
+            self.stop.event.wait(delay_s)
+
+
+@dataclass
+class IngestSummary:
+    accepted: int = 0
+    deadlettered: int = 0
+    conflated: int = 0
+
+
+def run(source: Iterable[Message | Rejected], producer: HeatProducer, stop: StopFlag,
+        pacer: Pacer | None = None, conflate_ms: int = 0) -> IngestSummary:
+    """Send every message of ``source`` until it ends or ``stop`` is set, then flush."""
+    summary = IngestSummary()
+    conflator = Conflator(conflate_ms) if conflate_ms > 0 else None
+    try:
+        for item in source:
+            if stop.stopped:
+                break
+            if isinstance(item, Rejected):
+                producer.send_deadletter(item.topic, item.reason, item.payload, item.key)
+                summary.deadlettered += 1
+                continue
+            if pacer is not None:
+                pacer.wait_for(ts_to_ms(item.ts))
+            outgoing: Iterable[Message] = [item]
+            if conflator is not None and isinstance(item, Price):
+                outgoing = conflator.offer(item)
+            for message in outgoing:
+                producer.send(message)
+                summary.accepted += 1
+        if conflator is not None:
+            for message in conflator.drain():
+                producer.send(message)
+                summary.accepted += 1
+            summary.conflated = conflator.conflated
+    finally:
+        producer.close()  # flushes everything accepted
+    log.info("ingest finished", extra={
+        "accepted": summary.accepted, "deadlettered": summary.deadlettered,
+        "acknowledged": producer.acknowledged, "failed": producer.failed,
+        "conflated": summary.conflated, "stopped_by_signal": stop.stopped})
+    return summary
+
+
+_decoder = msgspec.json.Decoder()
+
+
+def json_lines(lines: Iterable[bytes], positions_topic: str,
+               accounts_topic: str) -> Iterator[Message | Rejected]:
+    """Positions and account terms as JSON lines (a desk's OMS on stdin).
+
+    An object with ``equity`` is an account update, one with ``qty`` a
+    position; anything else, or anything invalid, is rejected with its bytes.
+    """
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            shape = _decoder.decode(line)
+        except msgspec.DecodeError as error:
+            yield Rejected(positions_topic, f"not JSON: {error}", raw.rstrip(b"\n"))
+            continue
+        if not isinstance(shape, dict) or ("qty" in shape) == ("equity" in shape):
+            yield Rejected(positions_topic, "neither a position (qty) nor an account (equity)",
+                           raw.rstrip(b"\n"))
+            continue
+        kind, topic = (Position, positions_topic) if "qty" in shape else (Account,
+                                                                          accounts_topic)
+        try:
+            yield decode(kind, line)
+        except InvalidMessageError as error:
+            yield Rejected(topic, str(error), raw.rstrip(b"\n"))
+
+
+def recorded_files(prices: list[Path], positions: Path | None, accounts: Path | None,
+                   topics: Topics, stats: ReadStats) -> Iterator[Message | Rejected]:
+    """Recorded price (bars or trades), position and account files merged by time;
+    rows that break the contract come out as :class:`Rejected` with their bytes."""
+    rejected: deque[Rejected] = deque()
+    topic_of = {"price": topics.prices, "position": topics.positions,
+                "account": topics.accounts}
+    stats.on_reject = lambda kind, reason, raw: rejected.append(
+        Rejected(topic_of.get(kind, topics.prices), reason, raw))
+    # No gap limit: nothing here closes bars, and recordings of different years may mix.
+    for message in merged_events(prices, positions, accounts, stats, max_gap_ms=None):
+        while rejected:
+            yield rejected.popleft()
+        yield message
+    while rejected:
+        yield rejected.popleft()
