@@ -16,7 +16,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
-NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+# Names travel into topics keys, SQL rows and dashboards: letters (any script), digits
+# and a few separators only; no spaces, quotes, control or invisible characters.
+Name = Annotated[str, msgspec.Meta(pattern=r"^[\w.:@/+-]{1,128}$")]
+Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")]
 Trigger = Literal["bar", "position", "equity"]
 Quadrant = Literal["core", "speculative", "hedge", "unsure"]
 
@@ -58,10 +61,10 @@ def parse_rfc3339_ms(text: str) -> int:
 class Price(msgspec.Struct, frozen=True, kw_only=True):
     """``prices`` (key = symbol): one observed price."""
 
-    symbol: NonEmpty
+    symbol: Symbol
     ts: datetime
     price: Annotated[float, msgspec.Meta(gt=0)]
-    source: str
+    source: Annotated[str, msgspec.Meta(pattern=r"^[\w.:@/+-]{0,64}$")]
     bid: Annotated[float, msgspec.Meta(gt=0)] | None = None
     ask: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
@@ -72,16 +75,16 @@ class Price(msgspec.Struct, frozen=True, kw_only=True):
 class Position(msgspec.Struct, frozen=True, kw_only=True):
     """``positions`` (key = account): the latest per (account, symbol, strategy) is the position."""
 
-    account: NonEmpty
-    symbol: NonEmpty
+    account: Name
+    symbol: Symbol
     ts: datetime
     qty: float
-    strategy: str | None = None
+    strategy: Name | None = None
     conviction: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
     entry_price: Annotated[float, msgspec.Meta(gt=0)] | None = None
     leverage: Annotated[float, msgspec.Meta(gt=0)] | None = None
-    desk: str | None = None
-    source: str | None = None
+    desk: Name | None = None
+    source: Name | None = None
 
     def __post_init__(self) -> None:
         _require_finite(qty=self.qty, entry_price=self.entry_price, leverage=self.leverage)
@@ -90,12 +93,12 @@ class Position(msgspec.Struct, frozen=True, kw_only=True):
 class Account(msgspec.Struct, frozen=True, kw_only=True):
     """``accounts`` (key = account): equity and margin terms of one account."""
 
-    account: NonEmpty
+    account: Name
     ts: datetime
     equity: float
-    desk: str | None = None
+    desk: Name | None = None
     maintenance_rate: Annotated[float, msgspec.Meta(ge=0, lt=1)] | None = None
-    currency: str | None = None
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{2,12}$")] | None = None
 
     def __post_init__(self) -> None:
         _require_finite(equity=self.equity)
