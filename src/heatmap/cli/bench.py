@@ -11,14 +11,17 @@ from rich.console import Console
 from rich.table import Table
 
 from heatmap.bench import engine as engine_bench
+from heatmap.bench import ingest as ingest_bench
 from heatmap.bench import storage as storage_bench
 from heatmap.db.settings import DbSettings
+from heatmap.ingest.settings import IngestSettings
 
 app = typer.Typer(help="Benchmarks; each reports ratios against a baseline from the same run.",
                   no_args_is_help=True)
 console = Console()
 
 ENGINE_TARGETS = {"corr_updates_200": 5000.0, "account_frames": 2000.0, "speedup": 100.0}
+INGEST_TARGETS = {"records": 50_000.0, "vs_raw": 0.7}
 STORAGE_TARGETS = {"writer": 100_000.0, "vs_executemany": 10.0, "vs_raw_copy": 0.5}
 
 
@@ -98,3 +101,31 @@ def storage(
     for note in result.notes:
         console.print(f"note: {note}")
     _write_json(json_out, "storage", storage_bench.as_dict(result))
+
+
+@app.command("ingest")
+def ingest(
+    size: str = typer.Option("full", help="full (200,000 records) or small (CI smoke run)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
+) -> None:
+    """Price records/s through the ingest producer vs raw KafkaProducer.send of bytes.
+
+    Uses scratch topics on HEAT_KAFKA_BOOTSTRAP (deleted afterwards).
+    """
+    if size not in ingest_bench.SIZES:
+        raise typer.BadParameter(f"size must be one of {sorted(ingest_bench.SIZES)}")
+    with console.status(f"Running the ingest benchmark ({size})"):
+        result = ingest_bench.run(IngestSettings().kafka_bootstrap, size)
+    table = Table(title=f"heat ingest ({size}, {result.records:,} price records)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    table.add_row("price records/s through the ingest producer",
+                  f"{result.producer_records_per_s:,.0f}",
+                  f">= {INGEST_TARGETS['records']:,.0f}")
+    table.add_row("records/s, raw KafkaProducer.send of pre-encoded bytes",
+                  f"{result.raw_records_per_s:,.0f}", "")
+    table.add_row("producer vs raw (same run)", f"{result.producer_vs_raw:.2f}x",
+                  f">= {INGEST_TARGETS['vs_raw']:.1f}x")
+    console.print(table)
+    _write_json(json_out, "ingest", ingest_bench.as_dict(result))
