@@ -92,3 +92,54 @@ def positions(
         return pipeline.json_lines(sys.stdin.buffer, topics.positions, topics.accounts)
 
     _run("ingest-positions", source)
+
+
+@app.command("exchange")
+def exchange(
+    exchange_id: str = typer.Argument(..., help="binance, bybit or kraken."),
+    symbols: str = typer.Option(..., help="Comma-separated ccxt symbols settled in USDT, e.g. "
+                                "BTC/USDT:USDT,ETH/USDT:USDT (Kraken spot: BTC/USDT)."),
+    account: str | None = typer.Option(None, help="Our name for the exchange account; its "
+                                       "positions and equity are polled (needs API keys)."),
+    desk: str | None = typer.Option(None, help="Desk of that account."),
+    poll_s: float = typer.Option(1.0, "--poll-s", help="Seconds between polls."),
+    sandbox: bool = typer.Option(False, help="Use the exchange's test network."),
+    conflate_ms: int = typer.Option(0, "--conflate-ms", help=CONFLATE_HELP),
+) -> None:
+    """Exchange tickers (and, with API keys, positions and equity) through ccxt."""
+    from heatmap.ingest.exchanges import (
+        ExchangeCredentials,
+        ExchangeSource,
+        ExchangeUnavailable,
+        make_exchange,
+    )
+
+    configured = IngestSettings().exchange_credentials()
+    credentials = ExchangeCredentials(*configured) if configured else None
+    try:
+        client = make_exchange(exchange_id, credentials, sandbox=sandbox)
+        polled = ExchangeSource(client, [s.strip() for s in symbols.split(",") if s.strip()],
+                                account, desk=desk)
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+
+    def source(_topics: Topics, stop: pipeline.StopFlag):
+        backoff_s = poll_s
+        while not stop.stopped:
+            try:
+                yield from polled.poll_prices()
+                if account is not None:
+                    yield from polled.poll_account()
+                backoff_s = poll_s
+            except ExchangeUnavailable as error:
+                # The message carries no credentials; transient failures back off and retry.
+                log.warning("exchange unavailable", extra={"exchange": error.exchange_id,
+                                                           "error": error.message,
+                                                           "transient": error.transient})
+                if not error.transient:
+                    return
+                backoff_s = min(backoff_s * 2, 60.0)
+            stop.event.wait(backoff_s)
+
+    _run(f"ingest-{exchange_id}", source, conflate_ms=conflate_ms)

@@ -8,16 +8,10 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from heatmap.config import secret_value
+
 WRITER_ROLE = "heat_writer"
 READER_ROLE = "heat_reader"
-
-
-def _secret(value: SecretStr | None, path: Path | None) -> str | None:
-    if value is not None:
-        return value.get_secret_value()
-    if path is not None:
-        return path.read_text().strip()
-    return None
 
 
 class DbSettings(BaseSettings):
@@ -58,8 +52,8 @@ class DbSettings(BaseSettings):
 
     def role_password(self, role: str) -> str | None:
         if role == WRITER_ROLE:
-            return _secret(self.writer_password, self.writer_password_file)
-        return _secret(self.reader_password, self.reader_password_file)
+            return secret_value(self.writer_password, self.writer_password_file)
+        return secret_value(self.reader_password, self.reader_password_file)
 
     def role_url(self, role: str) -> str:
         """The URL a service uses: its own, or the admin URL with this role and password."""
