@@ -58,7 +58,7 @@ def parse_rfc3339_ms(text: str) -> int:
     return ts_to_ms(moment)
 
 
-class Price(msgspec.Struct, frozen=True, kw_only=True):
+class Price(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """``prices`` (key = symbol): one observed price."""
 
     symbol: Symbol
@@ -72,7 +72,7 @@ class Price(msgspec.Struct, frozen=True, kw_only=True):
         _require_finite(price=self.price, bid=self.bid, ask=self.ask)
 
 
-class Position(msgspec.Struct, frozen=True, kw_only=True):
+class Position(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """``positions`` (key = account): the latest per (account, symbol, strategy) is the position."""
 
     account: Name
@@ -90,7 +90,7 @@ class Position(msgspec.Struct, frozen=True, kw_only=True):
         _require_finite(qty=self.qty, entry_price=self.entry_price, leverage=self.leverage)
 
 
-class Account(msgspec.Struct, frozen=True, kw_only=True):
+class Account(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """``accounts`` (key = account): equity and margin terms of one account."""
 
     account: Name

@@ -203,3 +203,20 @@ def test_small_ingest_benchmark_runs(stack) -> None:
 
     result = ingest_bench.run(stack.kafka_bootstrap, "small")
     assert result.producer_records_per_s > 0 and result.raw_records_per_s > 0
+
+
+def test_simulator_produces_well_formed_keyed_records(stack, topics, ingest_env) -> None:
+    completed = subprocess.run(
+        [*HEAT, "ingest", "simulate", "--duration", "120", "--rate", "0", "--seed", "5",
+         "--start", "2026-03-02T00:00:00Z"],
+        env=ingest_env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    prices = consume_all(stack.kafka_bootstrap, topics.prices)
+    positions = consume_all(stack.kafka_bootstrap, topics.positions)
+    accounts = consume_all(stack.kafka_bootstrap, topics.accounts)
+    assert len(prices) > 1000 and positions and accounts
+    assert all(decode(Price, r.value).symbol == r.key.decode() for r in prices)
+    assert all(decode(Position, r.value).account == r.key.decode() for r in positions)
+    desks = {decode(Account, r.value).desk for r in accounts}
+    assert len(desks) == 2
+    assert consume_all(stack.kafka_bootstrap, topics.deadletter) == []

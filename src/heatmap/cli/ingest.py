@@ -55,6 +55,37 @@ def _run(name: str, source_factory, speed: float = 0.0, conflate_ms: int = 0) ->
         raise typer.Exit(1)
 
 
+@app.command("simulate")
+def simulate(
+    seed: int = typer.Option(7, help="Same seed, same market, byte for byte."),
+    rate: float = typer.Option(4.0, help="Simulated ticks per second of wall time (a tick is "
+                               "250 ms of market: 4 is real time, 0 as fast as possible)."),
+    duration: float | None = typer.Option(None, help="Seconds of simulated market, then "
+                                          "stop (default: until stopped)."),
+    symbols: int = typer.Option(24, help="Symbols, in 4 correlated clusters."),
+    start: str | None = typer.Option(None, help="Simulated start time, RFC 3339 (default: "
+                                     "now, to the second)."),
+) -> None:
+    """A simulated market and desks: correlated clusters, news events, thin weekends,
+    strategies with different heat profiles at 5x and 10x, equity following P&L."""
+    from datetime import UTC, datetime
+
+    from heatmap.ingest.simulator import MarketSimulator, SimulatorConfig
+    from heatmap.schema import parse_rfc3339_ms
+
+    if start is None:
+        begin = datetime.now(UTC).replace(microsecond=0)
+    else:
+        begin = datetime.fromtimestamp(parse_rfc3339_ms(start) / 1000, tz=UTC)
+    config = SimulatorConfig(seed=seed, symbols=symbols, start=begin)
+    speed = rate * config.tick_interval_ms / 1000.0
+
+    def source(_topics: Topics, _stop):
+        return MarketSimulator(config).events(duration)
+
+    _run("ingest-simulate", source, speed=speed)
+
+
 @app.command("replay", context_settings={"allow_extra_args": True})
 def replay(
     ctx: typer.Context,
