@@ -220,3 +220,38 @@ def test_simulator_produces_well_formed_keyed_records(stack, topics, ingest_env)
     desks = {decode(Account, r.value).desk for r in accounts}
     assert len(desks) == 2
     assert consume_all(stack.kafka_bootstrap, topics.deadletter) == []
+
+
+def test_metrics_and_health_endpoints(stack, topics, ingest_env) -> None:
+    import urllib.request
+
+    from heatmap.stack.ports import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [*HEAT, "ingest", "simulate", "--rate", "40", "--seed", "2"],
+        env={**ingest_env, "HEAT_METRICS_PORT": str(port)}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz",
+                                            timeout=2) as response:
+                    health = json.loads(response.read())
+                if health["acknowledged"] > 0:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "no healthy /healthz"
+            time.sleep(0.5)
+        assert health["status"] == "ok"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            metrics = response.read().decode()
+        assert f'heat_ingest_records_sent_total{{topic="{topics.prices}"}}' in metrics
+        assert "heat_ingest_send_latency_seconds_bucket" in metrics
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    accepted, acknowledged = _accepted(stderr)
+    assert accepted == acknowledged > 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from heatmap.ingest import pipeline
 from heatmap.ingest.producer import HeatProducer
@@ -100,12 +101,24 @@ def replay(
     """Replay recorded price, trade, position and account files into Kafka."""
     files = price_files([*prices, *(Path(arg) for arg in ctx.args)])
     stats = ReadStats()
+    inputs = [*files, *(path for path in (positions, accounts) if path is not None)]
+    total_bytes = sum(path.stat().st_size for path in inputs)
+    progress = Progress("[progress.description]{task.description}", BarColumn(),
+                        DownloadColumn(), TimeRemainingColumn(), console=console,
+                        disable=not sys.stderr.isatty())
+    task = progress.add_task("replaying", total=total_bytes)
 
     def source(topics: Topics, _stop):
-        return pipeline.recorded_files(files, positions, accounts, topics, stats)
+        for count, item in enumerate(
+                pipeline.recorded_files(files, positions, accounts, topics, stats)):
+            if count % 2048 == 0:
+                progress.update(task, completed=stats.bytes_read)
+            yield item
+        progress.update(task, completed=total_bytes)
 
     try:
-        _run("ingest-replay", source, speed, conflate_ms)
+        with progress:
+            _run("ingest-replay", source, speed, conflate_ms)
     except ReplayInputError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error

@@ -22,17 +22,16 @@ class Conflator:
     def offer(self, price: Price) -> list[Price]:
         """Prices to send now (the offered one and/or held ones whose window passed)."""
         now_ms = ts_to_ms(price.ts)
-        out = self.due(now_ms)
         last = self._last_sent_ms.get(price.symbol)
         if last is None or now_ms - last >= self.window_ms:
-            self._held.pop(price.symbol, None)
+            if self._held.pop(price.symbol, None) is not None:
+                self.conflated += 1  # superseded by this newer price
             self._last_sent_ms[price.symbol] = now_ms
-            out.append(price)
-        else:
-            if price.symbol in self._held:
-                self.conflated += 1
-            self._held[price.symbol] = price
-        return out
+            return [*self.due(now_ms), price]
+        if price.symbol in self._held:
+            self.conflated += 1
+        self._held[price.symbol] = price
+        return self.due(now_ms)
 
     def due(self, now_ms: int) -> list[Price]:
         """Held prices whose symbol's window has passed by ``now_ms``."""

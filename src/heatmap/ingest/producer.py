@@ -70,6 +70,8 @@ class HeatProducer:
             batch_size=settings.producer_batch_size,
         )
         self._meters: dict[str, _TopicMeters] = {}
+        self._last_progress_s = time.monotonic()
+        self._failing = False
         self.accepted = 0
         self.acknowledged = 0
         self.failed = 0
@@ -107,6 +109,8 @@ class HeatProducer:
     def _send(self, topic: str, key: bytes | None, value: bytes,
               headers: list[tuple[str, bytes]] | None = None) -> None:
         meters = self._meters.get(topic) or self._meters_for(topic)
+        if self.accepted == self.acknowledged + self.failed:
+            self._last_progress_s = time.monotonic()  # idle until now is not a stall
         future = self._producer.send(topic, key=key, value=value, headers=headers)
         self.accepted += 1
         size = len(value)
@@ -121,10 +125,13 @@ class HeatProducer:
             meters.records.inc()
             meters.bytes.inc(size)
             self.acknowledged += 1
+            self._last_progress_s = time.monotonic()
+            self._failing = False
 
         def failed(error: Exception) -> None:
             meters.errors.inc()
             self.failed += 1
+            self._failing = True
             self.last_error = f"{type(error).__name__}: {error}"
             log.error("record not acknowledged", extra={"topic": topic, "error": str(error)})
 
@@ -150,12 +157,15 @@ class HeatProducer:
             log.error("flush on close failed", extra={"error": str(error)})
         self._producer.close(timeout=self.settings.producer_close_timeout_s)
 
-    def healthy(self) -> tuple[bool, dict]:
-        """Health for ``/healthz``: connected, and nothing failed since the last success."""
-        connected = self._producer.bootstrap_connected()
+    def healthy(self, stalled_after_s: float = 30.0) -> tuple[bool, dict]:
+        """Health for ``/healthz``: the last send did not fail, and records waiting for
+        the broker are being acknowledged (no acknowledgement for ``stalled_after_s``
+        while records wait means the broker is unreachable)."""
+        waiting = self.accepted - self.acknowledged - self.failed
+        stalled = waiting > 0 and time.monotonic() - self._last_progress_s > stalled_after_s
         details = {"accepted": self.accepted, "acknowledged": self.acknowledged,
-                   "failed": self.failed, "last_error": self.last_error}
-        return connected and self.failed == 0, details
+                   "failed": self.failed, "waiting": waiting, "last_error": self.last_error}
+        return not (self._failing or stalled), details
 
     def __enter__(self) -> HeatProducer:
         return self
