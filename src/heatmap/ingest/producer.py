@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+import weakref
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from heatmap.ingest.settings import IngestSettings
 from heatmap.schema import Account, Position, Price, encode
@@ -21,28 +23,73 @@ from heatmap.topics import Topics
 
 log = logging.getLogger(__name__)
 
-RECORDS_SENT = Counter("heat_ingest_records_sent_total", "Records acknowledged by Kafka",
-                       ["topic"])
-BYTES_SENT = Counter("heat_ingest_bytes_sent_total", "Value bytes acknowledged by Kafka",
-                     ["topic"])
 DEADLETTERED = Counter("heat_ingest_deadlettered_total",
                        "Records sent to the deadletter topic", ["source_topic"])
-SEND_ERRORS = Counter("heat_ingest_send_errors_total", "Records Kafka did not acknowledge",
-                      ["topic"])
 SEND_LATENCY = Histogram("heat_ingest_send_latency_seconds",
-                         "From send() to the broker's acknowledgement", ["topic"],
-                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                  2.5, 5, 10))
+                         "From send() to the broker's acknowledgement (1 record in 16)",
+                         ["topic"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                             0.25, 0.5, 1, 2.5, 5, 10))
+LATENCY_SAMPLE_EVERY = 16
 
 
-@dataclass(frozen=True)
 class _TopicMeters:
-    """The metric children of one topic, resolved once (label lookups cost per record)."""
+    """Acknowledgements and failures of one topic, counted in plain integers.
 
-    records: Counter
-    bytes: Counter
-    errors: Counter
-    latency: Histogram
+    The producer's I/O thread calls these once per record; Prometheus reads the
+    totals only when scraped (see :class:`_ProducerCollector`), which keeps the
+    per-record cost to a bound-method call.
+    """
+
+    def __init__(self, topic: str, producer: HeatProducer) -> None:
+        self.topic = topic
+        self.producer = producer
+        self.records = 0
+        self.bytes = 0
+        self.errors = 0
+        self.latency = SEND_LATENCY.labels(topic)
+
+    def on_ack(self, metadata) -> None:
+        self.records += 1
+        self.bytes += max(metadata.serialized_value_size, 0)
+        self.producer._acknowledged()
+
+    def on_sampled_ack(self, started: float, _metadata) -> None:
+        self.latency.observe(time.perf_counter() - started)
+
+    def on_error(self, error: Exception) -> None:
+        self.errors += 1
+        self.producer._failed(self.topic, error)
+
+
+class _ProducerCollector(Collector):
+    """Exports the integer counters of every live producer at scrape time."""
+
+    def __init__(self) -> None:
+        self.producers: weakref.WeakSet[HeatProducer] = weakref.WeakSet()
+
+    def collect(self):
+        families = {
+            "records": CounterMetricFamily("heat_ingest_records_sent",
+                                           "Records acknowledged by Kafka", labels=["topic"]),
+            "bytes": CounterMetricFamily("heat_ingest_bytes_sent",
+                                         "Value bytes acknowledged by Kafka", labels=["topic"]),
+            "errors": CounterMetricFamily("heat_ingest_send_errors",
+                                          "Records Kafka did not acknowledge",
+                                          labels=["topic"]),
+        }
+        totals: dict[tuple[str, str], int] = {}
+        for producer in list(self.producers):
+            for meters in producer._meters.values():
+                for name in families:
+                    key = (name, meters.topic)
+                    totals[key] = totals.get(key, 0) + getattr(meters, name)
+        for (name, topic), value in sorted(totals.items()):
+            families[name].add_metric([topic], value)
+        yield from families.values()
+
+
+_COLLECTOR = _ProducerCollector()
+REGISTRY.register(_COLLECTOR)
 
 
 class HeatProducer:
@@ -70,6 +117,7 @@ class HeatProducer:
             batch_size=settings.producer_batch_size,
         )
         self._meters: dict[str, _TopicMeters] = {}
+        _COLLECTOR.producers.add(self)
         self._last_progress_s = time.monotonic()
         self._failing = False
         self.accepted = 0
@@ -108,41 +156,29 @@ class HeatProducer:
 
     def _send(self, topic: str, key: bytes | None, value: bytes,
               headers: list[tuple[str, bytes]] | None = None) -> None:
-        meters = self._meters.get(topic) or self._meters_for(topic)
+        meters = self._meters.get(topic)
+        if meters is None:
+            meters = self._meters[topic] = _TopicMeters(topic, self)
         if self.accepted == self.acknowledged + self.failed:
             self._last_progress_s = time.monotonic()  # idle until now is not a stall
         future = self._producer.send(topic, key=key, value=value, headers=headers)
         self.accepted += 1
-        size = len(value)
-        # Timing every record would cost more than the send itself; one in 16 is plenty
-        # for a latency histogram.
-        started = time.perf_counter() if self.accepted % 16 == 0 else None
+        future.add_callback(meters.on_ack)
+        future.add_errback(meters.on_error)
+        if self.accepted % LATENCY_SAMPLE_EVERY == 0:
+            future.add_callback(meters.on_sampled_ack, time.perf_counter())
 
-        def acknowledged(_metadata) -> None:
-            # Callbacks run on the producer's single I/O thread: plain counters suffice.
-            if started is not None:
-                meters.latency.observe(time.perf_counter() - started)
-            meters.records.inc()
-            meters.bytes.inc(size)
-            self.acknowledged += 1
-            self._last_progress_s = time.monotonic()
-            self._failing = False
+    def _acknowledged(self) -> None:
+        # Called on the producer's single I/O thread: plain counters suffice.
+        self.acknowledged += 1
+        self._last_progress_s = time.monotonic()
+        self._failing = False
 
-        def failed(error: Exception) -> None:
-            meters.errors.inc()
-            self.failed += 1
-            self._failing = True
-            self.last_error = f"{type(error).__name__}: {error}"
-            log.error("record not acknowledged", extra={"topic": topic, "error": str(error)})
-
-        future.add_callback(acknowledged)
-        future.add_errback(failed)
-
-    def _meters_for(self, topic: str) -> _TopicMeters:
-        meters = _TopicMeters(RECORDS_SENT.labels(topic), BYTES_SENT.labels(topic),
-                              SEND_ERRORS.labels(topic), SEND_LATENCY.labels(topic))
-        self._meters[topic] = meters
-        return meters
+    def _failed(self, topic: str, error: Exception) -> None:
+        self.failed += 1
+        self._failing = True
+        self.last_error = f"{type(error).__name__}: {error}"
+        log.error("record not acknowledged", extra={"topic": topic, "error": str(error)})
 
     # -- lifecycle ----------------------------------------------------------------------------
 
