@@ -194,3 +194,49 @@ def test_no_transaction_migrations_run_statement_by_statement(migrated) -> None:
         assert connection.execute(
             "SELECT count(*) FROM pg_indexes WHERE indexname = 'probe_idx'").fetchone() == (1,)
 
+
+
+def test_params_are_json_objects_and_the_latest_input_wins(migrated) -> None:
+    frames = _frames()
+    first = Position(account="a1", symbol="BTCUSDT", ts=_dt(7), qty=1.0, strategy="s")
+    second = Position(account="a1", symbol="BTCUSDT", ts=_dt(7), qty=2.0, strategy="s")
+    with HeatWriter(migrated.role_url(WRITER_ROLE), migrated) as writer:
+        writer.write(HeatBatch(frames=frames[:3], positions=[first, second]))
+        assert writer.write(HeatBatch(positions=[second])) == {"positions": 0}
+        writer.write(HeatBatch(positions=[Position(account="a1", symbol="BTCUSDT", ts=_dt(7),
+                                                   qty=3.0, strategy="s")]))
+    with psycopg.connect(migrated.role_url(READER_ROLE)) as reader:
+        kinds = reader.execute("SELECT DISTINCT jsonb_typeof(params), "
+                               "params->>'bar_interval_s' FROM heat_api.frames").fetchall()
+        qty = reader.execute("SELECT qty FROM heat_api.positions").fetchall()
+    assert kinds == [("object", "60")]
+    assert qty == [(3.0,)]
+
+
+def test_pnl_sums_strategies_and_api_keeps_parameter_sets_apart(migrated) -> None:
+    import msgspec
+
+    frames = _frames()
+    rerun = [msgspec.structs.replace(f, params_hash="other-params") for f in frames]
+    legs = [Position(account="acct-1", symbol="BTCUSDT", ts=_dt(0), qty=3.0, strategy="x",
+                     entry_price=100.0),
+            Position(account="acct-1", symbol="BTCUSDT", ts=_dt(0), qty=-1.0, strategy="y",
+                     entry_price=120.0)]
+    with HeatWriter(migrated.role_url(WRITER_ROLE), migrated) as writer:
+        writer.write(HeatBatch(frames=frames, positions=legs))
+        writer.write(HeatBatch(frames=rerun))
+    with psycopg.connect(migrated.role_url(READER_ROLE)) as reader:
+        price, pnl, entry = reader.execute(
+            "SELECT price, unrealized_pnl, entry_price FROM heat_api.heat_with_pnl "
+            "WHERE symbol = 'BTCUSDT' AND params_hash <> 'other-params' "
+            "ORDER BY ts DESC LIMIT 1").fetchone()
+        history = reader.execute(
+            "SELECT sum(frames) FROM heat_api.heat_history('acct-1', '1h', '-infinity', "
+            "'infinity', '1 day')").fetchone()[0]
+        explicit = reader.execute(
+            "SELECT sum(frames) FROM heat_api.heat_history('acct-1', '1h', '-infinity', "
+            "'infinity', '1 day', NULL, 'account', %s)", (frames[0].params_hash,)).fetchone()[0]
+    assert pnl == pytest.approx(3 * (price - 100) - 1 * (price - 120))
+    assert entry == pytest.approx((3 * 100 - 120) / 2)
+    rows = sum(len(f.positions) for f in frames if f.account == "acct-1")
+    assert history == explicit == rows  # one parameter set, not both

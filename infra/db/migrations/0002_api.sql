@@ -38,11 +38,18 @@ CREATE VIEW heat_api.alerts AS
            threshold, message
     FROM heat.alerts;
 
--- The newest frame of every book and timeframe.
+-- The newest frame of every book, timeframe and parameter set.
 CREATE VIEW heat_api.latest_frames AS
-    SELECT DISTINCT ON (book_kind, book, timeframe) *
+    SELECT DISTINCT ON (book_kind, book, timeframe, params_hash) *
     FROM heat_api.frames
-    ORDER BY book_kind, book, timeframe, ts DESC, trigger;
+    ORDER BY book_kind, book, timeframe, params_hash, ts DESC, trigger;
+
+-- The parameter set of each book's newest frame per timeframe: what the API functions
+-- use unless told otherwise (a backfill with new parameters adds a second set).
+CREATE VIEW heat_api.current_params AS
+    SELECT DISTINCT ON (book_kind, book, timeframe) book_kind, book, timeframe, params_hash
+    FROM heat_api.frames
+    ORDER BY book_kind, book, timeframe, ts DESC, params_hash;
 
 -- Latest heat per account (or desk), one row per held symbol.
 CREATE VIEW heat_api.latest_heat AS
@@ -136,27 +143,32 @@ CREATE VIEW heat_api.cluster_metrics_1d AS
     FROM heat.frame_clusters
     GROUP BY 1, book_kind, book, timeframe, params_hash, cluster;
 
--- Heat next to unrealized P&L: each frame row with the entry price of the
--- account's latest position message at or before the frame (desk rows: null).
+-- Heat next to unrealized P&L: each frame row with the P&L of the account's positions
+-- in that symbol, summed over strategies, each at the entry price of its latest
+-- position message at or before the frame; entry_price is their net-quantity-weighted
+-- average (desk rows: null).
 CREATE VIEW heat_api.heat_with_pnl AS
     SELECT p.ts, p.book_kind, p.book, p.timeframe, p.trigger, p.params_hash, p.symbol,
            p.strategy, p.qty, p.price, p.share, p.heat, p.heat_share, p.cluster,
-           e.entry_price,
-           p.qty * (p.price - e.entry_price) AS unrealized_pnl
+           e.entry_price, e.unrealized_pnl
     FROM heat_api.frame_positions p
     LEFT JOIN LATERAL (
-        SELECT pos.entry_price
-        FROM heat.positions pos
-        WHERE p.book_kind = 'account' AND pos.account = p.book AND pos.symbol = p.symbol
-          AND pos.strategy = coalesce(p.strategy, '') AND pos.ts <= p.ts
-        ORDER BY pos.ts DESC
-        LIMIT 1
+        SELECT sum(leg.qty * leg.entry_price) / nullif(sum(leg.qty), 0) AS entry_price,
+               sum(leg.qty * (p.price - leg.entry_price)) AS unrealized_pnl
+        FROM (
+            SELECT DISTINCT ON (pos.strategy) pos.qty, pos.entry_price
+            FROM heat.positions pos
+            WHERE p.book_kind = 'account' AND pos.account = p.book AND pos.symbol = p.symbol
+              AND pos.ts <= p.ts
+            ORDER BY pos.strategy, pos.ts DESC
+        ) leg
     ) e ON true;
 
 -- Heat history of one book at a chosen resolution (all symbols, or one).
 CREATE FUNCTION heat_api.heat_history(
     p_book text, p_timeframe text, p_from timestamptz, p_to timestamptz,
-    p_resolution interval DEFAULT '1 hour', p_symbol text DEFAULT NULL)
+    p_resolution interval DEFAULT '1 hour', p_symbol text DEFAULT NULL,
+    p_book_kind text DEFAULT 'account', p_params_hash text DEFAULT NULL)
 RETURNS TABLE (bucket timestamptz, symbol text, frames bigint, heat_avg double precision,
                heat_max double precision, share_avg double precision,
                heat_share_avg double precision)
@@ -164,9 +176,12 @@ LANGUAGE sql STABLE AS $$
     SELECT date_bin(p_resolution, p.ts, TIMESTAMPTZ '2000-01-01 00:00:00+00'), p.symbol, count(*),
            avg(p.heat), max(p.heat), avg(p.share), avg(p.heat_share)
     FROM heat_api.frame_positions p
-    WHERE p.book = p_book AND p.timeframe = p_timeframe
+    WHERE p.book_kind = p_book_kind AND p.book = p_book AND p.timeframe = p_timeframe
       AND p.ts >= p_from AND p.ts < p_to
       AND (p_symbol IS NULL OR p.symbol = p_symbol)
+      AND p.params_hash = coalesce(p_params_hash, (
+          SELECT c.params_hash FROM heat_api.current_params c
+          WHERE c.book_kind = p_book_kind AND c.book = p_book AND c.timeframe = p_timeframe))
     GROUP BY 1, 2
     ORDER BY 1, 2
 $$;
@@ -174,7 +189,7 @@ $$;
 -- The N moments with the highest cluster concentration in a range, with what was held.
 CREATE FUNCTION heat_api.most_concentrated(
     p_from timestamptz, p_to timestamptz, p_n integer DEFAULT 10,
-    p_timeframe text DEFAULT '1h')
+    p_timeframe text DEFAULT '1h', p_params_hash text DEFAULT NULL)
 RETURNS TABLE (ts timestamptz, book_kind text, book text, max_cluster_concentration
                double precision, correlated_exposure double precision, holdings jsonb)
 LANGUAGE sql STABLE AS $$
@@ -186,15 +201,18 @@ LANGUAGE sql STABLE AS $$
             WHERE p.book_kind = f.book_kind AND p.book = f.book AND p.timeframe = f.timeframe
               AND p.ts = f.ts AND p.trigger = f.trigger AND p.params_hash = f.params_hash)
     FROM heat_api.frames f
+    JOIN heat_api.current_params c USING (book_kind, book, timeframe)
     WHERE f.timeframe = p_timeframe AND f.ts >= p_from AND f.ts < p_to
+      AND f.params_hash = coalesce(p_params_hash, c.params_hash)
       AND f.max_cluster_concentration IS NOT NULL
-    ORDER BY f.max_cluster_concentration DESC, f.ts
+    ORDER BY f.max_cluster_concentration DESC, f.ts, f.book_kind, f.book
     LIMIT p_n
 $$;
 
 -- Books side by side: the distribution of max cluster concentration and effective bets.
 CREATE FUNCTION heat_api.strategy_comparison(
-    p_from timestamptz, p_to timestamptz, p_timeframe text DEFAULT '1h')
+    p_from timestamptz, p_to timestamptz, p_timeframe text DEFAULT '1h',
+    p_params_hash text DEFAULT NULL)
 RETURNS TABLE (book_kind text, book text, frames bigint,
                concentration_p50 double precision, concentration_p90 double precision,
                concentration_max double precision, effective_bets_p10 double precision,
@@ -207,7 +225,9 @@ LANGUAGE sql STABLE AS $$
            percentile_cont(0.1) WITHIN GROUP (ORDER BY f.effective_bets),
            percentile_cont(0.5) WITHIN GROUP (ORDER BY f.effective_bets)
     FROM heat_api.frames f
+    JOIN heat_api.current_params c USING (book_kind, book, timeframe)
     WHERE f.timeframe = p_timeframe AND f.ts >= p_from AND f.ts < p_to
+      AND f.params_hash = coalesce(p_params_hash, c.params_hash)
     GROUP BY f.book_kind, f.book
     ORDER BY f.book_kind, f.book
 $$;
@@ -217,14 +237,16 @@ CREATE VIEW heat_api.correlations AS
 
 -- The correlation matrix of a timeframe at the latest bar at or before p_ts, as rows
 -- (both orders of every pair, and the diagonal).
-CREATE FUNCTION heat_api.correlation_matrix(p_ts timestamptz, p_timeframe text)
+CREATE FUNCTION heat_api.correlation_matrix(p_ts timestamptz, p_timeframe text,
+                                            p_params_hash text DEFAULT NULL)
 RETURNS TABLE (ts timestamptz, symbol_a text, symbol_b text, rho double precision)
 LANGUAGE sql STABLE AS $$
     WITH bar AS (
         SELECT c.ts, c.symbols, c.rho
         FROM heat_api.correlations c
         WHERE c.timeframe = p_timeframe AND c.ts <= p_ts
-        ORDER BY c.ts DESC
+          AND (p_params_hash IS NULL OR c.params_hash = p_params_hash)
+        ORDER BY c.ts DESC, c.params_hash
         LIMIT 1
     ), pairs AS (
         SELECT bar.ts, i, j, bar.symbols, bar.rho

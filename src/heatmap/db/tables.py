@@ -9,16 +9,30 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 import msgspec
+from psycopg.types.json import Jsonb
 
 from heatmap.schema import Account, Alert, Frame, Position, Price, parse_rfc3339_ms
 
 
 @dataclass(frozen=True)
 class Table:
-    """A table of schema ``heat``: name and (column, type) pairs in write order."""
+    """A table of schema ``heat``: name, (column, type) pairs in write order, its natural
+    key, and whether a newer row with the same key replaces the stored one.
+
+    Inputs (prices, positions, equity) replace: the latest message is the truth, and a
+    repeat carries the same values anyway. Engine outputs and alerts keep the first
+    row: the same key means the same computation.
+    """
 
     name: str
     columns: tuple[tuple[str, str], ...]
+    key: tuple[str, ...]
+    replace: bool = False
+
+    @property
+    def key_indexes(self) -> list[int]:
+        names = self.column_names
+        return [names.index(column) for column in self.key]
 
     @property
     def column_names(self) -> list[str]:
@@ -58,43 +72,50 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
 _BOOK = (("ts", "timestamptz"), ("book_kind", "text"), ("book", "text"),
          ("timeframe", "text"), ("trigger", "text"), ("params_hash", "text"))
 
+_FRAME_KEY = ("book_kind", "book", "timeframe", "ts", "trigger", "params_hash")
+
 PRICES = Table("prices", (("ts", "timestamptz"), ("symbol", "text"), ("source", "text"),
-                          ("price", "float8"), ("bid", "float8"), ("ask", "float8")))
+                          ("price", "float8"), ("bid", "float8"), ("ask", "float8")),
+               key=("symbol", "source", "ts"), replace=True)
 POSITIONS = Table("positions", (
     ("ts", "timestamptz"), ("account", "text"), ("symbol", "text"), ("strategy", "text"),
     ("qty", "float8"), ("conviction", "float8"), ("entry_price", "float8"),
-    ("leverage", "float8"), ("desk", "text"), ("source", "text")))
+    ("leverage", "float8"), ("desk", "text"), ("source", "text")),
+    key=("account", "symbol", "strategy", "ts"), replace=True)
 ACCOUNT_EQUITY = Table("account_equity", (
     ("ts", "timestamptz"), ("account", "text"), ("equity", "float8"), ("desk", "text"),
-    ("maintenance_rate", "float8"), ("currency", "text")))
+    ("maintenance_rate", "float8"), ("currency", "text")),
+    key=("account", "ts"), replace=True)
 FRAMES = Table("frames", (
     *_BOOK, ("account", "text"), ("desk", "text"), ("equity", "float8"), ("gross", "float8"),
     ("net", "float8"), ("correlated_exposure", "float8"), ("stress_exposure", "float8"),
     ("effective_bets", "float8"), ("hhi", "float8"), ("max_cluster_concentration", "float8"),
     ("liq_distance", "float8"), ("var99_1d", "float8"), ("absorption_ratio", "float8"),
     ("regime_break", "float8"), ("stale", "bool"), ("max_price_age_s", "float8"),
-    ("warming_up", "bool"), ("params", "jsonb")))
+    ("warming_up", "bool"), ("params", "jsonb")), key=_FRAME_KEY)
 FRAME_POSITIONS = Table("frame_positions", (
     *_BOOK, ("symbol", "text"), ("strategy", "text"), ("qty", "float8"), ("price", "float8"),
     ("notional", "float8"), ("share", "float8"), ("heat", "float8"), ("heat_share", "float8"),
     ("risk_contribution", "float8"), ("cluster", "text"), ("quadrant", "text"),
-    ("conviction", "float8"), ("stale", "bool"), ("price_age_s", "float8")))
+    ("conviction", "float8"), ("stale", "bool"), ("price_age_s", "float8")),
+    key=(*_FRAME_KEY, "symbol"))
 FRAME_CLUSTERS = Table("frame_clusters", (
     *_BOOK, ("cluster", "text"), ("members", "text[]"), ("gross", "float8"), ("net", "float8"),
     ("concentration", "float8"), ("stress_concentration", "float8"),
-    ("liq_distance", "float8"), ("liq_sigma", "float8")))
+    ("liq_distance", "float8"), ("liq_sigma", "float8")), key=(*_FRAME_KEY, "cluster"))
 CORRELATIONS = Table("correlations", (
     ("ts", "timestamptz"), ("timeframe", "text"), ("params_hash", "text"),
-    ("symbols", "text[]"), ("rho", "float4[]")))
+    ("symbols", "text[]"), ("rho", "float4[]")), key=("timeframe", "params_hash", "ts"))
 ALERTS = Table("alerts", (
     ("ts", "timestamptz"), ("book_kind", "text"), ("book", "text"), ("account", "text"),
     ("desk", "text"), ("timeframe", "text"), ("kind", "text"), ("subject", "text"),
     ("severity", "text"), ("state", "text"), ("value", "float8"), ("threshold", "float8"),
-    ("message", "text")))
+    ("message", "text")),
+    key=("book_kind", "book", "timeframe", "kind", "subject", "ts", "state"))
 DEADLETTERS = Table("deadletters", (
     ("ts", "timestamptz"), ("topic", "text"), ("kafka_partition", "int4"),
     ("kafka_offset", "int8"), ("reason", "text"), ("record_key", "bytea"),
-    ("payload", "bytea")))
+    ("payload", "bytea")), key=("topic", "kafka_partition", "kafka_offset", "ts"))
 
 ALL_TABLES = (PRICES, POSITIONS, ACCOUNT_EQUITY, FRAMES, FRAME_POSITIONS, FRAME_CLUSTERS,
               CORRELATIONS, ALERTS, DEADLETTERS)
@@ -142,7 +163,7 @@ def frame_rows(frames: list[Frame]) -> tuple[list[tuple], list[tuple], list[tupl
                       f.correlated_exposure, f.stress_exposure, f.effective_bets, f.hhi,
                       f.max_cluster_concentration, f.liq_distance, f.var99_1d,
                       f.absorption_ratio, f.regime_break, f.stale, f.max_price_age_s,
-                      f.warming_up, msgspec.json.encode(f.params).decode()))
+                      f.warming_up, Jsonb(f.params)))
         positions.extend(
             (*key, p.symbol, p.strategy, p.qty, p.price, p.notional, p.share, p.heat,
              p.heat_share, p.risk_contribution, p.cluster, p.quadrant, p.conviction, p.stale,

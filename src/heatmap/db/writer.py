@@ -55,6 +55,30 @@ class HeatBatch:
         ]
 
 
+def _last_per_key(table: Table, rows: list[tuple]) -> list[tuple]:
+    """The last row of each natural key (a batch may carry a key twice: the later wins)."""
+    indexes = table.key_indexes
+    latest: dict[tuple, tuple] = {}
+    for row in rows:
+        latest[tuple(row[i] for i in indexes)] = row
+    return list(latest.values()) if len(latest) != len(rows) else rows
+
+
+def _on_conflict(table: Table) -> sql.Composable:
+    if not table.replace:
+        return sql.SQL(" ON CONFLICT DO NOTHING")
+    keys = sql.SQL(", ").join(map(sql.Identifier, table.key))
+    values = [c for c in table.column_names if c not in table.key]
+    updates = sql.SQL(", ").join(
+        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+        for c in values)
+    # Only a changed row is rewritten: a plain repeat stays a no-op (and counts 0).
+    stored = sql.SQL(", ").join(sql.Identifier("heat", table.name, c) for c in values)
+    incoming = sql.SQL(", ").join(sql.Identifier("excluded", c) for c in values)
+    return sql.SQL(" ON CONFLICT ({}) DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})").format(
+        keys, updates, stored, incoming)
+
+
 def _stage(table: Table) -> sql.Identifier:
     return sql.Identifier(f"stage_{table.name}")
 
@@ -102,6 +126,7 @@ class HeatWriter:
 
     def write_rows(self, work: list[tuple[Table, list[tuple]]]) -> dict[str, int]:
         """Store rows already in table column order, in one transaction (see :meth:`write`)."""
+        work = [(table, _last_per_key(table, rows)) for table, rows in work]
         if not work:
             return {}
         attempt = 0
@@ -134,10 +159,10 @@ class HeatWriter:
                     sql.Identifier("heat", table.name), columns, columns, stage)
                 try:
                     # New rows are the common case, and a plain INSERT is much cheaper than
-                    # one with ON CONFLICT; a repeat falls back to skipping what exists.
+                    # one with ON CONFLICT; a repeat falls back to the conflict rule.
                     with connection.transaction():
                         cursor.execute(merge)
                 except psycopg.errors.UniqueViolation:
-                    cursor.execute(merge + sql.SQL(" ON CONFLICT DO NOTHING"))
+                    cursor.execute(merge + _on_conflict(table))
                 inserted[table.name] = cursor.rowcount
         return inserted
