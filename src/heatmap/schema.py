@@ -10,16 +10,33 @@ the engine they are integer epoch milliseconds (``ts_ms``).
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Literal
 
 import msgspec
 
-# Names travel into topics keys, SQL rows and dashboards: letters (any script), digits
-# and a few separators only; no spaces, quotes, control or invisible characters.
-Name = Annotated[str, msgspec.Meta(pattern=r"^[\w.:@/+-]{1,128}$")]
-Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")]
+# Names travel into topic keys, SQL rows and dashboards: letters of any script (with
+# their combining marks), digits and a few separators; no spaces, quotes, control or
+# invisible characters. Checked in __post_init__ (regular expressions cannot name
+# Unicode categories); the Meta bounds the length. \Z, not $: $ also matches before
+# a final newline.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Symbol = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}\Z")]
+_NAME_PUNCTUATION = frozenset("._:@/+-")
+
+
+def valid_name(name: str) -> bool:
+    """Whether ``name`` is a valid account, desk, strategy or source name."""
+    return 0 < len(name) <= 128 and all(
+        char in _NAME_PUNCTUATION or unicodedata.category(char)[0] in "LMN" for char in name)
+
+
+def _require_names(**names: str | None) -> None:
+    for field, name in names.items():
+        if name is not None and not valid_name(name):
+            raise ValueError(f"{field} may hold letters, digits and ._:@/+- only")
 Trigger = Literal["bar", "position", "equity"]
 Quadrant = Literal["core", "speculative", "hedge", "unsure"]
 
@@ -64,7 +81,7 @@ class Price(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     symbol: Symbol
     ts: datetime
     price: Annotated[float, msgspec.Meta(gt=0)]
-    source: Annotated[str, msgspec.Meta(pattern=r"^[\w.:@/+-]{0,64}$")]
+    source: Annotated[str, msgspec.Meta(pattern=r"\A[\w.:@/+-]{0,64}\Z")]
     bid: Annotated[float, msgspec.Meta(gt=0)] | None = None
     ask: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
@@ -88,6 +105,8 @@ class Position(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     def __post_init__(self) -> None:
         _require_finite(qty=self.qty, entry_price=self.entry_price, leverage=self.leverage)
+        _require_names(account=self.account, strategy=self.strategy, desk=self.desk,
+                       source=self.source)
 
 
 class Account(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -98,10 +117,11 @@ class Account(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     equity: float
     desk: Name | None = None
     maintenance_rate: Annotated[float, msgspec.Meta(ge=0, lt=1)] | None = None
-    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{2,12}$")] | None = None
+    currency: Annotated[str, msgspec.Meta(pattern=r"\A[A-Z0-9]{2,12}\Z")] | None = None
 
     def __post_init__(self) -> None:
         _require_finite(equity=self.equity)
+        _require_names(account=self.account, desk=self.desk)
 
 
 class PositionRow(msgspec.Struct, kw_only=True):
@@ -194,6 +214,8 @@ def decode(kind: type[Price] | type[Position] | type[Account], payload: bytes) -
         message = _decoders[kind].decode(payload)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise InvalidMessageError(str(error)) from error
+    except UnicodeDecodeError as error:
+        raise InvalidMessageError("not valid UTF-8") from error
     if getattr(message, "ts", None) is not None and message.ts.tzinfo is None:
         raise InvalidMessageError("ts must carry a UTC offset (RFC 3339, e.g. ...Z)")
     return message

@@ -255,3 +255,27 @@ def test_metrics_and_health_endpoints(stack, topics, ingest_env) -> None:
         _, stderr = process.communicate(timeout=60)
     accepted, acknowledged = _accepted(stderr)
     assert accepted == acknowledged > 0
+
+
+def test_stdin_service_stops_on_sigterm_while_idle_and_keeps_what_it_read(
+        stack, topics, ingest_env) -> None:
+    process = subprocess.Popen([*HEAT, "ingest", "positions", "--stdin"], env=ingest_env,
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    big = b'{"account": "a1", "symbol": "BTCUSDT", "ts": "2026-01-01T00:00:00Z", "qty": 1, ' \
+          b'"strategy": "' + b"s" * 2_000_000 + b'"}'
+    lines = [b'{"account": "a1", "symbol": "BTCUSDT", "ts": "2026-01-01T00:00:00Z", "qty": 1}',
+             b'{"account": "a1", "symbol": "BTCUSDT", "ts": "2026-01-01T00:00:00Z", '
+             b'"strategy": "s\xff", "qty": 1}', big,
+             b'{"account": "a1", "ts": "2026-01-01T00:00:00Z", "equity": 10}']
+    process.stdin.write(b"\n".join(lines) + b"\n")
+    process.stdin.flush()  # and keep the pipe open: an idle desk OMS
+    time.sleep(4)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr.decode()[-3000:]
+    assert len(consume_all(stack.kafka_bootstrap, topics.positions)) == 1
+    assert len(consume_all(stack.kafka_bootstrap, topics.accounts)) == 1
+    dead = consume_all(stack.kafka_bootstrap, topics.deadletter)
+    reasons = sorted(dict(r.headers)["heat-reason"].decode()[:20] for r in dead)
+    assert len(dead) == 2, reasons  # the invalid UTF-8 line and the oversized one

@@ -15,7 +15,7 @@ from heatmap.db.settings import READER_ROLE, WRITER_ROLE
 from heatmap.db.writer import HeatBatch, HeatWriter
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams
-from heatmap.schema import Account, Position, Price
+from heatmap.schema import Position, Price
 from heatmap.stack import postgres
 
 TABLES = ("prices", "positions", "account_equity", "frames", "frame_positions",
@@ -128,12 +128,16 @@ def test_reader_reads_the_api_only_and_writes_nothing(migrated) -> None:
 
 
 def test_hostile_names_are_stored_verbatim(migrated) -> None:
+    # The message schema refuses such names at the edge; the database must still store
+    # whatever reaches it verbatim and harmlessly, so these rows bypass the schema.
+    from heatmap.db import tables
+
     frames = _frames(account=HOSTILE)
-    positions = [Position(account=HOSTILE, symbol=HOSTILE, ts=_dt(5), qty=1.0,
-                          strategy="'; --")]
+    position = (_dt(5), HOSTILE, HOSTILE, "'; --", 1.0, None, None, None, None, None)
+    account = (_dt(0), HOSTILE, 1.0, None, None, None)
     with HeatWriter(migrated.role_url(WRITER_ROLE), migrated) as writer:
-        writer.write(HeatBatch(frames=frames, positions=positions,
-                               accounts=[Account(account=HOSTILE, ts=_dt(0), equity=1.0)]))
+        writer.write(HeatBatch(frames=frames))
+        writer.write_rows([(tables.POSITIONS, [position]), (tables.ACCOUNT_EQUITY, [account])])
     with psycopg.connect(migrated.role_url(READER_ROLE)) as reader:
         books = {row[0] for row in reader.execute("SELECT DISTINCT book FROM heat_api.frames")}
         symbol = reader.execute("SELECT symbol, strategy FROM heat_api.positions").fetchone()

@@ -17,6 +17,7 @@ from heatmap.ingest.producer import HeatProducer
 from heatmap.ingest.settings import IngestSettings
 from heatmap.observability import configure_logging, serve_metrics_and_health
 from heatmap.replay.sources import ReadStats, ReplayInputError, price_files
+from heatmap.schema import valid_name
 from heatmap.topics import Topics
 
 app = typer.Typer(help="Ingest services: simulator, file replay, exchanges, desk OMS.",
@@ -45,11 +46,12 @@ def _service(name: str):
         server.shutdown()
 
 
-def _run(name: str, source_factory, speed: float = 0.0, conflate_ms: int = 0) -> None:
+def _run(name: str, source_factory, speed: float = 0.0, conflate_ms: int = 0,
+         source_stops_itself: bool = False) -> None:
     with _service(name) as (producer, stop):
         source: Iterable = source_factory(producer.topics, stop)
         summary = pipeline.run(source, producer, stop, pipeline.Pacer(speed, stop),
-                               conflate_ms)
+                               conflate_ms, source_stops_itself)
     console.print(f"accepted {summary.accepted}, acknowledged {producer.acknowledged}, "
                   f"dead-lettered {summary.deadlettered}, failed {producer.failed}")
     if producer.failed:
@@ -58,7 +60,7 @@ def _run(name: str, source_factory, speed: float = 0.0, conflate_ms: int = 0) ->
 
 @app.command("simulate")
 def simulate(
-    seed: int = typer.Option(7, help="Same seed, same market, byte for byte."),
+    seed: int = typer.Option(7, help="Same seed and --start: same market, byte for byte."),
     rate: float = typer.Option(4.0, help="Simulated ticks per second of wall time (a tick is "
                                "250 ms of market: 4 is real time, 0 as fast as possible)."),
     duration: float | None = typer.Option(None, help="Seconds of simulated market, then "
@@ -132,10 +134,11 @@ def positions(
     if not stdin:
         raise typer.BadParameter("only --stdin is supported")
 
-    def source(topics: Topics, _stop):
-        return pipeline.json_lines(sys.stdin.buffer, topics.positions, topics.accounts)
+    def source(topics: Topics, stop: pipeline.StopFlag):
+        lines = pipeline.interruptible_lines(sys.stdin.buffer, stop)
+        return pipeline.json_lines(lines, topics.positions, topics.accounts)
 
-    _run("ingest-positions", source)
+    _run("ingest-positions", source, source_stops_itself=True)
 
 
 @app.command("exchange")
@@ -158,6 +161,11 @@ def exchange(
         make_exchange,
     )
 
+    for label, name in (("account", account), ("desk", desk)):
+        if name is not None and not valid_name(name):
+            console.print(f"[red]--{label} may hold letters, digits and ._:@/+- only[/red]")
+            raise typer.Exit(2)
+    failed_permanently: list[str] = []
     configured = IngestSettings().exchange_credentials()
     credentials = ExchangeCredentials(*configured) if configured else None
     try:
@@ -182,8 +190,11 @@ def exchange(
                                                            "error": error.message,
                                                            "transient": error.transient})
                 if not error.transient:
+                    failed_permanently.append(error.message)
                     return
                 backoff_s = min(backoff_s * 2, 60.0)
             stop.event.wait(backoff_s)
 
     _run(f"ingest-{exchange_id}", source, conflate_ms=conflate_ms)
+    if failed_permanently:  # e.g. rejected keys: a supervisor must see a failure
+        raise typer.Exit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
@@ -77,14 +78,18 @@ class IngestSummary:
 
 
 def run(source: Iterable[Message | Rejected], producer: HeatProducer, stop: StopFlag,
-        pacer: Pacer | None = None, conflate_ms: int = 0) -> IngestSummary:
-    """Send every message of ``source`` until it ends or ``stop`` is set, then flush."""
+        pacer: Pacer | None = None, conflate_ms: int = 0,
+        source_stops_itself: bool = False) -> IngestSummary:
+    """Send every message of ``source`` until it ends or ``stop`` is set, then flush.
+
+    Every item taken from the source is sent. A source that consumes from another
+    program (stdin) stops itself and hands over what it already read
+    (``source_stops_itself``); other sources are simply no longer pulled.
+    """
     summary = IngestSummary()
     conflator = Conflator(conflate_ms) if conflate_ms > 0 else None
     try:
         for item in source:
-            if stop.stopped:
-                break
             if isinstance(item, Rejected):
                 producer.send_deadletter(item.topic, item.reason, item.payload, item.key)
                 summary.deadlettered += 1
@@ -97,6 +102,8 @@ def run(source: Iterable[Message | Rejected], producer: HeatProducer, stop: Stop
             for message in outgoing:
                 producer.send(message)
                 summary.accepted += 1
+            if stop.stopped and not source_stops_itself:
+                break
         if conflator is not None:
             for message in conflator.drain():
                 producer.send(message)
@@ -114,6 +121,43 @@ def run(source: Iterable[Message | Rejected], producer: HeatProducer, stop: Stop
 _decoder = msgspec.json.Decoder()
 
 
+def interruptible_lines(stream, stop: StopFlag, poll_s: float = 0.2) -> Iterator[bytes]:
+    """Lines of a blocking stream (stdin) that stop promptly on SIGTERM.
+
+    A reader thread feeds a queue, so an idle pipe cannot keep a stopping service
+    alive; lines it had already read are still returned before stopping.
+    """
+    def drained() -> Iterator[bytes]:
+        while True:
+            try:
+                line = lines.get_nowait()
+            except queue.Empty:
+                return
+            if line is None:
+                return
+            yield line
+
+    lines: queue.Queue[bytes | None] = queue.Queue(maxsize=10_000)
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, name="stdin-reader", daemon=True).start()
+    while True:
+        try:
+            line = lines.get(timeout=poll_s)
+        except queue.Empty:
+            if stop.stopped:
+                yield from drained()
+                return
+            continue
+        if line is None:
+            return
+        yield line
+
+
 def json_lines(lines: Iterable[bytes], positions_topic: str,
                accounts_topic: str) -> Iterator[Message | Rejected]:
     """Positions and account terms as JSON lines (a desk's OMS on stdin).
@@ -127,6 +171,9 @@ def json_lines(lines: Iterable[bytes], positions_topic: str,
             continue
         try:
             shape = _decoder.decode(line)
+        except UnicodeDecodeError:
+            yield Rejected(positions_topic, "not valid UTF-8", raw.rstrip(b"\n"))
+            continue
         except msgspec.DecodeError as error:
             yield Rejected(positions_topic, f"not JSON: {error}", raw.rstrip(b"\n"))
             continue

@@ -12,7 +12,7 @@ import time
 import weakref
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
@@ -30,6 +30,8 @@ SEND_LATENCY = Histogram("heat_ingest_send_latency_seconds",
                          ["topic"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                              0.25, 0.5, 1, 2.5, 5, 10))
 LATENCY_SAMPLE_EVERY = 16
+# What a dead letter keeps of a record too large for the broker (default limit 1 MiB).
+MAX_DEADLETTER_BYTES = 512 * 1024
 
 
 class _TopicMeters:
@@ -151,6 +153,10 @@ class HeatProducer:
         headers = [("heat-reason", reason.encode("utf-8", "replace")[:4096]),
                    ("heat-source-topic", source_topic.encode()),
                    ("heat-service", self.settings.service_name.encode())]
+        if len(payload) > MAX_DEADLETTER_BYTES:
+            # Kafka refuses records over its size limit: keep the head, say how long it was.
+            headers.append(("heat-truncated-from", str(len(payload)).encode()))
+            payload = payload[:MAX_DEADLETTER_BYTES]
         DEADLETTERED.labels(source_topic).inc()
         self._send(self.topics.deadletter, key, payload, headers)
 
@@ -161,7 +167,15 @@ class HeatProducer:
             meters = self._meters[topic] = _TopicMeters(topic, self)
         if self.accepted == self.acknowledged + self.failed:
             self._last_progress_s = time.monotonic()  # idle until now is not a stall
-        future = self._producer.send(topic, key=key, value=value, headers=headers)
+        try:
+            future = self._producer.send(topic, key=key, value=value, headers=headers)
+        except MessageSizeTooLargeError as error:
+            # A bad record, not a broken broker: dead-letter (the head of) it and go on.
+            if topic == self.topics.deadletter:
+                log.error("dead letter too large, dropped", extra={"bytes": len(value)})
+                return
+            self.send_deadletter(topic, f"record too large: {error}", value, key)
+            return
         self.accepted += 1
         future.add_callback(meters.on_ack)
         future.add_errback(meters.on_error)
