@@ -64,7 +64,11 @@ class DbSettings(BaseSettings):
         if password is None:
             raise ValueError(f"set HEAT_{role.split('_')[1].upper()}_URL or the {role} password")
         parts = urlsplit(self.admin_url())
+        if not parts.scheme.startswith("postgres"):
+            raise ValueError("HEAT_DATABASE_URL must be a postgresql:// URL to derive role URLs")
         host = parts.hostname or ""
+        if ":" in host:  # an IPv6 literal keeps its brackets
+            host = f"[{host}]"
         netloc = f"{quote(role)}:{quote(password, safe='')}@{host}"
         if parts.port:
             netloc += f":{parts.port}"
