@@ -246,9 +246,16 @@ def test_metrics_and_health_endpoints(stack, topics, ingest_env) -> None:
             assert time.monotonic() < deadline, "no healthy /healthz"
             time.sleep(0.5)
         assert health["status"] == "ok"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            metrics = response.read().decode()
-        assert f'heat_ingest_records_sent_total{{topic="{topics.prices}"}}' in metrics
+        # Accounts and positions come first; wait until prices have been acknowledged too.
+        expected = f'heat_ingest_records_sent_total{{topic="{topics.prices}"}}'
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                        timeout=2) as response:
+                metrics = response.read().decode()
+            if expected in metrics:
+                break
+            assert time.monotonic() < deadline, metrics[-2000:]
+            time.sleep(0.5)
         assert "heat_ingest_send_latency_seconds_bucket" in metrics
     finally:
         process.send_signal(signal.SIGTERM)
