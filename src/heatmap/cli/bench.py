@@ -25,6 +25,15 @@ INGEST_TARGETS = {"records": 50_000.0, "vs_raw": 0.7}
 STORAGE_TARGETS = {"writer": 100_000.0, "vs_executemany": 10.0, "vs_raw_copy": 0.5}
 
 
+def _results_table(title: str) -> Table:
+    """The measure / value / target table every benchmark prints."""
+    table = Table(title=title)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    return table
+
+
 def _write_json(path: Path | None, benchmark: str, figures: dict[str, object]) -> None:
     if path is None:
         return
@@ -46,10 +55,7 @@ def engine(
     with console.status(f"Running the engine benchmark ({size})"):
         result = engine_bench.run(size, seed)
     spec = engine_bench.SIZES[size]
-    table = Table(title=f"heat engine ({size})", show_lines=False)
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_column("target", justify="right")
+    table = _results_table(f"heat engine ({size})")
     for n, rate in result.correlation_updates_per_s.items():
         target = f">= {ENGINE_TARGETS['corr_updates_200']:,.0f}" if n == 200 else ""
         table.add_row(f"correlation updates/s, N={n}", f"{rate:,.0f}", target)
@@ -80,10 +86,7 @@ def storage(
     with console.status(f"Running the storage benchmark ({size})"):
         result = storage_bench.run(DbSettings().admin_url(), size)
     spec = storage_bench.SIZES[size]
-    table = Table(title=f"heat storage ({size})")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_column("target", justify="right")
+    table = _results_table(f"heat storage ({size})")
     table.add_row("frame-position rows/s through the writer (idempotent merge)",
                   f"{result.writer_rows_per_s:,.0f}", f">= {STORAGE_TARGETS['writer']:,.0f}")
     table.add_row("rows/s, psycopg executemany INSERT", f"{result.executemany_rows_per_s:,.0f}",
@@ -116,10 +119,7 @@ def ingest(
         raise typer.BadParameter(f"size must be one of {sorted(ingest_bench.SIZES)}")
     with console.status(f"Running the ingest benchmark ({size})"):
         result = ingest_bench.run(IngestSettings().kafka_bootstrap, size)
-    table = Table(title=f"heat ingest ({size}, {result.records:,} price records)")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_column("target", justify="right")
+    table = _results_table(f"heat ingest ({size}, {result.records:,} price records)")
     table.add_row("price records/s through the ingest producer",
                   f"{result.producer_records_per_s:,.0f}",
                   f">= {INGEST_TARGETS['records']:,.0f}")

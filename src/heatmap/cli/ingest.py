@@ -10,8 +10,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from heatmap.cli.progress import file_progress
 from heatmap.ingest import pipeline
 from heatmap.ingest.producer import HeatProducer
 from heatmap.ingest.settings import IngestSettings
@@ -103,12 +103,8 @@ def replay(
     """Replay recorded price, trade, position and account files into Kafka."""
     files = price_files([*prices, *(Path(arg) for arg in ctx.args)])
     stats = ReadStats()
-    inputs = [*files, *(path for path in (positions, accounts) if path is not None)]
-    total_bytes = sum(path.stat().st_size for path in inputs)
-    progress = Progress("[progress.description]{task.description}", BarColumn(),
-                        DownloadColumn(), TimeRemainingColumn(), console=console,
-                        disable=not sys.stderr.isatty())
-    task = progress.add_task("replaying", total=total_bytes)
+    progress, task = file_progress(
+        [*files, *(path for path in (positions, accounts) if path is not None)], console)
 
     def source(topics: Topics, _stop):
         for count, item in enumerate(
@@ -116,7 +112,7 @@ def replay(
             if count % 2048 == 0:
                 progress.update(task, completed=stats.bytes_read)
             yield item
-        progress.update(task, completed=total_bytes)
+        progress.update(task, completed=stats.bytes_read)
 
     try:
         with progress:

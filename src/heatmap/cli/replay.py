@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from heatmap.cli.progress import file_progress
 from heatmap.db.settings import WRITER_ROLE, DbSettings
 from heatmap.db.writer import HeatWriter
 from heatmap.engine.params import EngineParams, parse_duration_s
@@ -72,8 +71,6 @@ def replay(
     except ValueError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
-    total_bytes = sum(path.stat().st_size for path in [*files, positions,
-                                                       *([accounts] if accounts else [])])
     started = time.monotonic()
     with ExitStack() as stack:
         frames_out = stack.enter_context(open(out, "wb")) if out else None
@@ -88,10 +85,9 @@ def replay(
                 raise typer.Exit(2) from error
             database = DatabaseOutput(writer.write)
         alerts_out = stack.enter_context(open(alerts, "wb")) if alerts else None
-        progress = stack.enter_context(Progress(
-            "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-            TimeRemainingColumn(), console=console, disable=not sys.stderr.isatty()))
-        task = progress.add_task("replaying", total=total_bytes)
+        progress, task = file_progress(
+            [*files, positions, *([accounts] if accounts else [])], console)
+        stack.enter_context(progress)
         try:
             result = run_replay(files, positions, accounts, params, frames_out, alerts_out,
                                 on_progress=lambda s: progress.update(task,

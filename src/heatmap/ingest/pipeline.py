@@ -169,24 +169,25 @@ def json_lines(lines: Iterable[bytes], positions_topic: str,
         line = raw.strip()
         if not line:
             continue
+        original = raw.rstrip(b"\n")  # what a dead letter keeps: the line as sent
         try:
             shape = _decoder.decode(line)
         except UnicodeDecodeError:
-            yield Rejected(positions_topic, "not valid UTF-8", raw.rstrip(b"\n"))
+            yield Rejected(positions_topic, "not valid UTF-8", original)
             continue
         except msgspec.DecodeError as error:
-            yield Rejected(positions_topic, f"not JSON: {error}", raw.rstrip(b"\n"))
+            yield Rejected(positions_topic, f"not JSON: {error}", original)
             continue
         if not isinstance(shape, dict) or ("qty" in shape) == ("equity" in shape):
             yield Rejected(positions_topic, "neither a position (qty) nor an account (equity)",
-                           raw.rstrip(b"\n"))
+                           original)
             continue
         kind, topic = (Position, positions_topic) if "qty" in shape else (Account,
                                                                           accounts_topic)
         try:
             yield decode(kind, line)
         except InvalidMessageError as error:
-            yield Rejected(topic, str(error), raw.rstrip(b"\n"))
+            yield Rejected(topic, str(error), original)
 
 
 def recorded_files(prices: list[Path], positions: Path | None, accounts: Path | None,

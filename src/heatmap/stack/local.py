@@ -106,6 +106,10 @@ class LocalStack:
     def _kafka_marker(self) -> str:
         return str(self.kafka_home / "server.properties")
 
+    def _kafka_pid(self) -> int | None:
+        """Our broker's pid when it runs (a stale pid file is removed)."""
+        return processes.running_pid(self.kafka_home / "kafka.pid", self._kafka_marker())
+
     # -- up ----------------------------------------------------------------------------------
 
     def up(self, step: Step = lambda _: None) -> StackState:
@@ -129,8 +133,7 @@ class LocalStack:
             self._create_topics(bootstrap, step)
             return {"kafka_bootstrap": bootstrap, "kafka_external": True, "kafka_port": None,
                     "kafka_controller_port": None}
-        pid_path = self.kafka_home / "kafka.pid"
-        running = processes.running_pid(pid_path, self._kafka_marker())
+        running = self._kafka_pid()
         if running and previous and previous.kafka_port and previous.kafka_controller_port:
             port, controller_port = previous.kafka_port, previous.kafka_controller_port
             step(f"Kafka already running (pid {running})")
@@ -196,7 +199,7 @@ class LocalStack:
         """Stop both services (SIGTERM, wait, then kill); ``purge`` also deletes their data."""
         with self._locked():
             state = self.load_state()
-            running = processes.running_pid(self.kafka_home / "kafka.pid", self._kafka_marker())
+            running = self._kafka_pid()
             if running:
                 step(f"Stopping Kafka (pid {running})")
                 if processes.terminate(running, self._kafka_marker(),
@@ -218,7 +221,7 @@ class LocalStack:
         if state is None:
             return []
         components = []
-        kafka_pid = processes.running_pid(self.kafka_home / "kafka.pid", self._kafka_marker())
+        kafka_pid = self._kafka_pid()
         try:
             names = kafka.topic_names(state.kafka_bootstrap)
             product = {spec.name for spec in topic_specs(self.topics)}
