@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from pathlib import Path
 
 import psycopg
@@ -13,10 +12,9 @@ import pytest
 from heatmap.db import migrations
 from heatmap.db.settings import READER_ROLE, WRITER_ROLE
 from heatmap.db.writer import HeatBatch, HeatWriter
-from heatmap.engine.engine import HeatEngine
-from heatmap.engine.params import EngineParams
 from heatmap.schema import Position, Price
-from heatmap.stack import postgres
+from sample_frames import engine_frames
+from waiting import wait_until
 
 TABLES = ("prices", "positions", "account_equity", "frames", "frame_positions",
           "frame_clusters", "correlations", "alerts", "deadletters")
@@ -29,32 +27,23 @@ def _counts(url: str) -> dict[str, int]:
                 for t in TABLES}
 
 
-def _frames(n_bars: int = 40, account: str = "acct-1") -> list:
-    """Real engine frames for a small synthetic book (bars of 1 minute)."""
-    engine = HeatEngine(EngineParams(bar_interval_s=60, timeframes={"1h": 3600}, min_periods=3))
-    frames = engine.on_account(account, 0, 1000.0, desk="desk-1")
-    for bar in range(n_bars):
-        for i, symbol in enumerate(("BTCUSDT", "ETHUSDT", "SOLUSDT")):
-            price = 100.0 * (1 + 0.01 * ((bar * (i + 1)) % 7))
-            frames += engine.on_price(symbol, bar * 60_000, price)
-        if bar == 2:
-            frames += engine.on_position(account, "BTCUSDT", bar * 60_000 + 1, 2.0)
-            frames += engine.on_position(account, "ETHUSDT", bar * 60_000 + 1, -1.0)
-    return frames + engine.finish()
-
-
-def test_migrate_on_empty_database_then_again_is_a_no_op(db_settings) -> None:
+def test_migrate_on_empty_database_then_again_is_a_no_op(database_server, db_settings) -> None:
     applied = migrations.migrate(db_settings)
     assert [m.label for m in applied][:3] == ["core/0001_storage", "core/0002_api",
                                               "core/0003_roles"]
     assert migrations.migrate(db_settings) == []
-    rows, _ = migrations.status(db_settings)
+    rows, timescale = migrations.status(db_settings)
+    # The TimescaleDB layer is applied exactly where the server has the extension.
+    assert timescale.usable == (database_server.kind == "timescaledb")
+    expected_series = {"core", "timescale"} if timescale.usable else {"core"}
+    assert {row.migration.series for row in rows if row.applied_at is not None} \
+        == expected_series
     assert all(row.applied_at is not None and row.checksum_matches
-               for row in rows if row.migration.series == "core")
+               for row in rows if row.migration.series in expected_series)
 
 
 def test_the_same_batch_twice_leaves_the_same_rows(migrated) -> None:
-    frames = _frames()
+    frames = engine_frames()
     batch = HeatBatch(frames=frames, prices=[Price(symbol="BTCUSDT", ts=_dt(0), price=1.0,
                                                    source="t")])
     with HeatWriter(migrated.role_url(WRITER_ROLE), migrated) as writer:
@@ -72,31 +61,32 @@ def _dt(ts_ms: int):
     return moment(ts_ms)
 
 
-def test_postgres_restart_mid_stream_loses_and_duplicates_nothing(local_stack, migrated) -> None:
-    frames = _frames(n_bars=300)
+def test_postgres_restart_mid_stream_loses_and_duplicates_nothing(database_server,
+                                                                   migrated) -> None:
+    frames = engine_frames(n_bars=300)
     batches = [frames[i:i + 5] for i in range(0, len(frames), 5)]
-    state = local_stack.load_state()
-    config = local_stack._postgres_config(state.postgres_port)
     errors: list[BaseException] = []
     written: list[int] = []
     writer = HeatWriter(migrated.role_url(WRITER_ROLE), migrated)
+    restarted = threading.Event()
 
     def stream() -> None:
         try:
             for batch in batches:
                 writer.write(HeatBatch(frames=batch))
                 written.append(len(batch))
-                time.sleep(0.02)
+                if len(written) >= 10:  # the rest is written across the restart
+                    restarted.wait(timeout=120)
         except BaseException as error:
             errors.append(error)
 
     writer_thread = threading.Thread(target=stream)
     writer_thread.start()
-    time.sleep(0.4)
+    wait_until(lambda: len(written) >= 10 or not writer_thread.is_alive(), timeout_s=60)
     written_before_stop = len(written)
-    postgres.stop(config, timeout_s=30)  # fast shutdown: open sessions are cut off
-    time.sleep(1.0)
-    postgres.start(config, timeout_s=60)
+    database_server.stop()
+    restarted.set()  # the writer now meets a stopped server and retries
+    database_server.start()
     writer_thread.join(timeout=120)
     writer.close()
     assert not errors, errors
@@ -109,7 +99,7 @@ def test_postgres_restart_mid_stream_loses_and_duplicates_nothing(local_stack, m
 
 def test_reader_reads_the_api_only_and_writes_nothing(migrated) -> None:
     with HeatWriter(migrated.role_url(WRITER_ROLE), migrated) as writer:
-        writer.write(HeatBatch(frames=_frames()))
+        writer.write(HeatBatch(frames=engine_frames()))
     with psycopg.connect(migrated.role_url(READER_ROLE), autocommit=True) as reader:
         assert reader.execute("SELECT count(*) FROM heat_api.frames").fetchone()[0] > 0
         for statement in ("SELECT * FROM heat.frames LIMIT 1",
@@ -132,7 +122,7 @@ def test_hostile_names_are_stored_verbatim(migrated) -> None:
     # whatever reaches it verbatim and harmlessly, so these rows bypass the schema.
     from heatmap.db import tables
 
-    frames = _frames(account=HOSTILE)
+    frames = engine_frames(account=HOSTILE)
     position = (_dt(5), HOSTILE, HOSTILE, "'; --", 1.0, None, None, None, None, None)
     account = (_dt(0), HOSTILE, 1.0, None, None, None)
     with HeatWriter(migrated.role_url(WRITER_ROLE), migrated) as writer:
@@ -201,7 +191,7 @@ def test_no_transaction_migrations_run_statement_by_statement(migrated) -> None:
 
 
 def test_params_are_json_objects_and_the_latest_input_wins(migrated) -> None:
-    frames = _frames()
+    frames = engine_frames()
     first = Position(account="a1", symbol="BTCUSDT", ts=_dt(7), qty=1.0, strategy="s")
     second = Position(account="a1", symbol="BTCUSDT", ts=_dt(7), qty=2.0, strategy="s")
     with HeatWriter(migrated.role_url(WRITER_ROLE), migrated) as writer:
@@ -220,7 +210,7 @@ def test_params_are_json_objects_and_the_latest_input_wins(migrated) -> None:
 def test_pnl_sums_strategies_and_api_keeps_parameter_sets_apart(migrated) -> None:
     import msgspec
 
-    frames = _frames()
+    frames = engine_frames()
     rerun = [msgspec.structs.replace(f, params_hash="other-params") for f in frames]
     legs = [Position(account="acct-1", symbol="BTCUSDT", ts=_dt(0), qty=3.0, strategy="x",
                      entry_price=100.0),
