@@ -149,8 +149,9 @@ def _hostile_lines(rng: random.Random) -> list[bytes]:
                  ' "ts": ' + ts + ', "qty": 1}').encode(),
         lambda: ('{"account": "a\u202e\u200d' + chr(rng.randint(0x1F600, 0x1F64F))
                  + '", "symbol": "BTCUSDT", "ts": ' + ts + ', "qty": 1}').encode(),
-        lambda: ('{"account": "a1", "symbol": "x\'); drop table frames; --", "ts": ' + ts
-                 + ', "qty": 1}').encode(),
+        # SQL in a name is only text (see the names test below); a NUL in it is not.
+        lambda: ('{"account": "a1", "symbol": "x\'); drop table frames; --\\u0000", "ts": '
+                 + ts + ', "qty": 1}').encode(),
         lambda: b'{"account": 42, "symbol": ["BTC"], "ts": ' + ts.encode()
         + b', "qty": "one"}',
         lambda: b'{"account": "a1", "symbol": "BTCUSDT", "ts": "yesterday", "qty": 1}',
@@ -286,3 +287,46 @@ def test_stdin_service_stops_on_sigterm_while_idle_and_keeps_what_it_read(
     dead = consume_all(stack.kafka_bootstrap, topics.deadletter)
     reasons = sorted(dict(r.headers)["heat-reason"].decode()[:20] for r in dead)
     assert len(dead) == 2, reasons  # the invalid UTF-8 line and the oversized one
+
+
+# Names as desks and exchanges really write them: any printable text of any script.
+OBRIEN = "o'brien fund"
+HOSTILE_DESK = 'desk "α"; DROP TABLE x; --'
+GULF = "صندوق الخليج"
+
+
+def test_stdin_names_of_any_script_land_verbatim(stack, topics, ingest_env) -> None:
+    ts = "2026-01-01T00:00:00Z"
+    positions = [
+        {"account": OBRIEN, "symbol": "币安人生USDT", "ts": ts, "qty": 2.5,
+         "desk": HOSTILE_DESK, "strategy": "50% $ \\ back", "source": "OMS «prod»"},
+        {"account": OBRIEN, "symbol": "🚀USDT", "ts": ts, "qty": -1, "desk": HOSTILE_DESK},
+        {"account": GULF, "symbol": "ΔELTA-Ω", "ts": ts, "qty": 3, "strategy": "x'); --"},
+    ]
+    accounts = [{"account": OBRIEN, "ts": ts, "equity": 1000, "desk": HOSTILE_DESK}]
+    refused = {"account": "o'brien\u200bfund", "symbol": "币安人生USDT", "ts": ts, "qty": 1}
+    lines = [json.dumps(m, ensure_ascii=False).encode() for m in [*positions, *accounts]]
+    lines.append(json.dumps(refused, ensure_ascii=False).encode())  # a zero-width space
+    completed = subprocess.run([*HEAT, "ingest", "positions", "--stdin"], env=ingest_env,
+                               input=b"\n".join(lines) + b"\n", capture_output=True,
+                               timeout=120)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+    landed = consume_all(stack.kafka_bootstrap, topics.positions)
+    assert len(landed) == len(positions)
+    for record in landed:
+        assert record.partition == (murmur2(record.key) & 0x7FFFFFFF) % 6
+    by_symbol = {decode(Position, r.value).symbol: r for r in landed}
+    for sent in positions:
+        record = by_symbol[sent["symbol"]]
+        assert record.key == sent["account"].encode("utf-8")
+        decoded = decode(Position, record.value)
+        for field, value in sent.items():
+            if field != "ts":
+                assert getattr(decoded, field) == value, field
+    [equity] = consume_all(stack.kafka_bootstrap, topics.accounts)
+    assert equity.key == OBRIEN.encode("utf-8")
+    assert decode(Account, equity.value).desk == HOSTILE_DESK
+    [dead] = consume_all(stack.kafka_bootstrap, topics.deadletter)
+    assert dead.value == lines[-1]
+    assert b"account must be" in dict(dead.headers)["heat-reason"]
