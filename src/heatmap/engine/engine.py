@@ -143,8 +143,8 @@ class HeatEngine:
     def correlation_snapshot(self, timeframe: str) -> tuple[list[str], np.ndarray]:
         """Symbols of the universe (sorted) and their correlations, upper triangle row by row.
 
-        Sorted, not in first-seen order, so a snapshot does not depend on which
-        symbol happened to price first (nor on where a restored engine started).
+        Sorted, not in slot (first-seen) order, so a snapshot does not depend on
+        which symbol happened to price first.
 
         Returns
         -------
