@@ -11,7 +11,6 @@ change exactly on a boundary is applied before that bar closes.
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -51,7 +50,8 @@ class HeatEngine:
         self._pending: dict[BookKey, _Pending] = {}
         # (due_ms, sequence, key) per pending frame; a pending frame's due time never changes.
         self._due: list[tuple[int, int, BookKey]] = []
-        self._sequence = itertools.count()
+        # Breaks ties of equal due times in arrival order; a plain int so checkpoints can hold it.
+        self._next_sequence = 0
         self._last_change_frame_ms: dict[BookKey, int] = {}
         self._min_change_gap_ms = round(1000.0 / self.params.max_frame_rate_per_s)
         self._last_price_ms: int | None = None
@@ -114,7 +114,8 @@ class HeatEngine:
         last = self._last_change_frame_ms.get(key)
         due = ts_ms if last is None else max(ts_ms, last + self._min_change_gap_ms)
         self._pending[key] = _Pending(due, trigger)
-        heapq.heappush(self._due, (due, next(self._sequence), key))
+        heapq.heappush(self._due, (due, self._next_sequence, key))
+        self._next_sequence += 1
 
     def _advance(self, until_ms: int, bars_until_ms: int) -> Iterator[Frame]:
         while True:
@@ -140,16 +141,20 @@ class HeatEngine:
     # -- frames ------------------------------------------------------------------------------
 
     def correlation_snapshot(self, timeframe: str) -> tuple[list[str], np.ndarray]:
-        """Symbols of the universe and their correlations, upper triangle row by row.
+        """Symbols of the universe (sorted) and their correlations, upper triangle row by row.
+
+        Sorted, not in slot (first-seen) order, so a snapshot does not depend on
+        which symbol happened to price first.
 
         Returns
         -------
-        symbols : list[str], length k
+        symbols : list[str], length k, sorted
         rho : ndarray, shape (k (k - 1) / 2,)
         """
-        slots = np.arange(len(self.market.symbols))
+        symbols = sorted(self.market.symbols)
+        slots = np.array([self.market.slots[symbol] for symbol in symbols], dtype=np.int64)
         matrix = self.market.correlation(timeframe, slots)
-        return list(self.market.symbols), matrix[np.triu_indices(len(slots), 1)]
+        return symbols, matrix[np.triu_indices(len(slots), 1)]
 
     def snapshot(self, key: BookKey, ts_ms: int,
                  trigger: Trigger) -> tuple[BookSnapshot, np.ndarray] | None:

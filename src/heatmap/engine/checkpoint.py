@@ -1,0 +1,431 @@
+"""Checkpoints: the complete state of an engine and its alert monitor as bytes, and back.
+
+A checkpoint is one msgpack document (:class:`EngineCheckpoint`), never a
+pickle: every field is plain data named below, numpy arrays travel as their
+raw little-endian bytes (:class:`PackedArray`) and Python floats as msgpack
+float64, so every number comes back bit for bit. Restoring a checkpoint and
+feeding the events that followed it gives exactly the frames and alerts an
+uninterrupted engine gives.
+
+What is state and what is not:
+
+- state: prices, bar closes and EWMA statistics per timeframe; positions,
+  account terms and desks; pending change frames (the heap, its tie-break
+  sequence) and the rate-limit clock per book; the alert machines.
+- configuration, given again on restore: the :class:`EngineParams` (they
+  must be the very same: the EWMA statistics mean nothing under another
+  half-life, so a different parameter hash is refused), the alert thresholds
+  (they may change; a changed threshold applies from the next frame) and the
+  ``on_bar_close`` callback.
+- derived, rebuilt on restore: caches, scratch buffers, array capacities and
+  the parameters echoed in frames.
+
+Dicts whose order reaches the output (positions are summed in insertion
+order, alert machines resolve in insertion order) are stored as lists in
+that order.
+
+Versioning: :data:`FORMAT_VERSION` changes whenever any struct below gains,
+loses or changes the meaning of a field, or the engine gains state. A
+reader accepts exactly its own version; older checkpoints are refused and
+the engine starts over (see docs/checkpoints.md).
+
+This module is the one place that reads and writes the engine's internals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from heatmap.engine.alerts import AlertMonitor, AlertThresholds, _Machine
+from heatmap.engine.book import AccountTerms, PositionBook, _Entry
+from heatmap.engine.engine import HeatEngine, _Pending
+from heatmap.engine.ewma import EwmaCorrelation
+from heatmap.engine.market import MarketState
+from heatmap.engine.params import EngineParams
+from heatmap.schema import Trigger
+
+FORMAT = "heatmap.engine.checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be restored (not a checkpoint, another version or parameters)."""
+
+
+# -- the format -------------------------------------------------------------------------------
+# Structs are msgpack maps, except the records that come by the thousand (positions,
+# account terms, pending frames, alert machines): those are arrays in field order.
+
+
+class PackedArray(msgspec.Struct, frozen=True, kw_only=True):
+    """A numpy array as raw bytes: ``dtype`` is numpy's explicit-endian code (``<f8``)."""
+
+    dtype: str
+    shape: list[int]
+    data: bytes
+
+
+class SavedEwma(msgspec.Struct, frozen=True, kw_only=True):
+    """One timeframe's estimator over ``size`` slots; every matrix is (size, size)."""
+
+    size: int
+    uniform: bool  # every used pair started and never missed a return (the fast path)
+    mean: PackedArray
+    cov: PackedArray
+    var: PackedArray
+    weight: PackedArray
+    started: PackedArray
+    count: PackedArray  # (size,) int64
+
+
+class SavedMarket(msgspec.Struct, frozen=True, kw_only=True):
+    """Prices and bars; ``symbols`` in slot order, arrays (len(symbols),)."""
+
+    symbols: list[str]
+    last_price: PackedArray
+    last_price_ms: PackedArray
+    prev_close: PackedArray
+    next_boundary_ms: int | None
+    last_boundary_ms: int | None
+    estimators: dict[str, SavedEwma]  # by timeframe name
+
+
+class SavedPosition(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    symbol: str
+    strategy: str  # "" when the position has none
+    qty: float
+    conviction: float | None
+
+
+class SavedAccountPositions(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    positions: list[SavedPosition]  # insertion order: the order quantities are summed in
+
+
+class SavedAccountTerms(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    account: str
+    equity: float
+    desk: str | None
+    maintenance_rate: float | None
+
+
+class SavedBook(msgspec.Struct, frozen=True, kw_only=True):
+    """Positions per account (an account may hold none), account terms, known desks."""
+
+    accounts: list[SavedAccountPositions]
+    terms: list[SavedAccountTerms]
+    desks: list[str]  # sorted
+
+
+class SavedPendingFrame(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """A change-triggered frame not yet emitted, for the account or the desk that is set."""
+
+    due_ms: int
+    sequence: int
+    account: str | None
+    desk: str | None
+    trigger: Trigger
+
+
+class SavedLastChangeFrame(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    account: str | None
+    desk: str | None
+    ts_ms: int
+
+
+class SavedScheduler(msgspec.Struct, frozen=True, kw_only=True):
+    pending: list[SavedPendingFrame]  # the heap as a list, in heap order
+    next_sequence: int
+    last_change_frames: list[SavedLastChangeFrame]  # rate-limit clock per book
+    last_price_ms: int | None
+
+
+class SavedMachine(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    kind: str
+    subject: str
+    level: int  # -1 none, else an index into the reading's thresholds
+    streak: list[tuple[int, int]]  # (level, consecutive frames beyond it)
+    severity: str
+    threshold: float
+
+
+class SavedAlertBook(msgspec.Struct, frozen=True, kw_only=True):
+    book_kind: str  # "account" or "desk"
+    book: str
+    timeframe: str
+    machines: list[SavedMachine]  # insertion order: the order vanished subjects resolve in
+
+
+class EngineCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything an engine and its alert monitor hold between two events."""
+
+    format: str
+    format_version: int
+    params_hash: str  # of every engine parameter: see params_fingerprint
+    params: dict[str, Any]  # the parameters themselves, to say what differs
+    market: SavedMarket
+    book: SavedBook
+    scheduler: SavedScheduler
+    alerts: list[SavedAlertBook]
+
+
+class _Header(msgspec.Struct):
+    """The fields read before anything else (unknown fields are ignored)."""
+
+    format: str
+    format_version: int
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(EngineCheckpoint)
+
+
+def params_fingerprint(params: EngineParams) -> str:
+    """A stable hash of every engine parameter (sorted-key JSON, sha256, 16 hex digits).
+
+    Wider than the per-timeframe hash echoed in frames: it also covers values
+    frames do not echo (``zero_tol``).
+    """
+    canonical = msgspec.json.encode(params, order="sorted")
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def export_state(engine: HeatEngine, monitor: AlertMonitor) -> bytes:
+    """The complete state of ``engine`` and ``monitor`` as one checkpoint.
+
+    Call it between two engine calls (e.g. right after the events of a bar
+    close), never from ``on_bar_close`` or while an ``iter_advance`` stream
+    is half consumed: a bar whose frames are partly emitted is not a state
+    the format can hold.
+    """
+    checkpoint = EngineCheckpoint(
+        format=FORMAT, format_version=FORMAT_VERSION,
+        params_hash=params_fingerprint(engine.params),
+        params=msgspec.to_builtins(engine.params),
+        market=_export_market(engine.market), book=_export_book(engine.book),
+        scheduler=_export_scheduler(engine), alerts=_export_alerts(monitor))
+    return _ENCODER.encode(checkpoint)
+
+
+def _pack(array: np.ndarray) -> PackedArray:
+    # Explicit little-endian so the bytes mean the same on any machine.
+    little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    return PackedArray(dtype=little.dtype.str, shape=list(little.shape), data=little.tobytes())
+
+
+def _export_ewma(estimator: EwmaCorrelation) -> SavedEwma:
+    n = estimator.size
+    return SavedEwma(
+        size=n, uniform=estimator._uniform,
+        mean=_pack(estimator.mean[:n, :n]), cov=_pack(estimator.cov[:n, :n]),
+        var=_pack(estimator.var[:n, :n]), weight=_pack(estimator.weight[:n, :n]),
+        started=_pack(estimator.started[:n, :n]), count=_pack(estimator.count[:n]))
+
+
+def _export_market(market: MarketState) -> SavedMarket:
+    return SavedMarket(
+        symbols=list(market.symbols), last_price=_pack(market.last_price),
+        last_price_ms=_pack(market.last_price_ms), prev_close=_pack(market.prev_close),
+        next_boundary_ms=market.next_boundary_ms, last_boundary_ms=market.last_boundary_ms,
+        estimators={name: _export_ewma(estimator)
+                    for name, estimator in market.estimators.items()})
+
+
+def _optional_float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _export_book(book: PositionBook) -> SavedBook:
+    # float(): an int quantity would encode as a msgpack int and come back a float.
+    accounts = [
+        SavedAccountPositions(account=account, positions=[
+            SavedPosition(symbol=symbol, strategy=strategy, qty=float(entry.qty),
+                          conviction=_optional_float(entry.conviction))
+            for (symbol, strategy), entry in entries.items()])
+        for account, entries in book._entries.items()]
+    terms = [SavedAccountTerms(account=account, equity=float(t.equity), desk=t.desk,
+                               maintenance_rate=_optional_float(t.maintenance_rate))
+             for account, t in book.terms.items()]
+    return SavedBook(accounts=accounts, terms=terms, desks=book.desks)
+
+
+def _export_scheduler(engine: HeatEngine) -> SavedScheduler:
+    pending = [SavedPendingFrame(due_ms=due_ms, sequence=sequence, account=account, desk=desk,
+                            trigger=engine._pending[(account, desk)].trigger)
+               for due_ms, sequence, (account, desk) in engine._due]
+    last = [SavedLastChangeFrame(account=account, desk=desk, ts_ms=ts_ms)
+            for (account, desk), ts_ms in engine._last_change_frame_ms.items()]
+    return SavedScheduler(pending=pending, next_sequence=engine._next_sequence,
+                             last_change_frames=last, last_price_ms=engine._last_price_ms)
+
+
+def _export_alerts(monitor: AlertMonitor) -> list[SavedAlertBook]:
+    return [
+        SavedAlertBook(book_kind=book_kind, book=book, timeframe=timeframe, machines=[
+            SavedMachine(kind=kind, subject=subject, level=machine.level,
+                         streak=list(machine.streak.items()), severity=machine.severity,
+                         threshold=float(machine.threshold))
+            for (kind, subject), machine in machines.items()])
+        for (book_kind, book, timeframe), machines in monitor._machines.items()]
+
+
+# -- restore ----------------------------------------------------------------------------------
+
+
+def restore_state(blob: bytes, params: EngineParams, *,
+                  alert_defaults: AlertThresholds | None = None,
+                  alert_per_desk: dict[str, AlertThresholds] | None = None,
+                  on_bar_close: Callable[[int], None] | None = None,
+                  ) -> tuple[HeatEngine, AlertMonitor]:
+    """A fresh engine and alert monitor in the state :func:`export_state` saved.
+
+    Parameters
+    ----------
+    blob : bytes
+        A checkpoint of this :data:`FORMAT_VERSION`.
+    params : EngineParams
+        Must be the parameters the checkpoint was taken with.
+    alert_defaults, alert_per_desk :
+        Alert thresholds, as for :class:`AlertMonitor`.
+    on_bar_close :
+        Re-attached to the engine (callbacks are not state).
+
+    Raises
+    ------
+    CheckpointError
+        ``blob`` is no checkpoint, is of another format version, is
+        inconsistent, or was taken with other parameters.
+    """
+    checkpoint = _decode(blob)
+    expected = params_fingerprint(params)
+    if checkpoint.params_hash != expected:
+        raise CheckpointError(
+            f"checkpoint was taken with other engine parameters (hash "
+            f"{checkpoint.params_hash}, expected {expected}; "
+            f"{_params_difference(checkpoint.params, params)}): restore with those "
+            "parameters or start from scratch")
+    engine = HeatEngine(params, on_bar_close=on_bar_close)
+    monitor = AlertMonitor(alert_defaults, alert_per_desk)
+    try:
+        _restore_market(engine.market, checkpoint.market)
+        _restore_book(engine.book, checkpoint.book)
+        _restore_scheduler(engine, checkpoint.scheduler)
+        _restore_alerts(monitor, checkpoint.alerts)
+    except (ValueError, KeyError) as error:
+        raise CheckpointError(f"inconsistent checkpoint: {error}") from error
+    return engine, monitor
+
+
+def _decode(blob: bytes) -> EngineCheckpoint:
+    try:
+        header = msgspec.msgpack.decode(blob, type=_Header)
+    except msgspec.DecodeError as error:
+        raise CheckpointError(f"not an engine checkpoint ({error})") from error
+    if header.format != FORMAT:
+        raise CheckpointError(f"not an engine checkpoint (format {header.format!r})")
+    if header.format_version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint format version {header.format_version} is not the supported "
+            f"version {FORMAT_VERSION}: start from scratch (old checkpoints are not migrated)")
+    try:
+        return _DECODER.decode(blob)
+    except msgspec.DecodeError as error:
+        raise CheckpointError(f"corrupt engine checkpoint ({error})") from error
+
+
+def _params_difference(saved: dict[str, Any], params: EngineParams) -> str:
+    current = msgspec.to_builtins(params)
+    names = sorted(name for name in saved.keys() | current.keys()
+                   if saved.get(name) != current.get(name))
+    if not names:
+        return "same values, different hash"
+    return "differ: " + ", ".join(f"{name} {saved.get(name)!r} -> {current.get(name)!r}"
+                                  for name in names)
+
+
+def _unpack(packed: PackedArray, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    expected = np.dtype(dtype).newbyteorder("<")
+    if np.dtype(packed.dtype) != expected or tuple(packed.shape) != shape:
+        raise ValueError(f"array {packed.dtype} {packed.shape}, expected {expected.str} "
+                         f"{list(shape)}")
+    if len(packed.data) != expected.itemsize * int(np.prod(shape, dtype=np.int64)):
+        raise ValueError(f"array of shape {list(shape)} holds {len(packed.data)} bytes")
+    # Native byte order and writable: the engine updates these arrays in place.
+    return np.frombuffer(packed.data, dtype=expected).astype(dtype).reshape(shape)
+
+
+def _restore_ewma(estimator: EwmaCorrelation, state: SavedEwma) -> None:
+    n = state.size
+    estimator.resize(n)
+    square = (n, n)
+    estimator.mean[:n, :n] = _unpack(state.mean, "f8", square)
+    estimator.cov[:n, :n] = _unpack(state.cov, "f8", square)
+    estimator.var[:n, :n] = _unpack(state.var, "f8", square)
+    estimator.weight[:n, :n] = _unpack(state.weight, "f8", square)
+    estimator.started[:n, :n] = _unpack(state.started, "?", square)
+    estimator.count[:n] = _unpack(state.count, "i8", (n,))
+    estimator._uniform = state.uniform
+
+
+def _restore_market(market: MarketState, saved: SavedMarket) -> None:
+    if list(saved.estimators) != list(market.estimators):
+        raise ValueError(f"timeframes {list(saved.estimators)}, expected "
+                         f"{list(market.estimators)}")
+    k = len(saved.symbols)
+    if len(set(saved.symbols)) != k:
+        raise ValueError("a symbol appears twice")
+    for name, estimator in market.estimators.items():
+        if saved.estimators[name].size != k:
+            raise ValueError(f"timeframe {name} holds {saved.estimators[name].size} slots "
+                             f"for {k} symbols")
+        _restore_ewma(estimator, saved.estimators[name])
+    market.symbols = list(saved.symbols)
+    market.slots = {symbol: slot for slot, symbol in enumerate(saved.symbols)}
+    market.last_price = _unpack(saved.last_price, "f8", (k,))
+    market.last_price_ms = _unpack(saved.last_price_ms, "i8", (k,))
+    market.prev_close = _unpack(saved.prev_close, "f8", (k,))
+    market.next_boundary_ms = saved.next_boundary_ms
+    market.last_boundary_ms = saved.last_boundary_ms
+
+
+def _restore_book(book: PositionBook, saved: SavedBook) -> None:
+    for account in saved.accounts:
+        book._entries[account.account] = {
+            (p.symbol, p.strategy): _Entry(p.qty, p.conviction) for p in account.positions}
+    for terms in saved.terms:
+        book.terms[terms.account] = AccountTerms(terms.equity, terms.desk,
+                                                 terms.maintenance_rate)
+    book._desks = set(saved.desks)
+
+
+def _restore_scheduler(engine: HeatEngine, saved: SavedScheduler) -> None:
+    for frame in saved.pending:
+        key = (frame.account, frame.desk)
+        if key in engine._pending:
+            raise ValueError(f"book {key} is pending twice")
+        engine._pending[key] = _Pending(frame.due_ms, frame.trigger)
+        # Heap order is kept as saved: the same list pops in the same order.
+        engine._due.append((frame.due_ms, frame.sequence, key))
+    due = engine._due
+    if any(due[(i - 1) // 2] > due[i] for i in range(1, len(due))):
+        raise ValueError("pending frames are not in heap order")
+    engine._next_sequence = saved.next_sequence
+    engine._last_change_frame_ms = {(last.account, last.desk): last.ts_ms
+                                    for last in saved.last_change_frames}
+    engine._last_price_ms = saved.last_price_ms
+
+
+def _restore_alerts(monitor: AlertMonitor, saved: list[SavedAlertBook]) -> None:
+    for book in saved:
+        monitor._machines[(book.book_kind, book.book, book.timeframe)] = {
+            (m.kind, m.subject): _Machine(level=m.level, streak=dict(m.streak),
+                                          severity=m.severity, threshold=m.threshold)
+            for m in book.machines}
