@@ -8,6 +8,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -106,7 +107,12 @@ def _warming(engine: HeatEngine) -> bool:
                for e in engine.market.estimators.values())
 
 
-@pytest.mark.timeout(900)  # two full replays of the real bars side by side
+# Warm-up, the crash of 16-17 January and the day after: the states worth cutting, in
+# a third of the time of the whole file (two replays run side by side).
+REPLAY_END = datetime(2018, 1, 18, tzinfo=UTC)
+
+
+@pytest.mark.timeout(900)
 def test_restored_replay_equals_uninterrupted_replay_on_real_bars() -> None:
     """Cut the real replay at many points (warm-up, right at bar closes, with change
     frames pending after a bar close, at random, before the end); every frame and
@@ -124,6 +130,8 @@ def test_restored_replay_equals_uninterrupted_replay_on_real_bars() -> None:
             run.cut("random")
 
     for message in merged_events(PRICES, POSITIONS, ACCOUNTS, ReadStats()):
+        if message.ts >= REPLAY_END:
+            break
         market = run.steady.engine.market
         boundary_before = market.last_boundary_ms
         run.advance(ts_to_ms(message.ts))
@@ -139,7 +147,7 @@ def test_restored_replay_equals_uninterrupted_replay_on_real_bars() -> None:
 
     print(f"\n{run.outputs} frames and alerts compared after {sum(run.cuts.values())} "
           f"restores: {dict(run.cuts)}")
-    assert run.outputs > 100_000
+    assert run.outputs > 40_000
     assert {"warm-up", "at a bar close", "bar closed, change frame pending",
             "change frame pending", "random", "before finish"} <= set(run.cuts)
 
