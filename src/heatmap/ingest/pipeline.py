@@ -16,8 +16,8 @@ import msgspec
 
 from heatmap.ingest.conflation import Conflator
 from heatmap.ingest.producer import HeatProducer
-from heatmap.replay.sources import ReadStats, merged_events
 from heatmap.schema import Account, InvalidMessageError, Position, Price, decode, ts_to_ms
+from heatmap.sources.csv_files import ReadStats, merged_events
 from heatmap.topics import Topics
 
 log = logging.getLogger(__name__)
