@@ -17,7 +17,8 @@ import msgspec
 from heatmap.ingest.conflation import Conflator
 from heatmap.ingest.producer import HeatProducer
 from heatmap.schema import Account, InvalidMessageError, Position, Price, decode, ts_to_ms
-from heatmap.sources.csv_files import ReadStats, merged_events
+from heatmap.sources.csv_files import ReadStats
+from heatmap.sources.merge import merged_events
 from heatmap.topics import Topics
 
 log = logging.getLogger(__name__)

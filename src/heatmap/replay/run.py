@@ -13,7 +13,8 @@ from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams
 from heatmap.schema import Account, Frame, Position, Price, encode, ts_to_ms
-from heatmap.sources.csv_files import ReadStats, merged_events
+from heatmap.sources.csv_files import ReadStats
+from heatmap.sources.merge import merged_events
 
 
 @dataclass
