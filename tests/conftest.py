@@ -9,16 +9,33 @@ import pytest
 TESTS_DIR = Path(__file__).parent
 
 
+def _database_of(item: pytest.Item) -> str | None:
+    """The database server kind a test runs on, if any."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "database_server" in callspec.params:
+        return str(callspec.params["database_server"])
+    if "timescaledb_server" in getattr(item, "fixturenames", ()):
+        return "timescaledb"
+    return None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         relative = Path(str(item.path)).relative_to(TESTS_DIR)
         if relative.parts[0] in ("unit", "integration"):
             item.add_marker(getattr(pytest.mark, relative.parts[0]))
+        database = _database_of(item)
+        if database is not None:
+            item.user_properties.append(("database", database))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """Show how many tests of each kind ran, so a run proves its integration tests ran."""
+    """Show how many tests of each kind, and on each database, ran.
+
+    So a run proves its integration tests ran, and on which database servers.
+    """
     counts: dict[str, dict[str, int]] = {}
+    by_database: dict[str, dict[str, int]] = {}
     for outcome in ("passed", "failed", "error", "skipped"):
         for report in terminalreporter.stats.get(outcome, []):
             if getattr(report, "when", "call") not in ("call", "setup"):
@@ -28,6 +45,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             kind = next((k for k in ("integration", "unit") if k in report.keywords), "other")
             counts.setdefault(kind, {}).setdefault(outcome, 0)
             counts[kind][outcome] += 1
+            database = dict(report.user_properties).get("database")
+            if database is not None:
+                by_database.setdefault(database, {}).setdefault(outcome, 0)
+                by_database[database][outcome] += 1
     for kind, outcomes in sorted(counts.items()):
-        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
-        terminalreporter.write_line(f"{kind} tests: {summary}")
+        terminalreporter.write_line(f"{kind} tests: {_outcomes(outcomes)}")
+    for database, outcomes in sorted(by_database.items()):
+        terminalreporter.write_line(f"tests on {database}: {_outcomes(outcomes)}")
+
+
+def _outcomes(outcomes: dict[str, int]) -> str:
+    return ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))

@@ -10,33 +10,47 @@ the engine they are integer epoch milliseconds (``ts_ms``).
 from __future__ import annotations
 
 import math
-import unicodedata
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Literal
 
 import msgspec
+import unicodedata2 as unicodedata  # type: ignore[import-not-found]  # no stubs
 
-# Names travel into topic keys, SQL rows and dashboards: letters of any script (with
-# their combining marks), digits and a few separators; no spaces, quotes, control or
-# invisible characters. Checked in __post_init__ (regular expressions cannot name
-# Unicode categories); the Meta bounds the length. \Z, not $: $ also matches before
-# a final newline.
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-Symbol = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}\Z")]
-_NAME_PUNCTUATION = frozenset("._:@/+-")
+# Names travel into topic keys, SQL rows and dashboards, and desks name things as they
+# like: any printable text of any script is a name (letters, marks, numbers,
+# punctuation, symbols, plain inner spaces), e.g. Binance's `币安人生USDT` or
+# `o'brien fund`. Refused: characters that cannot be seen or told apart from others --
+# control (Cc), format (Cf: zero-width and direction marks), surrogate (Cs), private-use
+# (Co) and unassigned (Cn) code points, line and paragraph separators (Zl, Zp), every
+# space but U+0020 (no-break, ideographic, ...) -- and a space at either end. Names are
+# kept verbatim (no case folding or normalisation). Categories come from unicodedata2,
+# the current Unicode database (the interpreter's own lags by years, which would refuse
+# every newer emoji as unassigned); they are checked in __post_init__, the Meta bounds
+# the length in code points. Symbols share the bound: real ones are far shorter.
+NAME_MAX_CHARS = 128
+NAME_RULE = (f"1 to {NAME_MAX_CHARS} printable characters with no space at either end "
+             "(no control, format, private-use or unassigned characters, no line breaks "
+             "or spaces other than U+0020)")
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX_CHARS)]
+Symbol = Name
 
 
 def valid_name(name: str) -> bool:
-    """Whether ``name`` is a valid account, desk, strategy or source name."""
-    return 0 < len(name) <= 128 and all(
-        char in _NAME_PUNCTUATION or unicodedata.category(char)[0] in "LMN" for char in name)
+    """Whether ``name`` is a valid symbol, account, desk, strategy or source name."""
+    if not 0 < len(name) <= NAME_MAX_CHARS or name[0] == " " or name[-1] == " ":
+        return False
+    if name.isascii():  # the common case at C speed; ASCII's categories never change
+        return name.isprintable()
+    return all(char == " " or unicodedata.category(char)[0] not in "CZ" for char in name)
 
 
 def _require_names(**names: str | None) -> None:
     for field, name in names.items():
         if name is not None and not valid_name(name):
-            raise ValueError(f"{field} may hold letters, digits and ._:@/+- only")
+            raise ValueError(f"{field} must be {NAME_RULE}")
+
+
 Trigger = Literal["bar", "position", "equity"]
 Quadrant = Literal["core", "speculative", "hedge", "unsure"]
 
@@ -81,12 +95,13 @@ class Price(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     symbol: Symbol
     ts: datetime
     price: Annotated[float, msgspec.Meta(gt=0)]
-    source: Annotated[str, msgspec.Meta(pattern=r"\A[\w.:@/+-]{0,64}\Z")]
+    source: Name
     bid: Annotated[float, msgspec.Meta(gt=0)] | None = None
     ask: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
     def __post_init__(self) -> None:
         _require_finite(price=self.price, bid=self.bid, ask=self.ask)
+        _require_names(symbol=self.symbol, source=self.source)
 
 
 class Position(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -105,8 +120,8 @@ class Position(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     def __post_init__(self) -> None:
         _require_finite(qty=self.qty, entry_price=self.entry_price, leverage=self.leverage)
-        _require_names(account=self.account, strategy=self.strategy, desk=self.desk,
-                       source=self.source)
+        _require_names(account=self.account, symbol=self.symbol, strategy=self.strategy,
+                       desk=self.desk, source=self.source)
 
 
 class Account(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -8,19 +8,30 @@ integration test errors: nothing is skipped.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from kafka.admin import NewTopic
 
 from heatmap.stack import kafka as kafka_broker
+from heatmap.stack import postgres
+from heatmap.stack.kafka import StackError
 from heatmap.stack.local import LocalStack, StackState
 from heatmap.stack.ports import free_port
+from heatmap.stack.postgres import PostgresClusterConfig
 from heatmap.stack.settings import StackSettings
 from heatmap.topics import TopicSettings
+
+# Every storage, SQL and dashboard test runs once per database server kind.
+DATABASES = ("postgresql", "timescaledb")
+TIMESCALEDB_BIN_DIR = "HEAT_TIMESCALEDB_BIN_DIR"
+REQUIRE_TIMESCALEDB = "HEAT_TEST_REQUIRE_TIMESCALEDB"
 
 
 def isolated_stack_settings(state_dir: Path) -> StackSettings:
@@ -97,28 +108,104 @@ WRITER_PASSWORD = "writer-test-password"
 READER_PASSWORD = "reader-test-password"
 
 
-@pytest.fixture
-def fresh_database(stack: StackState) -> Iterator[str]:
-    """An empty database of the test cluster (admin URL); dropped afterwards."""
+@dataclass(frozen=True)
+class DatabaseServer:
+    """A running PostgreSQL server of the session: plain, or with TimescaleDB preloaded."""
+
+    kind: str
+    admin_url: str
+    cluster: PostgresClusterConfig
+
+    def stop(self) -> None:
+        postgres.stop(self.cluster, timeout_s=30)  # fast shutdown: open sessions are cut off
+
+    def start(self) -> None:
+        postgres.start(self.cluster, timeout_s=60)
+
+
+@pytest.fixture(scope="session")
+def timescaledb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseServer]:
+    """A second cluster from the PostgreSQL copy in ``HEAT_TIMESCALEDB_BIN_DIR``.
+
+    Without the variable the TimescaleDB variants are skipped (a machine without
+    TimescaleDB), unless ``HEAT_TEST_REQUIRE_TIMESCALEDB=1`` (CI) makes that a failure.
+    A cluster that cannot start always fails.
+    """
+    bin_dir = os.environ.get(TIMESCALEDB_BIN_DIR)
+    if not bin_dir:
+        if os.environ.get(REQUIRE_TIMESCALEDB) == "1":
+            pytest.fail(f"{REQUIRE_TIMESCALEDB}=1 but {TIMESCALEDB_BIN_DIR} is not set")
+        pytest.skip(f"TimescaleDB variant: set {TIMESCALEDB_BIN_DIR} to the bin directory "
+                    "of a PostgreSQL 15 with TimescaleDB to run it")
+    if not postgres.has_timescaledb(Path(bin_dir)):
+        pytest.fail(f"{TIMESCALEDB_BIN_DIR}={bin_dir} has no timescaledb library beside it")
+    os_user = postgres.server_os_user("postgres")
+    state_dir = tmp_path_factory.mktemp("timescaledb")
+    cluster = PostgresClusterConfig(
+        root=postgres.cluster_root(state_dir, os_user), port=free_port(),
+        bin_dir=Path(bin_dir), os_user=os_user, fsync=False, database="heat",
+        preload_timescaledb=True)
+    try:
+        postgres.start_new_or_existing(cluster, timeout_s=120)
+        yield DatabaseServer("timescaledb", postgres.admin_url(cluster), cluster)
+    except StackError as error:
+        pytest.fail(f"the TimescaleDB cluster did not start: {error}")
+    finally:
+        postgres.stop(cluster, timeout_s=30)
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgresql_server(local_stack: LocalStack) -> DatabaseServer:
+    """The plain PostgreSQL server of the session's stack."""
+    state = local_stack.load_state()
+    assert state is not None and state.postgres_port is not None
+    return DatabaseServer("postgresql", state.database_url,
+                          local_stack.postgres_cluster(state.postgres_port))
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def database_server(request: pytest.FixtureRequest) -> DatabaseServer:
+    """Each database server kind in turn (test ids end in ``[postgresql]``/``[timescaledb]``)."""
+    return request.getfixturevalue(f"{request.param}_server")
+
+
+@contextmanager
+def new_database(server: DatabaseServer) -> Iterator[str]:
+    """An empty database on ``server`` (its admin URL), dropped afterwards."""
     import psycopg
     from psycopg import sql
 
     name = f"heat_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(stack.database_url, autocommit=True) as connection:
+    with psycopg.connect(server.admin_url, autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield stack.database_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(stack.database_url, autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+    try:
+        yield server.admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(server.admin_url, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
+
+def settings_for(database_url: str):
+    """Settings of the migrator and the two roles for a test database."""
+    from heatmap.db.settings import DbSettings
+
+    return DbSettings(database_url=database_url, writer_password=WRITER_PASSWORD,
+                      reader_password=READER_PASSWORD, writer_url=None, reader_url=None,
+                      retry_backoff_s=0.2, retry_attempts=40)
+
+
+@pytest.fixture
+def fresh_database(database_server: DatabaseServer) -> Iterator[str]:
+    """An empty database on each server kind (admin URL); dropped afterwards."""
+    with new_database(database_server) as url:
+        yield url
 
 
 @pytest.fixture
 def db_settings(fresh_database: str):
-    from heatmap.db.settings import DbSettings
-
-    return DbSettings(database_url=fresh_database, writer_password=WRITER_PASSWORD,
-                      reader_password=READER_PASSWORD, writer_url=None, reader_url=None,
-                      retry_backoff_s=0.2, retry_attempts=40)
+    return settings_for(fresh_database)
 
 
 @pytest.fixture
@@ -127,3 +214,28 @@ def migrated(db_settings):
 
     migrations.migrate(db_settings)
     return db_settings
+
+
+@contextmanager
+def migrated_database(server: DatabaseServer) -> Iterator[object]:
+    """A new migrated database on ``server`` (its settings), dropped afterwards."""
+    from heatmap.db import migrations
+
+    with new_database(server) as url:
+        settings = settings_for(url)
+        migrations.migrate(settings)
+        yield settings
+
+
+@pytest.fixture
+def timescale_migrated(timescaledb_server: DatabaseServer) -> Iterator[object]:
+    """A migrated database on the TimescaleDB server only (its settings)."""
+    with migrated_database(timescaledb_server) as settings:
+        yield settings
+
+
+@pytest.fixture
+def postgresql_migrated(postgresql_server: DatabaseServer) -> Iterator[object]:
+    """A migrated database on the plain PostgreSQL server only (its settings)."""
+    with migrated_database(postgresql_server) as settings:
+        yield settings

@@ -22,6 +22,7 @@ from heatmap.schema import Account, Position, Price, decode
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack import processes
 from heatmap.topics import Topics, TopicSettings, topic_specs
+from waiting import wait_until
 
 ROOT = Path(__file__).parents[2]
 BARS = sorted((ROOT / "data" / "binance-5m").glob("*.csv"))
@@ -60,6 +61,17 @@ def consume_all(bootstrap: str, topic: str) -> list:
             for batch in consumer.poll(timeout_ms=1000).values():
                 records.extend(batch)
         return records
+    finally:
+        consumer.close()
+
+
+def record_count(bootstrap: str, topic: str) -> int:
+    """How many records ``topic`` holds (the sum of its partitions' end offsets)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p)
+                      for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        return sum(consumer.end_offsets(partitions).values())
     finally:
         consumer.close()
 
@@ -104,7 +116,8 @@ def test_sigterm_mid_stream_loses_nothing_accepted(stack, topics, ingest_env) ->
     process = subprocess.Popen([*HEAT, "ingest", "replay", "--prices", *map(str, BARS),
                                 "--speed", "50000"], env=ingest_env, stderr=subprocess.PIPE,
                                stdout=subprocess.DEVNULL, text=True)
-    time.sleep(6)
+    wait_until(lambda: record_count(stack.kafka_bootstrap, topics.prices) >= 1_000,
+               timeout_s=60)  # mid-stream
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr[-3000:]
@@ -119,11 +132,11 @@ def test_broker_restart_during_replay_loses_and_duplicates_nothing(
     process = subprocess.Popen([*HEAT, "ingest", "replay", "--prices", *map(str, BARS),
                                 "--speed", "100000"], env=ingest_env,
                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    time.sleep(4)
+    wait_until(lambda: record_count(stack.kafka_bootstrap, topics.prices) >= 1_000,
+               timeout_s=60)  # mid-stream
     marker = str(local_stack.kafka_home / "server.properties")
     broker = processes.running_pid(local_stack.kafka_home / "kafka.pid", marker)
-    processes.terminate(broker, marker, timeout_s=30)
-    time.sleep(2)
+    processes.terminate(broker, marker, timeout_s=30)  # returns once the broker is gone
     local_stack.up()  # same ports, same data
     _, stderr = process.communicate(timeout=240)
     assert process.returncode == 0, stderr[-3000:]
@@ -149,8 +162,9 @@ def _hostile_lines(rng: random.Random) -> list[bytes]:
                  ' "ts": ' + ts + ', "qty": 1}').encode(),
         lambda: ('{"account": "a\u202e\u200d' + chr(rng.randint(0x1F600, 0x1F64F))
                  + '", "symbol": "BTCUSDT", "ts": ' + ts + ', "qty": 1}').encode(),
-        lambda: ('{"account": "a1", "symbol": "x\'); drop table frames; --", "ts": ' + ts
-                 + ', "qty": 1}').encode(),
+        # SQL in a name is only text (see the names test below); a NUL in it is not.
+        lambda: ('{"account": "a1", "symbol": "x\'); drop table frames; --\\u0000", "ts": '
+                 + ts + ', "qty": 1}').encode(),
         lambda: b'{"account": 42, "symbol": ["BTC"], "ts": ' + ts.encode()
         + b', "qty": "one"}',
         lambda: b'{"account": "a1", "symbol": "BTCUSDT", "ts": "yesterday", "qty": 1}',
@@ -277,7 +291,8 @@ def test_stdin_service_stops_on_sigterm_while_idle_and_keeps_what_it_read(
              b'{"account": "a1", "ts": "2026-01-01T00:00:00Z", "equity": 10}']
     process.stdin.write(b"\n".join(lines) + b"\n")
     process.stdin.flush()  # and keep the pipe open: an idle desk OMS
-    time.sleep(4)
+    wait_until(lambda: record_count(stack.kafka_bootstrap, topics.deadletter) == 2
+               and record_count(stack.kafka_bootstrap, topics.accounts) == 1, timeout_s=60)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr.decode()[-3000:]
@@ -286,3 +301,46 @@ def test_stdin_service_stops_on_sigterm_while_idle_and_keeps_what_it_read(
     dead = consume_all(stack.kafka_bootstrap, topics.deadletter)
     reasons = sorted(dict(r.headers)["heat-reason"].decode()[:20] for r in dead)
     assert len(dead) == 2, reasons  # the invalid UTF-8 line and the oversized one
+
+
+# Names as desks and exchanges really write them: any printable text of any script.
+OBRIEN = "o'brien fund"
+HOSTILE_DESK = 'desk "α"; DROP TABLE x; --'
+GULF = "صندوق الخليج"
+
+
+def test_stdin_names_of_any_script_land_verbatim(stack, topics, ingest_env) -> None:
+    ts = "2026-01-01T00:00:00Z"
+    positions = [
+        {"account": OBRIEN, "symbol": "币安人生USDT", "ts": ts, "qty": 2.5,
+         "desk": HOSTILE_DESK, "strategy": "50% $ \\ back", "source": "OMS «prod»"},
+        {"account": OBRIEN, "symbol": "🚀USDT", "ts": ts, "qty": -1, "desk": HOSTILE_DESK},
+        {"account": GULF, "symbol": "ΔELTA-Ω", "ts": ts, "qty": 3, "strategy": "x'); --"},
+    ]
+    accounts = [{"account": OBRIEN, "ts": ts, "equity": 1000, "desk": HOSTILE_DESK}]
+    refused = {"account": "o'brien\u200bfund", "symbol": "币安人生USDT", "ts": ts, "qty": 1}
+    lines = [json.dumps(m, ensure_ascii=False).encode() for m in [*positions, *accounts]]
+    lines.append(json.dumps(refused, ensure_ascii=False).encode())  # a zero-width space
+    completed = subprocess.run([*HEAT, "ingest", "positions", "--stdin"], env=ingest_env,
+                               input=b"\n".join(lines) + b"\n", capture_output=True,
+                               timeout=120)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+    landed = consume_all(stack.kafka_bootstrap, topics.positions)
+    assert len(landed) == len(positions)
+    for record in landed:
+        assert record.partition == (murmur2(record.key) & 0x7FFFFFFF) % 6
+    by_symbol = {decode(Position, r.value).symbol: r for r in landed}
+    for sent in positions:
+        record = by_symbol[sent["symbol"]]
+        assert record.key == sent["account"].encode("utf-8")
+        decoded = decode(Position, record.value)
+        for field, value in sent.items():
+            if field != "ts":
+                assert getattr(decoded, field) == value, field
+    [equity] = consume_all(stack.kafka_bootstrap, topics.accounts)
+    assert equity.key == OBRIEN.encode("utf-8")
+    assert decode(Account, equity.value).desk == HOSTILE_DESK
+    [dead] = consume_all(stack.kafka_bootstrap, topics.deadletter)
+    assert dead.value == lines[-1]
+    assert b"account must be" in dict(dead.headers)["heat-reason"]

@@ -13,6 +13,7 @@ import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from heatmap.stack.ports import free_port
+from waiting import wait_until
 
 HEAT = [sys.executable, "-m", "heatmap.cli.main"]
 
@@ -75,7 +76,8 @@ def test_stack_lifecycle(tmp_path: Path) -> None:
 
         # A crash leaves a stale pid file; `up` notices and starts a new broker.
         os.kill(kafka_pid, signal.SIGKILL)
-        time.sleep(0.5)
+        wait_until(lambda: not Path(f"/proc/{kafka_pid}/cmdline").exists()
+                   or not Path(f"/proc/{kafka_pid}/cmdline").read_bytes(), timeout_s=30)
         _heat(env, "stack", "up")
         assert int((state_dir / "kafka" / "kafka.pid").read_text()) != kafka_pid
 

@@ -1,8 +1,8 @@
 import sys
-import time
 from pathlib import Path
 
 from heatmap.stack import processes
+from waiting import wait_until
 
 
 def test_spawn_find_and_terminate(tmp_path: Path) -> None:
@@ -20,11 +20,11 @@ def test_spawn_find_and_terminate(tmp_path: Path) -> None:
 
 def test_a_process_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
     marker = str(tmp_path / "stubborn")
-    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
-    pid = processes.spawn([sys.executable, "-c", code, marker], tmp_path / "log",
-                          tmp_path / "pid")
-    # Give the child time to install its handler.
-    time.sleep(0.5)
+    code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ignoring SIGTERM', flush=True); time.sleep(60)")
+    log = tmp_path / "log"
+    pid = processes.spawn([sys.executable, "-c", code, marker], log, tmp_path / "pid")
+    wait_until(lambda: "ignoring SIGTERM" in log.read_text(), timeout_s=30)
     assert processes.terminate(pid, marker, timeout_s=1) is True
     assert not processes.is_running(pid, marker)
 

@@ -143,7 +143,7 @@ def run(admin_url: str, size_name: str = "full") -> StorageBenchResult:
             result.history_rows = len(fetched)
         result.writer_vs_executemany = result.writer_rows_per_s / result.executemany_rows_per_s
         result.writer_vs_raw_copy = result.writer_rows_per_s / result.raw_copy_rows_per_s
-        if not migrations.status(settings)[1]:
+        if not migrations.status(settings)[1].usable:
             result.notes.append("plain PostgreSQL: the hourly rollup is a view over raw frames "
                                 "(TimescaleDB serves it from a continuous aggregate)")
     finally:

@@ -20,7 +20,8 @@ def migrate() -> None:
     settings = DbSettings()
     try:
         applied = migrations.migrate(
-            settings, on_apply=lambda m: console.log(f"applying {m.label}"))
+            settings, on_apply=lambda m: console.log(f"applying {m.label}"),
+            on_notice=console.print)
     except (migrations.MigrationError, ValueError) as error:
         console.print(f"[red]migrate failed:[/red] {error}")
         raise typer.Exit(1) from error
@@ -38,8 +39,8 @@ def status() -> None:
         raise typer.Exit(1) from error
     table = Table("migration", "applied at", "state")
     for row in rows:
-        if row.migration.series == "timescale" and not timescale:
-            state = "[dim]skipped (no timescaledb)[/dim]"
+        if row.migration.series == "timescale" and not timescale.usable:
+            state = f"[dim]skipped ({timescale.reason})[/dim]"
         elif row.applied_at is None:
             state = "[yellow]pending[/yellow]"
         else:

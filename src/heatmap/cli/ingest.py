@@ -16,7 +16,7 @@ from heatmap.ingest import pipeline
 from heatmap.ingest.producer import HeatProducer
 from heatmap.ingest.settings import IngestSettings
 from heatmap.observability import configure_logging, serve_metrics_and_health
-from heatmap.schema import valid_name
+from heatmap.schema import NAME_RULE, valid_name
 from heatmap.sources.csv_files import ReadStats, ReplayInputError, price_files
 from heatmap.topics import Topics
 
@@ -159,7 +159,7 @@ def exchange(
 
     for label, name in (("account", account), ("desk", desk)):
         if name is not None and not valid_name(name):
-            console.print(f"[red]--{label} may hold letters, digits and ._:@/+- only[/red]")
+            console.print(f"[red]--{label} must be {NAME_RULE}[/red]")
             raise typer.Exit(2)
     failed_permanently: list[str] = []
     configured = IngestSettings().exchange_credentials()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -88,10 +89,47 @@ def load(series: str) -> list[Migration]:
     return migrations
 
 
-def timescale_available(connection: psycopg.Connection) -> bool:
-    row = connection.execute(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
-    return row is not None
+@dataclass(frozen=True)
+class TimescaleSupport:
+    """Whether this server can run the TimescaleDB layer, and if not, why (one line)."""
+
+    usable: bool
+    reason: str = ""
+
+
+def timescale_support(connection: psycopg.Connection) -> TimescaleSupport:
+    """Whether ``CREATE EXTENSION timescaledb`` can work on this server.
+
+    The extension must be installed *and* preloaded: without
+    ``shared_preload_libraries = 'timescaledb'`` the server ends the session
+    that tries to create it.
+    """
+    if connection.execute(
+            "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        return TimescaleSupport(True)  # created before, so it loads
+    if not connection.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone():
+        return TimescaleSupport(False, "the timescaledb extension is not installed on this "
+                                       "server")
+    if not _preloaded(connection, "timescaledb"):
+        return TimescaleSupport(False, "the timescaledb extension is installed but not "
+                                       "preloaded (add it to shared_preload_libraries and "
+                                       "restart PostgreSQL)")
+    return TimescaleSupport(True)
+
+
+def _preloaded(connection: psycopg.Connection, library: str) -> bool:
+    try:
+        with connection.transaction():
+            row = connection.execute("SHOW shared_preload_libraries").fetchone()
+    except psycopg.errors.InsufficientPrivilege:
+        # Only superusers read the list; a loaded library has defined its settings.
+        row = connection.execute(
+            "SELECT current_setting(%s, true) IS NOT NULL",
+            (f"{library}.license",)).fetchone()
+        return bool(row and row[0])
+    libraries = row[0] if row else ""
+    return library in (name.strip().strip('"') for name in libraries.split(","))
 
 
 def _applied(connection: psycopg.Connection) -> dict[tuple[str, int], tuple[str, datetime]]:
@@ -100,12 +138,12 @@ def _applied(connection: psycopg.Connection) -> dict[tuple[str, int], tuple[str,
     return {(series, version): (checksum, at) for series, version, checksum, at in rows}
 
 
-def status(settings: DbSettings) -> tuple[list[MigrationStatus], bool]:
-    """Every known migration with when it was applied; and whether TimescaleDB is available."""
+def status(settings: DbSettings) -> tuple[list[MigrationStatus], TimescaleSupport]:
+    """Every known migration with when it was applied; and whether TimescaleDB is usable."""
     with psycopg.connect(settings.admin_url(), autocommit=True) as connection:
         connection.execute(LEDGER)
         applied = _applied(connection)
-        timescale = timescale_available(connection)
+        timescale = _timescale_decision(connection, settings)
     result = []
     for series in SERIES:
         for migration in load(series):
@@ -134,9 +172,22 @@ def _run(connection: psycopg.Connection, migration: Migration,
     connection.execute(record, values)
 
 
-def migrate(settings: DbSettings, on_apply=lambda migration: None) -> list[Migration]:
+def _timescale_decision(connection: psycopg.Connection,
+                        settings: DbSettings) -> TimescaleSupport:
+    """Whether to apply the TimescaleDB layer, as ``HEAT_TIMESCALEDB`` says."""
+    if settings.timescaledb == "off":
+        return TimescaleSupport(False, "HEAT_TIMESCALEDB=off")
+    support = timescale_support(connection)
+    if not support.usable and settings.timescaledb == "require":
+        raise MigrationError(f"HEAT_TIMESCALEDB=require, but {support.reason}")
+    return support
+
+
+def migrate(settings: DbSettings, on_apply: Callable[[Migration], None] = lambda _: None,
+            on_notice: Callable[[str], None] = lambda _: None) -> list[Migration]:
     """Apply every pending migration (idempotent); set role passwords when configured.
 
+    ``on_notice`` hears, in one line, why the TimescaleDB layer is not applied.
     Concurrent migrators wait for each other on an advisory lock.
     """
     applied_now = []
@@ -145,8 +196,11 @@ def migrate(settings: DbSettings, on_apply=lambda migration: None) -> list[Migra
         try:
             connection.execute(LEDGER)
             series = ["core"]
-            if timescale_available(connection):
+            timescale = _timescale_decision(connection, settings)
+            if timescale.usable:
                 series.append("timescale")
+            else:
+                on_notice(f"applying the plain PostgreSQL layer only: {timescale.reason}")
             for name in series:
                 applied = _applied(connection)
                 if name == "timescale":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
@@ -31,6 +32,10 @@ class DbSettings(BaseSettings):
     writer_password_file: Path | None = None
     reader_password: SecretStr | None = None
     reader_password_file: Path | None = None
+
+    # Whether migrations apply the TimescaleDB layer: when the extension can be loaded
+    # (auto), always (require: fail when it cannot), or never (off).
+    timescaledb: Literal["auto", "require", "off"] = "auto"
 
     # Ages of the TimescaleDB layer's policies (PostgreSQL interval syntax).
     compress_after: str = "7 days"

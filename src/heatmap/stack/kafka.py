@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -182,11 +183,12 @@ def start_broker(config: KafkaBrokerConfig, java: str, lib_dir: Path) -> int:
     config.properties_path.write_text(config.server_properties())
     (config.home / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
     if not config.is_formatted():
-        cluster_id = _kafka_uuid()
+        cluster_id = kafka_uuid()
         formatted = subprocess.run(
             jvm_command(java, lib_dir, 256, "kafka.tools.StorageTool",
-                        ["format", "--cluster-id", cluster_id, "--config",
-                         str(config.properties_path)], config.home),
+                        # --option=value: no value can be read as an option.
+                        ["format", f"--cluster-id={cluster_id}",
+                         f"--config={config.properties_path}"], config.home),
             capture_output=True, text=True,
         )
         if formatted.returncode != 0:
@@ -196,9 +198,22 @@ def start_broker(config: KafkaBrokerConfig, java: str, lib_dir: Path) -> int:
     return processes.spawn(command, config.log_path, config.pid_path, cwd=config.home)
 
 
-def _kafka_uuid() -> str:
-    # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+# Ids Kafka reserves (the all-zero "unset" id and the metadata topic's id) are never issued.
+_RESERVED_KAFKA_UUIDS = frozenset({bytes(16), bytes(15) + b"\x01"})
+
+
+def kafka_uuid(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A cluster id as Kafka's ``Uuid.randomUuid()`` makes one.
+
+    16 random bytes in URL-safe base64 without padding; like Kafka, draw again
+    for a reserved id or one that starts with ``-`` (command lines would read it
+    as an option).
+    """
+    while True:
+        raw = random_bytes()
+        text = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        if raw not in _RESERVED_KAFKA_UUIDS and not text.startswith("-"):
+            return text
 
 
 def admin_client(bootstrap: str, timeout_s: float = 10.0) -> KafkaAdminClient:

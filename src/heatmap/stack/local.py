@@ -95,7 +95,7 @@ class LocalStack:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def _postgres_config(self, port: int) -> PostgresClusterConfig:
+    def postgres_cluster(self, port: int) -> PostgresClusterConfig:
         os_user = postgres.server_os_user(self.settings.postgres_os_user)
         return PostgresClusterConfig(
             root=postgres.cluster_root(self.state_dir, os_user), port=port,
@@ -174,22 +174,18 @@ class LocalStack:
             return {"database_url": self.settings.database_url, "database_external": True,
                     "postgres_port": None, "postgres_root": None}
         preferred = previous.postgres_port if previous and previous.postgres_port else None
-        config = self._postgres_config(preferred or self.settings.postgres_port)
+        config = self.postgres_cluster(preferred or self.settings.postgres_port)
         # A running cluster is reached on the port it really listens on, even when an
         # interrupted `up` never recorded it.
         listening = postgres.running_port(config)
         if listening is not None:
-            config = self._postgres_config(listening)
+            config = self.postgres_cluster(listening)
         if postgres.pid(config) is not None:
             step(f"PostgreSQL already running (pid {postgres.pid(config)})")
+            postgres.ensure_database(config, self.settings.start_timeout_s)
         else:
-            config = self._postgres_config(pick(config.port))
-            if not config.is_initialized():
-                step("Creating the PostgreSQL cluster (initdb)")
-                postgres.initialize(config)
-            step(f"Starting PostgreSQL on 127.0.0.1:{config.port}")
-            postgres.start(config, self.settings.start_timeout_s)
-        postgres.ensure_database(config, self.settings.start_timeout_s)
+            config = self.postgres_cluster(pick(config.port))
+            postgres.start_new_or_existing(config, self.settings.start_timeout_s, step)
         return {"database_url": postgres.admin_url(config), "database_external": False,
                 "postgres_port": config.port, "postgres_root": str(config.root)}
 
@@ -206,7 +202,7 @@ class LocalStack:
                                        self.settings.stop_timeout_s):
                     step("Kafka did not stop in time and was killed")
             # Our cluster lives at a known place: stop it even without a state record.
-            config = self._postgres_config(self.settings.postgres_port)
+            config = self.postgres_cluster(self.settings.postgres_port)
             if not (state and state.database_external) and postgres.pid(config) is not None:
                 step(f"Stopping PostgreSQL (pid {postgres.pid(config)})")
                 postgres.stop(config, self.settings.stop_timeout_s)
@@ -234,7 +230,7 @@ class LocalStack:
                                           kafka_ok, detail))
         database_pid = None
         if state.postgres_port and state.postgres_root:
-            database_pid = postgres.pid(self._postgres_config(state.postgres_port))
+            database_pid = postgres.pid(self.postgres_cluster(state.postgres_port))
         healthy = postgres.is_healthy(state.database_url)
         components.append(ComponentStatus("postgres", _redact(state.database_url), database_pid,
                                           healthy, "select 1 ok" if healthy else "unreachable"))

@@ -14,6 +14,7 @@ import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -44,6 +45,11 @@ class PostgresClusterConfig:
     fsync : bool
         False only for throwaway test clusters: a killed server still keeps
         every committed row (the OS has it), only an OS crash could lose it.
+    database : str
+        The application database ``ensure_database`` creates.
+    preload_timescaledb : bool or None
+        Load TimescaleDB at server start (it must be preloaded to work). None: when
+        this PostgreSQL installation has the extension (see ``has_timescaledb``).
     """
 
     root: Path
@@ -52,6 +58,14 @@ class PostgresClusterConfig:
     os_user: str | None
     fsync: bool
     database: str
+    preload_timescaledb: bool | None = None
+
+    @property
+    def timescaledb(self) -> bool:
+        """Whether the server starts with TimescaleDB preloaded."""
+        if self.preload_timescaledb is None:
+            return has_timescaledb(self.bin_dir)
+        return self.preload_timescaledb
 
     @property
     def data_dir(self) -> Path:
@@ -67,6 +81,15 @@ class PostgresClusterConfig:
 
     def is_initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
+
+
+def has_timescaledb(bin_dir: Path) -> bool:
+    """Whether the PostgreSQL installation of ``bin_dir`` has the TimescaleDB library.
+
+    PostgreSQL finds its libraries in ``lib/`` beside its ``bin/`` (Debian's
+    ``/usr/lib/postgresql/15/{bin,lib}`` and copies made the same way).
+    """
+    return (bin_dir.parent / "lib" / "timescaledb.so").exists()
 
 
 def cluster_root(state_dir: Path, os_user: str | None) -> Path:
@@ -152,6 +175,14 @@ def _server_options(config: PostgresClusterConfig) -> str:
         "max_connections": "200",
         "shared_buffers": "256MB",
     }
+    if config.timescaledb:
+        options["shared_preload_libraries"] = "timescaledb"
+        options["timescaledb.telemetry_level"] = "off"
+        # Every policy (compression, retention, rollup refresh) runs as a background
+        # worker, several per database at once; the default 8 workers make them fail
+        # to start.
+        options["timescaledb.max_background_workers"] = "48"
+        options["max_worker_processes"] = "64"
     return " ".join(f"-c {key}={value}" for key, value in options.items())
 
 
@@ -194,6 +225,19 @@ def start(config: PostgresClusterConfig, timeout_s: float) -> int:
         log_tail = config.log_path.read_text()[-3000:] if config.log_path.exists() else ""
         raise StackError(f"PostgreSQL did not start:\n{completed.stdout}{completed.stderr}"
                          f"\n{log_tail}")
+    return postmaster
+
+
+def start_new_or_existing(config: PostgresClusterConfig, timeout_s: float,
+                          step: Callable[[str], None] = lambda _: None) -> int:
+    """``initdb`` the cluster when new, start it and create its database; the postmaster pid."""
+    if not config.is_initialized():
+        step("Creating the PostgreSQL cluster (initdb)")
+        initialize(config)
+    flavour = "PostgreSQL with TimescaleDB" if config.timescaledb else "PostgreSQL"
+    step(f"Starting {flavour} on {LOOPBACK}:{config.port}")
+    postmaster = start(config, timeout_s)
+    ensure_database(config, timeout_s)
     return postmaster
 
 
