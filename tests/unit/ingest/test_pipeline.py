@@ -5,16 +5,9 @@ from __future__ import annotations
 import io
 import os
 import threading
-import time
 
 from heatmap.ingest.pipeline import StopFlag, interruptible_lines
-
-
-def wait_until(condition, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
+from waiting import wait_until
 
 
 def reader_threads() -> list[threading.Thread]:
@@ -40,5 +33,6 @@ def test_a_stop_ends_reading_an_idle_pipe_after_what_was_read() -> None:
         assert list(lines) == []  # returns although the writer keeps the pipe open
     finally:
         writer.close()  # end of file for the reader thread, which then ends
-        wait_until(lambda: not reader_threads())
+        wait_until(lambda: not reader_threads(), timeout_s=10.0, interval_s=0.01,
+                   message="the stdin reader thread did not end at end of file")
         reader.close()

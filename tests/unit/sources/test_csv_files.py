@@ -202,7 +202,7 @@ def test_a_file_per_symbol_takes_its_symbol_from_the_file_name(tmp_path: Path) -
 def test_a_long_csv_takes_the_symbol_of_each_row(tmp_path: Path) -> None:
     path = write(tmp_path / "prices.csv",
                  f"timestamp,symbol,price\n{T0},BTCUSDT,60000\n{T0},ETHUSDT,3000\n"
-                 f"{T1},BTCUSDT,60010\n{T1},bad symbol,1\n")
+                 f"{T1},BTCUSDT,60010\n{T1},BTC\u200bUSDT,1\n")  # a zero-width space: no name
     rejections = Rejections()
     prices = messages(read_prices(path, rejections.stats))
     assert [(p.symbol, p.price) for p in prices] == [
