@@ -16,8 +16,8 @@ from heatmap.ingest import pipeline
 from heatmap.ingest.producer import HeatProducer
 from heatmap.ingest.settings import IngestSettings
 from heatmap.observability import configure_logging, serve_metrics_and_health
-from heatmap.replay.sources import ReadStats, ReplayInputError, price_files
 from heatmap.schema import NAME_RULE, valid_name
+from heatmap.sources.csv_files import ReadStats, ReplayInputError, price_files
 from heatmap.topics import Topics
 
 app = typer.Typer(help="Ingest services: simulator, file replay, exchanges, desk OMS.",

@@ -15,7 +15,7 @@ from heatmap.db.writer import HeatWriter
 from heatmap.engine.params import EngineParams, parse_duration_s
 from heatmap.replay.run import DatabaseOutput
 from heatmap.replay.run import replay as run_replay
-from heatmap.replay.sources import ReplayInputError, price_files
+from heatmap.sources.csv_files import ReplayInputError, price_files
 
 console = Console(stderr=True)
 

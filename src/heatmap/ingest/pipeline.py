@@ -7,32 +7,22 @@ import queue
 import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-
-import msgspec
 
 from heatmap.ingest.conflation import Conflator
+from heatmap.ingest.json_lines import json_lines
 from heatmap.ingest.producer import HeatProducer
-from heatmap.replay.sources import ReadStats, merged_events
-from heatmap.schema import Account, InvalidMessageError, Position, Price, decode, ts_to_ms
-from heatmap.topics import Topics
+from heatmap.ingest.recorded import recorded_files
+from heatmap.ingest.rejected import Message, Rejected
+from heatmap.schema import Price, ts_to_ms
+
+# The sources are pure and live in their own modules; they are named here too, so
+# that starting a service needs this module only.
+__all__ = ["IngestSummary", "Message", "Pacer", "Rejected", "StopFlag", "interruptible_lines",
+           "json_lines", "recorded_files", "run"]
 
 log = logging.getLogger(__name__)
-
-Message = Price | Position | Account
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """An input that broke the message contract: where it was headed, why, its bytes."""
-
-    topic: str
-    reason: str
-    payload: bytes
-    key: bytes | None = None
 
 
 class StopFlag:
@@ -118,9 +108,6 @@ def run(source: Iterable[Message | Rejected], producer: HeatProducer, stop: Stop
     return summary
 
 
-_decoder = msgspec.json.Decoder()
-
-
 def interruptible_lines(stream, stop: StopFlag, poll_s: float = 0.2) -> Iterator[bytes]:
     """Lines of a blocking stream (stdin) that stop promptly on SIGTERM.
 
@@ -156,53 +143,3 @@ def interruptible_lines(stream, stop: StopFlag, poll_s: float = 0.2) -> Iterator
         if line is None:
             return
         yield line
-
-
-def json_lines(lines: Iterable[bytes], positions_topic: str,
-               accounts_topic: str) -> Iterator[Message | Rejected]:
-    """Positions and account terms as JSON lines (a desk's OMS on stdin).
-
-    An object with ``equity`` is an account update, one with ``qty`` a
-    position; anything else, or anything invalid, is rejected with its bytes.
-    """
-    for raw in lines:
-        line = raw.strip()
-        if not line:
-            continue
-        original = raw.rstrip(b"\n")  # what a dead letter keeps: the line as sent
-        try:
-            shape = _decoder.decode(line)
-        except UnicodeDecodeError:
-            yield Rejected(positions_topic, "not valid UTF-8", original)
-            continue
-        except msgspec.DecodeError as error:
-            yield Rejected(positions_topic, f"not JSON: {error}", original)
-            continue
-        if not isinstance(shape, dict) or ("qty" in shape) == ("equity" in shape):
-            yield Rejected(positions_topic, "neither a position (qty) nor an account (equity)",
-                           original)
-            continue
-        kind, topic = (Position, positions_topic) if "qty" in shape else (Account,
-                                                                          accounts_topic)
-        try:
-            yield decode(kind, line)
-        except InvalidMessageError as error:
-            yield Rejected(topic, str(error), original)
-
-
-def recorded_files(prices: list[Path], positions: Path | None, accounts: Path | None,
-                   topics: Topics, stats: ReadStats) -> Iterator[Message | Rejected]:
-    """Recorded price (bars or trades), position and account files merged by time;
-    rows that break the contract come out as :class:`Rejected` with their bytes."""
-    rejected: deque[Rejected] = deque()
-    topic_of = {"price": topics.prices, "position": topics.positions,
-                "account": topics.accounts}
-    stats.on_reject = lambda kind, reason, raw: rejected.append(
-        Rejected(topic_of.get(kind, topics.prices), reason, raw))
-    # No gap limit: nothing here closes bars, and recordings of different years may mix.
-    for message in merged_events(prices, positions, accounts, stats, max_gap_ms=None):
-        while rejected:
-            yield rejected.popleft()
-        yield message
-    while rejected:
-        yield rejected.popleft()

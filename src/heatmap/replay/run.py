@@ -12,8 +12,9 @@ from heatmap.db.writer import HeatBatch
 from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams
-from heatmap.replay.sources import ReadStats, merged_events
 from heatmap.schema import Account, Frame, Position, Price, encode, ts_to_ms
+from heatmap.sources.csv_files import ReadStats
+from heatmap.sources.merge import merged_events
 
 
 @dataclass

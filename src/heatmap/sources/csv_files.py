@@ -1,4 +1,4 @@
-"""Streaming readers of price, position and account CSV files, merged by time.
+"""Streaming readers of price, position and account CSV files.
 
 Each file is read row by row (memory does not grow with its length) and
 must be in time order. Rows are validated with the message schema; a bad
@@ -8,7 +8,6 @@ row is counted with its reason and skipped, never fatal.
 from __future__ import annotations
 
 import csv
-import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from heatmap.schema import Account, Position, Price, encode, ts_to_ms
+from heatmap.schema import Account, Position, Price, ts_to_ms
 
 # At equal timestamps prices apply first, then account terms, then positions.
 # A row this far after the previous one is taken for a typo (a mistyped year would
@@ -178,26 +177,3 @@ def read_accounts(path: Path, stats: ReadStats) -> Iterator[tuple]:
                 "desk": row.get("desk"), "maintenance_rate": row.get("maintenance_rate")}
 
     return _read(path, Account, stats, prepare)
-
-
-def merged_events(prices: list[Path], positions: Path | None, accounts: Path | None,
-                  stats: ReadStats, max_gap_ms: int | None = MAX_GAP_MS
-                  ) -> Iterator[Price | Position | Account]:
-    """All rows of all files as messages, in time order (prices first at equal times).
-
-    Rows more than ``max_gap_ms`` ahead of everything before them are rejected
-    (the engine would close every bar in between); None accepts any gap.
-    """
-    streams = [read_prices(path, stats) for path in prices]
-    if accounts is not None:
-        streams.append(read_accounts(accounts, stats))
-    if positions is not None:
-        streams.append(read_positions(positions, stats))
-    last_ms = None
-    for ts_ms, _, message in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
-        if last_ms is not None and max_gap_ms is not None and ts_ms - last_ms > max_gap_ms:
-            stats.reject(type(message).__name__.lower(),
-                         "more than a year after the previous row", encode(message))
-            continue
-        last_ms = ts_ms
-        yield message

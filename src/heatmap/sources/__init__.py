@@ -1,0 +1,1 @@
+"""Sources: readers of recorded files (CSV), shared by ``replay`` and ``ingest``."""
