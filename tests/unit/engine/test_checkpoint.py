@@ -33,8 +33,9 @@ from heatmap.engine.ewma import EwmaCorrelation
 from heatmap.engine.market import MarketState
 from heatmap.engine.params import EngineParams
 from heatmap.replay.run import apply
-from heatmap.replay.sources import ReadStats, merged_events
 from heatmap.schema import Account, Frame, Position, Price, encode, ts_to_ms
+from heatmap.sources.csv_files import ReadStats
+from heatmap.sources.merge import merged_events
 
 ROOT = Path(__file__).parents[3]
 PRICES = sorted((ROOT / "data" / "binance-5m").glob("*.csv"))
