@@ -110,7 +110,9 @@ def _env_name(model: str, field: str) -> str:
     if cls is None:
         return field
     info = cls.model_fields.get(field)
-    if info is not None and isinstance(info.validation_alias, str):
+    if info is None:  # errors name a field by its alias when it has one
+        return field
+    if isinstance(info.validation_alias, str):
         return info.validation_alias
     prefix = str(cls.model_config.get("env_prefix") or "")
     return f"{prefix}{field}".upper()
