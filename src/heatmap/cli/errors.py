@@ -50,7 +50,7 @@ DETAILS_HINT = "HEAT_LOG_LEVEL=DEBUG shows the details"
 
 # Usage errors come from the click that typer runs on (newer typer versions bundle their
 # own copy): take its base class from where typer's BadParameter lives.
-ClickException: type[Exception] = importlib.import_module(
+ClickException: Any = importlib.import_module(
     typer.BadParameter.__module__).ClickException
 
 
@@ -231,8 +231,8 @@ def run(main: Callable[[], object]) -> NoReturn:
         # The help was asked for by giving no arguments (rich help prints while it is
         # built, plain help is the message); nothing failed.
         if error.format_message().strip():
-            error.show()  # type: ignore[attr-defined]
-        sys.exit(error.exit_code)  # type: ignore[attr-defined]
+            error.show()
+        sys.exit(error.exit_code)
     except Exception as error:
         _fail(error)
     except KeyboardInterrupt:
