@@ -166,12 +166,12 @@ def test_heat_timescaledb_setting_on_a_server_without_preload(unpreloaded_server
     assert required.returncode == 1
     assert "Traceback" not in required.stderr + required.stdout
     assert [line for line in required.stderr.splitlines() if line.strip()] == [
-        "migrate failed: HEAT_TIMESCALEDB=require, but the timescaledb extension is installed "
+        "HEAT_TIMESCALEDB=require, but the timescaledb extension is installed "
         "but not preloaded (add it to shared_preload_libraries and restart PostgreSQL)"]
 
     automatic = _migrate(unpreloaded_server, "auto")
     assert automatic.returncode == 0, automatic.stderr
-    notices = [line for line in automatic.stderr.splitlines() if "plain PostgreSQL" in line]
+    notices = [line for line in automatic.stdout.splitlines() if "plain PostgreSQL" in line]
     assert notices == ["applying the plain PostgreSQL layer only: the timescaledb extension is "
                        "installed but not preloaded (add it to shared_preload_libraries and "
                        "restart PostgreSQL)"]
@@ -189,7 +189,7 @@ def test_heat_timescaledb_off_keeps_a_timescaledb_server_plain(timescaledb_serve
     with new_database(timescaledb_server) as url:
         off = _migrate(url, "off")
         assert off.returncode == 0, off.stderr
-        assert "HEAT_TIMESCALEDB=off" in off.stderr
+        assert "HEAT_TIMESCALEDB=off" in off.stdout
         with psycopg.connect(url) as connection:
             assert connection.execute(
                 "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"

@@ -10,9 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from heatmap.bench import engine as engine_bench
-from heatmap.bench import ingest as ingest_bench
-from heatmap.bench import storage as storage_bench
+from heatmap.cli import checks
+from heatmap.cli.errors import bad_option
 from heatmap.db.settings import DbSettings
 from heatmap.ingest.settings import IngestSettings
 
@@ -50,8 +49,10 @@ def engine(
     seed: int = typer.Option(7, help="Random seed of the synthetic market and books."),
 ) -> None:
     """Correlation updates/s, account-frames/s and the naive pandas baseline."""
+    from heatmap.bench import engine as engine_bench  # numpy/scipy: only when benchmarking
+
     if size not in engine_bench.SIZES:
-        raise typer.BadParameter(f"size must be one of {sorted(engine_bench.SIZES)}")
+        raise bad_option(f"size must be one of {sorted(engine_bench.SIZES)}", "--size")
     with console.status(f"Running the engine benchmark ({size})"):
         result = engine_bench.run(size, seed)
     spec = engine_bench.SIZES[size]
@@ -81,10 +82,13 @@ def storage(
 
     Runs in a scratch database created (and dropped) through HEAT_DATABASE_URL.
     """
+    from heatmap.bench import storage as storage_bench
+
     if size not in storage_bench.SIZES:
-        raise typer.BadParameter(f"size must be one of {sorted(storage_bench.SIZES)}")
+        raise bad_option(f"size must be one of {sorted(storage_bench.SIZES)}", "--size")
+    database_url = checks.database_url(DbSettings())
     with console.status(f"Running the storage benchmark ({size})"):
-        result = storage_bench.run(DbSettings().admin_url(), size)
+        result = storage_bench.run(database_url, size)
     spec = storage_bench.SIZES[size]
     table = _results_table(f"heat storage ({size})")
     table.add_row("frame-position rows/s through the writer (idempotent merge)",
@@ -115,10 +119,14 @@ def ingest(
 
     Uses scratch topics on HEAT_KAFKA_BOOTSTRAP (deleted afterwards).
     """
+    from heatmap.bench import ingest as ingest_bench
+
     if size not in ingest_bench.SIZES:
-        raise typer.BadParameter(f"size must be one of {sorted(ingest_bench.SIZES)}")
+        raise bad_option(f"size must be one of {sorted(ingest_bench.SIZES)}", "--size")
+    bootstrap = IngestSettings().kafka_bootstrap
+    checks.kafka_ready(bootstrap)
     with console.status(f"Running the ingest benchmark ({size})"):
-        result = ingest_bench.run(IngestSettings().kafka_bootstrap, size)
+        result = ingest_bench.run(bootstrap, size)
     table = _results_table(f"heat ingest ({size}, {result.records:,} price records)")
     table.add_row("price records/s through the ingest producer",
                   f"{result.producer_records_per_s:,.0f}",

@@ -11,13 +11,15 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from heatmap.cli import checks
+from heatmap.cli.errors import CommandFailed, UsageFailed, bad_option
 from heatmap.cli.progress import file_progress
 from heatmap.ingest import pipeline
 from heatmap.ingest.producer import HeatProducer
 from heatmap.ingest.settings import IngestSettings
 from heatmap.observability import configure_logging, serve_metrics_and_health
 from heatmap.schema import NAME_RULE, valid_name
-from heatmap.sources.csv_files import ReadStats, ReplayInputError, price_files
+from heatmap.sources.csv_files import ReadStats, price_files
 from heatmap.topics import Topics
 
 app = typer.Typer(help="Ingest services: simulator, file replay, exchanges, desk OMS.",
@@ -33,11 +35,26 @@ CONFLATE_HELP = "At most one price update per symbol per this many ms (0: off)."
 def _service(name: str):
     """Logging, producer, metrics/health endpoint and signal handling of one service."""
     settings = IngestSettings(service_name=name)
-    configure_logging(settings.log_level)
+    topics = Topics.from_settings()
+    try:
+        configure_logging(settings.log_level)
+    except ValueError as error:
+        raise UsageFailed(f"setting HEAT_LOG_LEVEL={settings.log_level!r} is not a log level; "
+                          "use DEBUG, INFO, WARNING or ERROR") from error
+    # Fail in seconds when the broker or the topics are missing; once running, the
+    # producer retries a lost broker as long as it takes.
+    checks.kafka_ready(settings.kafka_bootstrap, [topics.prices, topics.positions,
+                                                  topics.accounts, topics.deadletter])
     stop = pipeline.StopFlag()
     stop.install()
-    producer = HeatProducer(settings, Topics.from_settings())
-    server = serve_metrics_and_health(settings.metrics_port, producer.healthy)
+    producer = HeatProducer(settings, topics)
+    try:
+        server = serve_metrics_and_health(settings.metrics_port, producer.healthy)
+    except OSError as error:
+        producer.close()
+        raise CommandFailed(f"cannot serve metrics on 127.0.0.1:{settings.metrics_port}: "
+                            f"{(error.strerror or str(error)).lower()}; set HEAT_METRICS_PORT "
+                            "to a free port (0 picks one)") from error
     log.info("ingest started", extra={"service": name, "metrics_port": server.server_port,
                                       "bootstrap": settings.kafka_bootstrap})
     try:
@@ -55,7 +72,8 @@ def _run(name: str, source_factory, speed: float = 0.0, conflate_ms: int = 0,
     console.print(f"accepted {summary.accepted}, acknowledged {producer.acknowledged}, "
                   f"dead-lettered {summary.deadlettered}, failed {producer.failed}")
     if producer.failed:
-        raise typer.Exit(1)
+        raise CommandFailed(f"Kafka did not acknowledge {producer.failed} record(s) (last: "
+                            f"{producer.last_error}): check the broker with `heat stack status`")
 
 
 @app.command("simulate")
@@ -69,8 +87,11 @@ def simulate(
     start: str | None = typer.Option(None, help="Simulated start time, RFC 3339 (default: "
                                      "now, to the second)."),
 ) -> None:
-    """A simulated market and desks: correlated clusters, news events, thin weekends,
-    strategies with different heat profiles at 5x and 10x, equity following P&L."""
+    """A simulated market and desks, no data needed.
+
+    Correlated clusters, news events, thin weekends, strategies with different heat
+    profiles at 5x and 10x, equity following P&L.
+    """
     from datetime import UTC, datetime
 
     from heatmap.ingest.simulator import MarketSimulator, SimulatorConfig
@@ -79,7 +100,10 @@ def simulate(
     if start is None:
         begin = datetime.now(UTC).replace(microsecond=0)
     else:
-        begin = datetime.fromtimestamp(parse_rfc3339_ms(start) / 1000, tz=UTC)
+        try:
+            begin = datetime.fromtimestamp(parse_rfc3339_ms(start) / 1000, tz=UTC)
+        except ValueError as error:
+            raise bad_option(f"{error} (e.g. 2026-01-02T03:04:05Z)", "--start") from error
     config = SimulatorConfig(seed=seed, symbols=symbols, start=begin)
     speed = rate * config.tick_interval_ms / 1000.0
 
@@ -114,12 +138,8 @@ def replay(
             yield item
         progress.update(task, completed=stats.bytes_read)
 
-    try:
-        with progress:
-            _run("ingest-replay", source, speed, conflate_ms)
-    except ReplayInputError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from error
+    with progress:
+        _run("ingest-replay", source, speed, conflate_ms)
 
 
 @app.command("positions")
@@ -128,7 +148,7 @@ def positions(
 ) -> None:
     """Positions and account equity from another program (JSON lines on stdin)."""
     if not stdin:
-        raise typer.BadParameter("only --stdin is supported")
+        raise bad_option("only --stdin is supported", "--stdin")
 
     def source(topics: Topics, stop: pipeline.StopFlag):
         lines = pipeline.interruptible_lines(sys.stdin.buffer, stop)
@@ -159,8 +179,7 @@ def exchange(
 
     for label, name in (("account", account), ("desk", desk)):
         if name is not None and not valid_name(name):
-            console.print(f"[red]--{label} must be {NAME_RULE}[/red]")
-            raise typer.Exit(2)
+            raise UsageFailed(f"--{label} must be {NAME_RULE}")
     failed_permanently: list[str] = []
     configured = IngestSettings().exchange_credentials()
     credentials = ExchangeCredentials(*configured) if configured else None
@@ -169,8 +188,7 @@ def exchange(
         polled = ExchangeSource(client, [s.strip() for s in symbols.split(",") if s.strip()],
                                 account, desk=desk)
     except ValueError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from error
+        raise UsageFailed(f"{error}; see `heat ingest exchange --help`") from error
 
     def source(_topics: Topics, stop: pipeline.StopFlag):
         backoff_s = poll_s
@@ -193,4 +211,4 @@ def exchange(
 
     _run(f"ingest-{exchange_id}", source, conflate_ms=conflate_ms)
     if failed_permanently:  # e.g. rejected keys: a supervisor must see a failure
-        raise typer.Exit(1)
+        raise CommandFailed(f"{exchange_id}: {failed_permanently[0]}")

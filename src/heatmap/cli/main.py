@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import typer
-
 from heatmap.cli import bench, db, ingest, replay, stack
+from heatmap.cli.errors import HeatTyper
 
-app = typer.Typer(
+# Expected failures end in one line on stderr and an exit code (see heatmap.cli.errors).
+app = HeatTyper(
     help="Portfolio heat: where a trading desk's risk is concentrated, live and historically.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -9,27 +9,39 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from heatmap.cli import checks
+from heatmap.cli.errors import UsageFailed, bad_option
 from heatmap.cli.progress import file_progress
 from heatmap.db.settings import WRITER_ROLE, DbSettings
-from heatmap.db.writer import HeatWriter
 from heatmap.engine.params import EngineParams, parse_duration_s
 from heatmap.replay.run import DatabaseOutput
 from heatmap.replay.run import replay as run_replay
-from heatmap.sources.csv_files import ReplayInputError, price_files
+from heatmap.sources.csv_files import price_files
 
 console = Console(stderr=True)
 
 
+def _duration_s(text: str, option: str) -> int:
+    try:
+        return parse_duration_s(text)
+    except ValueError as error:
+        raise bad_option(str(error), option) from error
+
+
 def engine_params(bar: str, timeframes: str, min_periods: int, stale_after: str,
                   rho_min: float, size_threshold: float, stress_kappa: float) -> EngineParams:
-    """EngineParams from the command line's duration strings."""
-    return EngineParams(
-        bar_interval_s=parse_duration_s(bar),
-        timeframes={name.strip(): parse_duration_s(name) for name in timeframes.split(",")
-                    if name.strip()},
-        min_periods=min_periods, stale_after_s=float(parse_duration_s(stale_after)),
-        rho_min=rho_min, size_threshold=size_threshold, stress_kappa=stress_kappa,
-    )
+    """EngineParams from the command line's duration strings (BadParameter names the option)."""
+    bar_interval_s = _duration_s(bar, "--bar")
+    horizons_s = {name.strip(): _duration_s(name, "--timeframes")
+                  for name in timeframes.split(",") if name.strip()}
+    stale_after_s = float(_duration_s(stale_after, "--stale-after"))
+    try:
+        return EngineParams(bar_interval_s=bar_interval_s, timeframes=horizons_s,
+                            min_periods=min_periods, stale_after_s=stale_after_s,
+                            rho_min=rho_min, size_threshold=size_threshold,
+                            stress_kappa=stress_kappa)
+    except ValueError as error:
+        raise UsageFailed(f"{error}: check --bar and --timeframes") from error
 
 
 def replay(
@@ -56,46 +68,35 @@ def replay(
     stress_kappa: float = typer.Option(0.5, help="Stress blend toward correlation 1."),
 ) -> None:
     """Replay price, position and account files through the heat engine into frames."""
+    # The engine (numpy/scipy) and the writer load only when replaying, not for every `heat`.
+    from heatmap.db.writer import HeatWriter
+
     if out is None and not to_db:
-        console.print("[red]give --out, --to-db or both[/red]")
-        raise typer.Exit(2)
+        raise UsageFailed("give --out, --to-db or both")
     extra = [Path(arg) for arg in ctx.args]
     files = price_files([*prices, *extra])
     missing = [str(path) for path in files if not path.is_file()]
     if missing or not files:
-        console.print(f"[red]price files not found:[/red] {' '.join(missing) or '(none)'}")
-        raise typer.Exit(2)
-    try:
-        params = engine_params(bar, timeframes, min_periods, stale_after, rho_min,
-                               size_threshold, stress_kappa)
-    except ValueError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from error
+        raise UsageFailed(f"price files not found: {' '.join(missing) or '(none)'}: check "
+                          "the paths after --prices")
+    params = engine_params(bar, timeframes, min_periods, stale_after, rho_min,
+                           size_threshold, stress_kappa)
     started = time.monotonic()
     with ExitStack() as stack:
-        frames_out = stack.enter_context(open(out, "wb")) if out else None
         database = None
         if to_db:
             settings = DbSettings()
-            try:
-                writer = stack.enter_context(HeatWriter(settings.role_url(WRITER_ROLE),
-                                                        settings))
-            except ValueError as error:
-                console.print(f"[red]{error}[/red]")
-                raise typer.Exit(2) from error
+            url = checks.database_url(settings, WRITER_ROLE)
+            writer = stack.enter_context(HeatWriter(url, settings))
             database = DatabaseOutput(writer.write)
+        frames_out = stack.enter_context(open(out, "wb")) if out else None
         alerts_out = stack.enter_context(open(alerts, "wb")) if alerts else None
         progress, task = file_progress(
             [*files, positions, *([accounts] if accounts else [])], console)
         stack.enter_context(progress)
-        try:
-            result = run_replay(files, positions, accounts, params, frames_out, alerts_out,
-                                on_progress=lambda s: progress.update(task,
-                                                                      completed=s.bytes_read),
-                                database=database)
-        except ReplayInputError as error:
-            console.print(f"[red]{error}[/red]")
-            raise typer.Exit(2) from error
+        result = run_replay(files, positions, accounts, params, frames_out, alerts_out,
+                            on_progress=lambda s: progress.update(task, completed=s.bytes_read),
+                            database=database)
     elapsed_s = time.monotonic() - started
     triggers = ", ".join(f"{k} {v}" for k, v in sorted(result.frames_by_trigger.items()))
     console.print(f"{result.frames} frames ({triggers}), {result.alerts} alerts in "

@@ -8,12 +8,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from heatmap.stack.kafka import StackError
+from heatmap.cli.errors import CommandFailed
 from heatmap.stack.local import LocalStack
 
 app = typer.Typer(help="Run a local Apache Kafka (KRaft) broker and PostgreSQL 15 cluster.",
                   no_args_is_help=True)
-console = Console(stderr=True)
+# Progress goes to stdout; stderr holds only the one line of a failure.
+console = Console()
+
+NO_STACK = "no stack recorded in HEAT_STATE_DIR: start one with `heat stack up`"
 
 
 @app.command()
@@ -21,16 +24,12 @@ def up() -> None:
     """Start Kafka and PostgreSQL (idempotent), create the topics and the database."""
     stack = LocalStack()
     started = time.monotonic()
-    try:
-        with console.status("Starting the stack", spinner="dots") as status:
-            def step(message: str) -> None:
-                status.update(message)
-                console.log(message)
+    with console.status("Starting the stack", spinner="dots") as status:
+        def step(message: str) -> None:
+            status.update(message)
+            console.log(message)
 
-            state = stack.up(step)
-    except StackError as error:
-        console.print(f"[red]stack up failed:[/red] {error}")
-        raise typer.Exit(1) from error
+        state = stack.up(step)
     console.print(f"[green]Stack up[/green] in {time.monotonic() - started:.1f} s: "
                   f"Kafka {state.kafka_bootstrap}, PostgreSQL on port "
                   f"{state.postgres_port or 'external'}")
@@ -50,16 +49,17 @@ def status() -> None:
     """Show endpoints, pids and health of the stack's services."""
     components = LocalStack().status()
     if not components:
-        console.print("No stack recorded; run: heat stack up")
-        raise typer.Exit(1)
+        raise CommandFailed(NO_STACK)
     table = Table("service", "endpoint", "pid", "health", "detail")
     for component in components:
         health = "[green]up[/green]" if component.healthy else "[red]down[/red]"
         table.add_row(component.name, component.endpoint, str(component.pid or "-"), health,
                       component.detail)
-    Console().print(table)
-    if not all(component.healthy for component in components):
-        raise typer.Exit(1)
+    console.print(table)
+    down = [component.name for component in components if not component.healthy]
+    if down:
+        raise CommandFailed(f"{' and '.join(down)} not healthy: start the stack with "
+                            "`heat stack up` (`heat stack down` first if it hangs)")
 
 
 @app.command()
@@ -67,6 +67,5 @@ def env() -> None:
     """Print export lines for the stack: eval "$(heat stack env)"."""
     state = LocalStack().load_state()
     if state is None:
-        console.print("No stack recorded; run: heat stack up")
-        raise typer.Exit(1)
+        raise CommandFailed(NO_STACK)
     print("\n".join(state.env_lines()))

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from heatmap import preflight
 from heatmap.stack import kafka, postgres, processes
 from heatmap.stack.kafka import KafkaBrokerConfig, StackError
 from heatmap.stack.ports import pick
@@ -116,11 +117,27 @@ class LocalStack:
         """Start whatever is not running yet; idempotent. Returns the endpoints."""
         with self._locked():
             previous = self.load_state()
+            self._check_postgres_programs(previous)
             kafka_fields = self._kafka_up(previous, step)
             database_fields = self._postgres_up(previous, step)
             state = StackState(**kafka_fields, **database_fields, topic_prefix=self.topics.prefix)
             self._save_state(state)
             return state
+
+    def _database_is_external(self, previous: StackState | None) -> bool:
+        return _is_external(self.settings.database_url,
+                            previous.database_url if previous and not previous.database_external
+                            else None)
+
+    def _check_postgres_programs(self, previous: StackState | None) -> None:
+        """Fail before starting anything when the local PostgreSQL could not run."""
+        if self._database_is_external(previous):
+            return
+        for program in ("initdb", "pg_ctl"):
+            path = self.settings.postgres_bin_dir / program
+            if not path.exists():
+                raise StackError(f"{path} not found: install PostgreSQL 15 (apt-get install -y "
+                                 "postgresql-15) or set HEAT_POSTGRES_BIN_DIR")
 
     def _kafka_up(self, previous: StackState | None, step: Step) -> dict[str, object]:
         timeout_s = self.settings.start_timeout_s
@@ -129,7 +146,11 @@ class LocalStack:
                         else None):
             bootstrap = self.settings.kafka_bootstrap
             step(f"Using the Kafka cluster at {bootstrap}")
-            kafka.wait_until_ready(bootstrap, timeout_s)
+            # An existing broker is expected to run: say so in seconds, not start_timeout_s.
+            preflight.require_kafka(
+                bootstrap, preflight.PreflightSettings().connect_timeout_s,
+                remedy="start it, or unset HEAT_KAFKA_BOOTSTRAP so that `heat stack up` "
+                "runs a local broker")
             self._create_topics(bootstrap, step)
             return {"kafka_bootstrap": bootstrap, "kafka_external": True, "kafka_port": None,
                     "kafka_controller_port": None}
@@ -165,12 +186,12 @@ class LocalStack:
         step(f"Topics: {len(created)} created" if created else "Topics: all present")
 
     def _postgres_up(self, previous: StackState | None, step: Step) -> dict[str, object]:
-        if _is_external(self.settings.database_url,
-                        previous.database_url if previous and not previous.database_external
-                        else None):
+        if self._database_is_external(previous):
             step("Using the PostgreSQL database from HEAT_DATABASE_URL")
-            if not postgres.is_healthy(self.settings.database_url):
-                raise StackError("the database at HEAT_DATABASE_URL does not answer")
+            preflight.require_postgres(
+                self.settings.database_url, preflight.PreflightSettings().connect_timeout_s,
+                remedy="start it, or unset HEAT_DATABASE_URL so that `heat stack up` runs a "
+                "local PostgreSQL")
             return {"database_url": self.settings.database_url, "database_external": True,
                     "postgres_port": None, "postgres_root": None}
         preferred = previous.postgres_port if previous and previous.postgres_port else None

@@ -1,0 +1,42 @@
+"""Start-up checks shared by the commands: settings read, services answering, or one line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from heatmap import preflight
+from heatmap.cli.errors import UsageFailed
+from heatmap.db.settings import WRITER_ROLE, DbSettings
+
+STACK_HINT = 'for the local stack: eval "$(heat stack env)"'
+
+
+def connect_timeout_s() -> float:
+    return preflight.PreflightSettings().connect_timeout_s
+
+
+def kafka_ready(bootstrap: str, topics: Iterable[str] = ()) -> None:
+    """Fail in one line, within HEAT_CONNECT_TIMEOUT_S, unless Kafka answers with ``topics``."""
+    preflight.require_kafka(bootstrap, connect_timeout_s(), topics)
+
+
+def database_url(settings: DbSettings, role: str | None = None) -> str:
+    """The URL to connect with (the owner's, or ``role``'s), checked to accept a login."""
+    own = None if role is None else (
+        settings.writer_url if role == WRITER_ROLE else settings.reader_url)
+    if own is None and settings.database_url is None:
+        raise UsageFailed(f"HEAT_DATABASE_URL is not set; {STACK_HINT}")
+    try:
+        url = settings.role_url(role) if role else settings.admin_url()
+    except ValueError as error:
+        raise UsageFailed(str(error)) from error
+    if role is None:
+        preflight.require_postgres(url, connect_timeout_s())
+        return url
+    own_setting = f"HEAT_{role.removeprefix('heat_').upper()}_URL"
+    setting = own_setting if own is not None else preflight.DATABASE_SETTING
+    preflight.require_postgres(
+        url, connect_timeout_s(), setting,
+        login_remedy=f"run `heat db migrate` (it creates the {role} role) and check "
+        f"{own_setting if own is not None else f'the {role} password'}")
+    return url
