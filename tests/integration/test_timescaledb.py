@@ -166,7 +166,7 @@ def test_heat_timescaledb_setting_on_a_server_without_preload(unpreloaded_server
     assert required.returncode == 1
     assert "Traceback" not in required.stderr + required.stdout
     assert [line for line in required.stderr.splitlines() if line.strip()] == [
-        "HEAT_TIMESCALEDB=require, but the timescaledb extension is installed "
+        "error: HEAT_TIMESCALEDB=require, but the timescaledb extension is installed "
         "but not preloaded (add it to shared_preload_libraries and restart PostgreSQL)"]
 
     automatic = _migrate(unpreloaded_server, "auto")
