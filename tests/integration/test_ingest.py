@@ -217,6 +217,7 @@ def test_small_ingest_benchmark_runs(stack) -> None:
 
     result = ingest_bench.run(stack.kafka_bootstrap, "small")
     assert result.producer_records_per_s > 0 and result.raw_records_per_s > 0
+    assert result.simulator_events_per_s > 0
 
 
 def test_simulator_produces_well_formed_keyed_records(stack, topics, ingest_env) -> None:

@@ -1,6 +1,7 @@
 """Ingest benchmark: price records/s through the product's producer (validated Structs,
 encoded, keyed, counted) against a raw ``KafkaProducer.send`` of pre-encoded bytes with
-the same producer settings, in the same run on the same broker."""
+the same producer settings, in the same run on the same broker; and how fast the market
+simulator generates events, against that producer (it must never be the bottleneck)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from heatmap.stack import kafka as kafka_broker
 from heatmap.topics import Topics, TopicSettings, topic_specs
 
 SIZES = {"full": 200_000, "small": 5_000}
+# Simulated seconds of market generated per size.
+SIMULATED_S = {"full": 600.0, "small": 30.0}
 
 
 @dataclass
@@ -27,6 +30,8 @@ class IngestBenchResult:
     producer_records_per_s: float = 0.0
     raw_records_per_s: float = 0.0
     producer_vs_raw: float = 0.0
+    simulator_events_per_s: float = 0.0
+    simulator_vs_producer: float = 0.0
 
 
 def _prices(count: int) -> list[Price]:
@@ -67,6 +72,9 @@ def run(bootstrap: str, size_name: str = "full") -> IngestBenchResult:
         result.producer_records_per_s = count / (time.perf_counter() - started)
         producer.close()
         result.producer_vs_raw = result.producer_records_per_s / result.raw_records_per_s
+        result.simulator_events_per_s = _simulator_events_per_s(SIMULATED_S[size_name])
+        result.simulator_vs_producer = (result.simulator_events_per_s
+                                        / result.producer_records_per_s)
     finally:
         admin = kafka_broker.admin_client(bootstrap)
         try:
@@ -74,6 +82,14 @@ def run(bootstrap: str, size_name: str = "full") -> IngestBenchResult:
         finally:
             admin.close()
     return result
+
+
+def _simulator_events_per_s(simulated_s: float) -> float:
+    from heatmap.ingest.simulator import MarketSimulator
+
+    started = time.perf_counter()
+    count = sum(1 for _ in MarketSimulator().events(simulated_s))
+    return count / (time.perf_counter() - started)
 
 
 def as_dict(result: IngestBenchResult) -> dict[str, object]:

@@ -135,5 +135,9 @@ def ingest(
                   f"{result.raw_records_per_s:,.0f}", "")
     table.add_row("producer vs raw (same run)", f"{result.producer_vs_raw:.2f}x",
                   f">= {INGEST_TARGETS['vs_raw']:.1f}x")
+    table.add_row("simulator events/s generated (no Kafka)",
+                  f"{result.simulator_events_per_s:,.0f}", "")
+    table.add_row("simulator vs ingest producer (same run)",
+                  f"{result.simulator_vs_producer:.1f}x", "> 1x")
     console.print(table)
     _write_json(json_out, "ingest", ingest_bench.as_dict(result))

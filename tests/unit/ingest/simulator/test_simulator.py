@@ -8,7 +8,6 @@ heat engine, not from the simulator's internals.
 from __future__ import annotations
 
 import itertools
-import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -188,13 +187,9 @@ def test_equity_is_marked_to_market(hour, simulator: MarketSimulator) -> None:
             assert -0.02 <= carry < 0.01 * initial
 
 
-def test_generation_is_fast_enough() -> None:
-    """Far above 10,000 events per second (a loose bound, so that slow machines pass)."""
-    started = time.perf_counter()
-    count = sum(1 for _ in MarketSimulator().events(600.0))
-    elapsed_s = time.perf_counter() - started
-    assert count > 15_000
-    assert count / elapsed_s > 10_000
+def test_ten_minutes_of_market_are_busy() -> None:
+    """Ten simulated minutes carry well over 15,000 events (its speed: `heat bench ingest`)."""
+    assert sum(1 for _ in MarketSimulator().events(600.0)) > 15_000
 
 
 # -- market structure --------------------------------------------------------------------------
