@@ -1,15 +1,19 @@
-"""``heat db``: versioned migrations of the heat database."""
+"""``heat db``: versioned migrations of the heat database, and rollup refreshes."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from heatmap.cli import checks
-from heatmap.cli.errors import CommandFailed
-from heatmap.db import migrations
+from heatmap.cli.errors import CommandFailed, UsageFailed
+from heatmap.db import migrations, rollups
 from heatmap.db.settings import DbSettings
+from heatmap.db.tables import moment
+from heatmap.schema import parse_rfc3339_ms
 
 app = typer.Typer(help="Database migrations and status (HEAT_DATABASE_URL).",
                   no_args_is_help=True)
@@ -48,3 +52,36 @@ def status() -> None:
     if changed:
         raise CommandFailed(f"migration(s) {', '.join(changed)} changed after they were "
                             "applied: restore the files or migrate a fresh database")
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else moment(parse_rfc3339_ms(text))
+
+
+@app.command("refresh-rollups")
+def refresh_rollups(
+    from_ts: str | None = typer.Option(None, "--from", help="First time written: RFC 3339 or "
+                                       "a date, UTC unless it has an offset. Default: the "
+                                       "oldest stored frame."),
+    to_ts: str | None = typer.Option(None, "--to", help="Last time written. Default: now."),
+) -> None:
+    """Bring the 1m/1h/1d rollups up to date after a backfill (TimescaleDB; as the owner)."""
+    try:
+        first, last = _moment(from_ts), _moment(to_ts)
+    except ValueError as error:
+        raise UsageFailed(f"--from/--to: {error}: give RFC 3339 times or dates") from error
+    if first is not None and last is not None and first > last:
+        raise UsageFailed(f"--from {from_ts} is after --to {to_ts}")
+    settings = DbSettings()
+    checks.database_url(settings)
+    try:
+        windows = rollups.refresh_rollups(settings, first, last)
+    except rollups.RollupRefreshError as error:
+        raise CommandFailed(f"refresh-rollups failed: {str(error).splitlines()[0]}") from error
+    if not windows:
+        console.print("Nothing to refresh: no stored frames in that range, or plain "
+                      "PostgreSQL (its rollups are always current)")
+        return
+    console.print(f"{len(windows)} rollups refreshed from "
+                  f"{min(w.start for w in windows):%Y-%m-%d %H:%M} to "
+                  f"{max(w.end for w in windows):%Y-%m-%d %H:%M} UTC")

@@ -6,13 +6,16 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import psycopg
 import typer
 from rich.console import Console
 
 from heatmap.cli import checks
-from heatmap.cli.errors import UsageFailed, bad_option
+from heatmap.cli.errors import CommandFailed, UsageFailed, bad_option
 from heatmap.cli.progress import file_progress
+from heatmap.db import rollups
 from heatmap.db.settings import WRITER_ROLE, DbSettings
+from heatmap.db.tables import moment
 from heatmap.engine.params import EngineParams, parse_duration_s
 from heatmap.replay.run import DatabaseOutput
 from heatmap.replay.run import replay as run_replay
@@ -110,3 +113,23 @@ def replay(
         console.print(f"[yellow]{rejected} rows rejected:[/yellow]")
         for reason, count in result.stats.rejected.most_common(10):
             console.print(f"  {count} x {reason}")
+    if database is not None and database.frames_range_ms is not None:
+        refresh_rollups(settings, database.frames_range_ms)
+
+
+def refresh_rollups(settings: DbSettings, frames_range_ms: tuple[int, int]) -> None:
+    """Bring TimescaleDB's rollups up to date over the frames a replay wrote (epoch ms)."""
+    first, last = (moment(ts_ms) for ts_ms in frames_range_ms)
+    manual = f"heat db refresh-rollups --from {first:%Y-%m-%d} --to {last:%Y-%m-%d}"
+    if settings.database_url is None:
+        console.print(f"[yellow]rollups not refreshed:[/yellow] on TimescaleDB run {manual} "
+                      "with HEAT_DATABASE_URL set to the database owner")
+        return
+    try:
+        windows = rollups.refresh_rollups(settings, first, last)
+    except (rollups.RollupRefreshError, psycopg.Error) as error:
+        raise CommandFailed(f"rollups not refreshed: {str(error).splitlines()[0]}; "
+                            f"then run {manual}") from error
+    if windows:
+        console.print(f"rollups refreshed from {min(w.start for w in windows):%Y-%m-%d} to "
+                      f"{max(w.end for w in windows):%Y-%m-%d}")

@@ -18,9 +18,9 @@ READER_ROLE = "heat_reader"
 class DbSettings(BaseSettings):
     """Where the database is and how its roles log in.
 
-    ``database_url`` is an owner (or superuser) URL, used only by migrations;
-    services connect as ``heat_writer`` / ``heat_reader`` with their own
-    URLs, or with URLs derived from it and the role passwords.
+    ``database_url`` is an owner (or superuser) URL, used only by migrations and
+    rollup refreshes; services connect as ``heat_writer`` / ``heat_reader`` with
+    their own URLs, or with URLs derived from it and the role passwords.
     """
 
     model_config = SettingsConfigDict(env_prefix="HEAT_", frozen=True, extra="ignore")

@@ -12,7 +12,7 @@ from heatmap.db.writer import HeatBatch
 from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams
-from heatmap.schema import Account, Frame, Position, Price, encode, ts_to_ms
+from heatmap.schema import Account, Frame, Position, Price, encode, parse_rfc3339_ms, ts_to_ms
 from heatmap.sources.csv_files import ReadStats
 from heatmap.sources.merge import merged_events
 
@@ -43,6 +43,9 @@ class DatabaseOutput:
         self.batch_frames = batch_frames
         self.batch = HeatBatch()
         self.rows_written: dict[str, int] = {}
+        # Times of the first and last frame added (epoch ms): the range the rollups
+        # have to be refreshed over afterwards.
+        self.frames_range_ms: tuple[int, int] | None = None
 
     def add_input(self, message: Price | Position | Account) -> None:
         target = {Price: self.batch.prices, Position: self.batch.positions,
@@ -51,6 +54,9 @@ class DatabaseOutput:
 
     def add_frame(self, frame: Frame) -> None:
         self.batch.frames.append(frame)
+        ts_ms = parse_rfc3339_ms(frame.ts)
+        first_ms, last_ms = self.frames_range_ms or (ts_ms, ts_ms)
+        self.frames_range_ms = (min(first_ms, ts_ms), max(last_ms, ts_ms))
         if len(self.batch.frames) >= self.batch_frames:
             self.flush()
 
