@@ -9,7 +9,7 @@ from pathlib import Path
 
 from oracle.reference import check_replay_output
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 PRICES = sorted((ROOT / "data" / "binance-5m").glob("*.csv"))
 POSITIONS = ROOT / "tests" / "data" / "replay" / "positions.csv"
 ACCOUNTS = ROOT / "tests" / "data" / "replay" / "accounts.csv"

@@ -14,7 +14,7 @@ from heatmap.engine.params import EngineParams
 from heatmap.schema import parse_rfc3339_ms
 from oracle.reference import bar_closes, load_prices, log_returns
 
-DATA = Path(__file__).parents[2] / "data" / "binance-5m"
+DATA = Path(__file__).parents[3] / "data" / "binance-5m"
 
 
 def _pandas_corr(returns: pd.DataFrame, halflife: float, min_periods: int, bar: int):
