@@ -16,19 +16,21 @@ from pathlib import Path
 import pytest
 from kafka.admin import NewTopic
 
+from heatmap.settings.database import DatabaseSettings
+from heatmap.settings.kafka import KafkaSettings, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack.local import LocalStack, StackState
 from heatmap.stack.ports import free_port
 from heatmap.stack.settings import StackSettings
-from heatmap.topics import TopicSettings
 
 
-def isolated_stack_settings(state_dir: Path) -> StackSettings:
+def isolated_stack_settings(state_dir: Path, topics: TopicSettings) -> StackSettings:
     """Settings for a throwaway stack: free ports, own state, shared jar cache."""
     kafka_port = free_port()
     return StackSettings(
         state_dir=state_dir,
-        kafka_bootstrap=None, database_url=None,
+        kafka=KafkaSettings(bootstrap=None, topics=topics),
+        database=DatabaseSettings(database_url=None),
         kafka_port=kafka_port,
         kafka_controller_port=free_port(),
         postgres_port=free_port(),
@@ -46,7 +48,7 @@ def stack_topic_settings() -> TopicSettings:
 @pytest.fixture(scope="session")
 def local_stack(stack_topic_settings: TopicSettings) -> Iterator[LocalStack]:
     state_dir = Path(tempfile.mkdtemp(prefix="heat-test-stack-"))
-    stack = LocalStack(isolated_stack_settings(state_dir), stack_topic_settings)
+    stack = LocalStack(isolated_stack_settings(state_dir, stack_topic_settings))
     try:
         stack.up()
         yield stack
@@ -114,9 +116,7 @@ def fresh_database(stack: StackState) -> Iterator[str]:
 
 @pytest.fixture
 def db_settings(fresh_database: str):
-    from heatmap.db.settings import DbSettings
-
-    return DbSettings(database_url=fresh_database, writer_password=WRITER_PASSWORD,
+    return DatabaseSettings(database_url=fresh_database, writer_password=WRITER_PASSWORD,
                       reader_password=READER_PASSWORD, writer_url=None, reader_url=None,
                       retry_backoff_s=0.2, retry_attempts=40)
 

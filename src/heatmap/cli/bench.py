@@ -13,8 +13,8 @@ from rich.table import Table
 from heatmap.bench import engine as engine_bench
 from heatmap.bench import ingest as ingest_bench
 from heatmap.bench import storage as storage_bench
-from heatmap.db.settings import DbSettings
-from heatmap.ingest.settings import IngestSettings
+from heatmap.settings.database import DatabaseSettings
+from heatmap.settings.kafka import KafkaSettings
 
 app = typer.Typer(help="Benchmarks; each reports ratios against a baseline from the same run.",
                   no_args_is_help=True)
@@ -84,7 +84,7 @@ def storage(
     if size not in storage_bench.SIZES:
         raise typer.BadParameter(f"size must be one of {sorted(storage_bench.SIZES)}")
     with console.status(f"Running the storage benchmark ({size})"):
-        result = storage_bench.run(DbSettings().admin_url(), size)
+        result = storage_bench.run(DatabaseSettings().admin_url(), size)
     spec = storage_bench.SIZES[size]
     table = _results_table(f"heat storage ({size})")
     table.add_row("frame-position rows/s through the writer (idempotent merge)",
@@ -118,7 +118,7 @@ def ingest(
     if size not in ingest_bench.SIZES:
         raise typer.BadParameter(f"size must be one of {sorted(ingest_bench.SIZES)}")
     with console.status(f"Running the ingest benchmark ({size})"):
-        result = ingest_bench.run(IngestSettings().kafka_bootstrap, size)
+        result = ingest_bench.run(KafkaSettings().bootstrap_servers, size)
     table = _results_table(f"heat ingest ({size}, {result.records:,} price records)")
     table.add_row("price records/s through the ingest producer",
                   f"{result.producer_records_per_s:,.0f}",

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from heatmap.db import migrations
-from heatmap.db.settings import DbSettings
+from heatmap.settings.database import DatabaseSettings
 
 app = typer.Typer(help="Database migrations and status (HEAT_DATABASE_URL).",
                   no_args_is_help=True)
@@ -17,7 +17,7 @@ console = Console(stderr=True)
 @app.command()
 def migrate() -> None:
     """Apply pending migrations (TimescaleDB layer too when available); idempotent."""
-    settings = DbSettings()
+    settings = DatabaseSettings()
     try:
         applied = migrations.migrate(
             settings, on_apply=lambda m: console.log(f"applying {m.label}"))
@@ -32,7 +32,7 @@ def migrate() -> None:
 def status() -> None:
     """List migrations: applied (when), pending, or changed since applied."""
     try:
-        rows, timescale = migrations.status(DbSettings())
+        rows, timescale = migrations.status(DatabaseSettings())
     except ValueError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from error

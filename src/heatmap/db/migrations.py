@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -16,7 +17,7 @@ import psycopg
 import sqlparse
 from psycopg import sql
 
-from heatmap.db.settings import READER_ROLE, WRITER_ROLE, DbSettings
+from heatmap.settings.database import READER_ROLE, WRITER_ROLE, DatabaseSettings
 
 SERIES = ("core", "timescale")
 _FOLDERS = {"core": "migrations", "timescale": "timescale"}
@@ -100,7 +101,7 @@ def _applied(connection: psycopg.Connection) -> dict[tuple[str, int], tuple[str,
     return {(series, version): (checksum, at) for series, version, checksum, at in rows}
 
 
-def status(settings: DbSettings) -> tuple[list[MigrationStatus], bool]:
+def status(settings: DatabaseSettings) -> tuple[list[MigrationStatus], bool]:
     """Every known migration with when it was applied; and whether TimescaleDB is available."""
     with psycopg.connect(settings.admin_url(), autocommit=True) as connection:
         connection.execute(LEDGER)
@@ -134,7 +135,8 @@ def _run(connection: psycopg.Connection, migration: Migration,
     connection.execute(record, values)
 
 
-def migrate(settings: DbSettings, on_apply=lambda migration: None) -> list[Migration]:
+def migrate(settings: DatabaseSettings,
+            on_apply: Callable[[Migration], None] = lambda migration: None) -> list[Migration]:
     """Apply every pending migration (idempotent); set role passwords when configured.
 
     Concurrent migrators wait for each other on an advisory lock.
@@ -171,7 +173,7 @@ def migrate(settings: DbSettings, on_apply=lambda migration: None) -> list[Migra
     return applied_now
 
 
-def _set_role_passwords(connection: psycopg.Connection, settings: DbSettings) -> None:
+def _set_role_passwords(connection: psycopg.Connection, settings: DatabaseSettings) -> None:
     for role in (WRITER_ROLE, READER_ROLE):
         password = settings.role_password(role)
         if password is not None:

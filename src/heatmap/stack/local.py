@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import TypedDict, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 from heatmap.stack import kafka, postgres, processes
@@ -16,7 +17,7 @@ from heatmap.stack.kafka import KafkaBrokerConfig, StackError
 from heatmap.stack.ports import pick
 from heatmap.stack.postgres import PostgresClusterConfig
 from heatmap.stack.settings import StackSettings
-from heatmap.topics import TopicSettings, topic_specs
+from heatmap.topics import topic_specs
 
 Step = Callable[[str], None]
 
@@ -45,6 +46,20 @@ class StackState:
         return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 
 
+class _KafkaFields(TypedDict):
+    kafka_bootstrap: str
+    kafka_external: bool
+    kafka_port: int | None
+    kafka_controller_port: int | None
+
+
+class _DatabaseFields(TypedDict):
+    database_url: str
+    database_external: bool
+    postgres_port: int | None
+    postgres_root: str | None
+
+
 @dataclass(frozen=True)
 class ComponentStatus:
     name: str
@@ -60,15 +75,13 @@ class LocalStack:
     Parameters
     ----------
     settings : StackSettings
-        Ports, directories, external endpoints.
-    topics : TopicSettings
-        Prefix and partition counts of the topics ``up`` creates.
+        Ports, directories, external endpoints, and (in ``settings.kafka.topics``)
+        the prefix and partition counts of the topics ``up`` creates.
     """
 
-    def __init__(self, settings: StackSettings | None = None,
-                 topics: TopicSettings | None = None) -> None:
+    def __init__(self, settings: StackSettings | None = None) -> None:
         self.settings = settings or StackSettings()
-        self.topics = topics or TopicSettings()
+        self.topics = self.settings.kafka.topics
         self.state_dir = self.settings.state_dir
         self.kafka_home = self.state_dir / "kafka"
         self.state_path = self.state_dir / "stack.json"
@@ -122,12 +135,12 @@ class LocalStack:
             self._save_state(state)
             return state
 
-    def _kafka_up(self, previous: StackState | None, step: Step) -> dict[str, object]:
+    def _kafka_up(self, previous: StackState | None, step: Step) -> _KafkaFields:
         timeout_s = self.settings.start_timeout_s
-        if _is_external(self.settings.kafka_bootstrap,
-                        previous.kafka_bootstrap if previous and not previous.kafka_external
-                        else None):
-            bootstrap = self.settings.kafka_bootstrap
+        configured = self.settings.kafka.bootstrap
+        if _is_external(configured, previous.kafka_bootstrap
+                        if previous and not previous.kafka_external else None):
+            bootstrap = configured
             step(f"Using the Kafka cluster at {bootstrap}")
             kafka.wait_until_ready(bootstrap, timeout_s)
             self._create_topics(bootstrap, step)
@@ -164,14 +177,15 @@ class LocalStack:
         created = kafka.ensure_topics(bootstrap, topic_specs(self.topics))
         step(f"Topics: {len(created)} created" if created else "Topics: all present")
 
-    def _postgres_up(self, previous: StackState | None, step: Step) -> dict[str, object]:
-        if _is_external(self.settings.database_url,
-                        previous.database_url if previous and not previous.database_external
-                        else None):
+    def _postgres_up(self, previous: StackState | None, step: Step) -> _DatabaseFields:
+        configured_url = self.settings.database.database_url
+        configured = configured_url.get_secret_value() if configured_url is not None else None
+        if _is_external(configured, previous.database_url
+                        if previous and not previous.database_external else None):
             step("Using the PostgreSQL database from HEAT_DATABASE_URL")
-            if not postgres.is_healthy(self.settings.database_url):
+            if not postgres.is_healthy(configured):
                 raise StackError("the database at HEAT_DATABASE_URL does not answer")
-            return {"database_url": self.settings.database_url, "database_external": True,
+            return {"database_url": configured, "database_external": True,
                     "postgres_port": None, "postgres_root": None}
         preferred = previous.postgres_port if previous and previous.postgres_port else None
         config = self._postgres_config(preferred or self.settings.postgres_port)
@@ -241,7 +255,7 @@ class LocalStack:
         return components
 
 
-def _is_external(configured: str | None, ours: str | None) -> bool:
+def _is_external(configured: str | None, ours: str | None) -> TypeGuard[str]:
     """Whether a configured endpoint names a service the stack must not start.
 
     After ``eval "$(heat stack env)"`` the environment names our own services;
