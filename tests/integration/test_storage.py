@@ -5,17 +5,18 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from heatmap.db import migrations
-from heatmap.db.settings import READER_ROLE, WRITER_ROLE
 from heatmap.db.writer import HeatBatch, HeatWriter
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams
-from heatmap.schema import Position, Price
+from heatmap.schema import Position, Price, ms_to_datetime
+from heatmap.settings.database import READER_ROLE, WRITER_ROLE
 from heatmap.stack import postgres
 
 TABLES = ("prices", "positions", "account_equity", "frames", "frame_positions",
@@ -66,10 +67,13 @@ def test_the_same_batch_twice_leaves_the_same_rows(migrated) -> None:
     assert _counts(migrated.admin_url()) == before
 
 
-def _dt(ts_ms: int):
-    from heatmap.db.tables import moment
+def _dt(ts_ms: int) -> datetime:
+    return ms_to_datetime(ts_ms)
 
-    return moment(ts_ms)
+
+def _row(table, **values: object) -> tuple:
+    """A row of ``table`` in its column order; columns not given are NULL."""
+    return tuple(values.pop(name, None) for name in table.column_names)
 
 
 def test_postgres_restart_mid_stream_loses_and_duplicates_nothing(local_stack, migrated) -> None:
@@ -133,8 +137,9 @@ def test_hostile_names_are_stored_verbatim(migrated) -> None:
     from heatmap.db import tables
 
     frames = _frames(account=HOSTILE)
-    position = (_dt(5), HOSTILE, HOSTILE, "'; --", 1.0, None, None, None, None, None)
-    account = (_dt(0), HOSTILE, 1.0, None, None, None)
+    position = _row(tables.POSITIONS, ts=_dt(5), account=HOSTILE, symbol=HOSTILE,
+                    strategy="'; --", qty=1.0)
+    account = _row(tables.ACCOUNT_EQUITY, ts=_dt(0), account=HOSTILE, equity=1.0)
     with HeatWriter(migrated.role_url(WRITER_ROLE), migrated) as writer:
         writer.write(HeatBatch(frames=frames))
         writer.write_rows([(tables.POSITIONS, [position]), (tables.ACCOUNT_EQUITY, [account])])

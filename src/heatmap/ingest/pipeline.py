@@ -17,7 +17,7 @@ import msgspec
 from heatmap.ingest.conflation import Conflator
 from heatmap.ingest.producer import HeatProducer
 from heatmap.replay.sources import ReadStats, merged_events
-from heatmap.schema import Account, InvalidMessageError, Position, Price, decode, ts_to_ms
+from heatmap.schema import Account, InvalidMessageError, Position, Price, datetime_to_ms, decode
 from heatmap.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def run(source: Iterable[Message | Rejected], producer: HeatProducer, stop: Stop
                 summary.deadlettered += 1
                 continue
             if pacer is not None:
-                pacer.wait_for(ts_to_ms(item.ts))
+                pacer.wait_for(datetime_to_ms(item.ts))
             outgoing: Iterable[Message] = [item]
             if conflator is not None and isinstance(item, Price):
                 outgoing = conflator.offer(item)
@@ -121,7 +121,8 @@ def run(source: Iterable[Message | Rejected], producer: HeatProducer, stop: Stop
 _decoder = msgspec.json.Decoder()
 
 
-def interruptible_lines(stream, stop: StopFlag, poll_s: float = 0.2) -> Iterator[bytes]:
+def interruptible_lines(stream: Iterable[bytes], stop: StopFlag,
+                        poll_s: float = 0.2) -> Iterator[bytes]:
     """Lines of a blocking stream (stdin) that stop promptly on SIGTERM.
 
     A reader thread feeds a queue, so an idle pipe cannot keep a stopping service
@@ -182,10 +183,9 @@ def json_lines(lines: Iterable[bytes], positions_topic: str,
             yield Rejected(positions_topic, "neither a position (qty) nor an account (equity)",
                            original)
             continue
-        kind, topic = (Position, positions_topic) if "qty" in shape else (Account,
-                                                                          accounts_topic)
+        topic = positions_topic if "qty" in shape else accounts_topic
         try:
-            yield decode(kind, line)
+            yield decode(Position, line) if "qty" in shape else decode(Account, line)
         except InvalidMessageError as error:
             yield Rejected(topic, str(error), original)
 

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import numpy as np
 
-from heatmap.schema import Account, Position, Price, ts_to_ms
+from heatmap.schema import Account, Position, Price, datetime_to_ms
 
 __all__ = ["SOURCE", "STRATEGIES", "AccountSpec", "MarketSimulator", "SimulatorConfig"]
 
@@ -335,10 +335,10 @@ def _desk_letter(d: int) -> str:
 
 
 def _periodic(elapsed_ms: np.ndarray | int, every_ms: int, offset_ms: int,
-              duration_ms: int) -> np.ndarray | bool:
+              duration_ms: int) -> np.ndarray:
     """Whether ``elapsed_ms`` (ms since start, scalar or array) lies in a periodic window."""
     phase = np.asarray(elapsed_ms) - offset_ms
-    return (phase >= 0) & (phase % every_ms < duration_ms)
+    return np.asarray((phase >= 0) & (phase % every_ms < duration_ms))
 
 
 @dataclass(frozen=True)
@@ -824,7 +824,7 @@ class MarketSimulator:
     def _elapsed_ms(self, ts: datetime) -> int:
         if ts.tzinfo is None:
             raise ValueError("ts must be timezone aware")
-        return ts_to_ms(ts) - ts_to_ms(self.start)
+        return datetime_to_ms(ts) - datetime_to_ms(self.start)
 
     def news_active(self, ts: datetime) -> bool:
         """Whether a news event (correlations near 1, volatility up) is active at ``ts``."""

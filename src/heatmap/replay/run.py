@@ -13,7 +13,7 @@ from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams
 from heatmap.replay.sources import ReadStats, merged_events
-from heatmap.schema import Account, Frame, Position, Price, encode, ts_to_ms
+from heatmap.schema import Account, Frame, Position, Price, datetime_to_ms, encode
 
 
 @dataclass
@@ -44,9 +44,12 @@ class DatabaseOutput:
         self.rows_written: dict[str, int] = {}
 
     def add_input(self, message: Price | Position | Account) -> None:
-        target = {Price: self.batch.prices, Position: self.batch.positions,
-                  Account: self.batch.accounts}[type(message)]
-        target.append(message)
+        if isinstance(message, Price):
+            self.batch.prices.append(message)
+        elif isinstance(message, Position):
+            self.batch.positions.append(message)
+        else:
+            self.batch.accounts.append(message)
 
     def add_frame(self, frame: Frame) -> None:
         self.batch.frames.append(frame)
@@ -61,7 +64,7 @@ class DatabaseOutput:
 
 def apply(engine: HeatEngine, message: Price | Position | Account) -> list[Frame]:
     """Feed one validated message to the engine; returns the frames it released."""
-    ts_ms = ts_to_ms(message.ts)
+    ts_ms = datetime_to_ms(message.ts)
     if isinstance(message, Price):
         return engine.on_price(message.symbol, ts_ms, message.price)
     if isinstance(message, Position):
@@ -111,7 +114,7 @@ def replay(prices: list[Path], positions: Path | None, accounts: Path | None,
                 database.add_frame(frame)
 
     for count, message in enumerate(merged_events(prices, positions, accounts, stats)):
-        emit(engine.iter_advance(ts_to_ms(message.ts)))  # streamed: gaps close many bars
+        emit(engine.iter_advance(datetime_to_ms(message.ts)))  # streamed: gaps close many bars
         if database is not None:
             database.add_input(message)
         emit(apply(engine, message))
