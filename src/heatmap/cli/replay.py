@@ -10,24 +10,27 @@ import typer
 from rich.console import Console
 
 from heatmap.cli.progress import file_progress
-from heatmap.db.settings import WRITER_ROLE, DbSettings
 from heatmap.db.writer import HeatWriter
-from heatmap.engine.params import EngineParams, parse_duration_s
+from heatmap.engine.params import EngineParams, format_duration_s, parse_duration_s
 from heatmap.replay.run import DatabaseOutput
 from heatmap.replay.run import replay as run_replay
 from heatmap.replay.sources import ReplayInputError, price_files
+from heatmap.settings.database import WRITER_ROLE, DatabaseSettings
 
 console = Console(stderr=True)
 
+# The options' defaults are the engine's: one place states them.
+DEFAULTS = EngineParams()
 
-def engine_params(bar: str, timeframes: str, min_periods: int, stale_after: str,
+
+def engine_params(bar: str, timeframes: str, min_periods: int, price_stale_after: str,
                   rho_min: float, size_threshold: float, stress_kappa: float) -> EngineParams:
     """EngineParams from the command line's duration strings."""
     return EngineParams(
         bar_interval_s=parse_duration_s(bar),
         timeframes={name.strip(): parse_duration_s(name) for name in timeframes.split(",")
                     if name.strip()},
-        min_periods=min_periods, stale_after_s=float(parse_duration_s(stale_after)),
+        min_periods=min_periods, price_stale_after_s=float(parse_duration_s(price_stale_after)),
         rho_min=rho_min, size_threshold=size_threshold, stress_kappa=stress_kappa,
     )
 
@@ -42,18 +45,26 @@ def replay(
     accounts: Path | None = typer.Option(None, "--accounts", exists=True, dir_okay=False,
                                          help="timestamp,account,equity[,desk,"
                                          "maintenance_rate]"),
-    bar: str = typer.Option("1m", help="Bar interval, e.g. 1m or 5m."),
-    timeframes: str = typer.Option("1h,4h,1d", help="Correlation horizons, comma separated."),
+    bar: str = typer.Option(format_duration_s(DEFAULTS.bar_interval_s),
+                            help="Bar interval, e.g. 1m or 5m."),
+    timeframes: str = typer.Option(",".join(DEFAULTS.timeframes),
+                                   help="Correlation horizons, comma separated."),
     out: Path | None = typer.Option(None, "--out", help="Frames, one JSON object per line."),
     to_db: bool = typer.Option(False, "--to-db", help="Also write inputs, frames, clusters, "
                                "correlations and alerts to HEAT_DATABASE_URL as heat_writer "
                                "(idempotent)."),
     alerts: Path | None = typer.Option(None, "--alerts", help="Alert transitions (JSONL)."),
-    min_periods: int = typer.Option(20, help="Returns before a symbol's correlations count."),
-    stale_after: str = typer.Option("2s", help="Price age that makes a position stale."),
-    rho_min: float = typer.Option(0.5, help="Correlation that joins symbols in a cluster."),
-    size_threshold: float = typer.Option(0.10, help="|share| from which a position is core."),
-    stress_kappa: float = typer.Option(0.5, help="Stress blend toward correlation 1."),
+    min_periods: int = typer.Option(DEFAULTS.min_periods,
+                                    help="Returns before a symbol's correlations count."),
+    price_stale_after: str = typer.Option(format_duration_s(DEFAULTS.price_stale_after_s),
+                                          "--stale-after",
+                                          help="Price age that makes a position stale."),
+    rho_min: float = typer.Option(DEFAULTS.rho_min,
+                                  help="Correlation that joins symbols in a cluster."),
+    size_threshold: float = typer.Option(DEFAULTS.size_threshold,
+                                         help="|share| from which a position is core."),
+    stress_kappa: float = typer.Option(DEFAULTS.stress_kappa,
+                                       help="Stress blend toward correlation 1."),
 ) -> None:
     """Replay price, position and account files through the heat engine into frames."""
     if out is None and not to_db:
@@ -66,7 +77,7 @@ def replay(
         console.print(f"[red]price files not found:[/red] {' '.join(missing) or '(none)'}")
         raise typer.Exit(2)
     try:
-        params = engine_params(bar, timeframes, min_periods, stale_after, rho_min,
+        params = engine_params(bar, timeframes, min_periods, price_stale_after, rho_min,
                                size_threshold, stress_kappa)
     except ValueError as error:
         console.print(f"[red]{error}[/red]")
@@ -76,7 +87,7 @@ def replay(
         frames_out = stack.enter_context(open(out, "wb")) if out else None
         database = None
         if to_db:
-            settings = DbSettings()
+            settings = DatabaseSettings()
             try:
                 writer = stack.enter_context(HeatWriter(settings.role_url(WRITER_ROLE),
                                                         settings))
