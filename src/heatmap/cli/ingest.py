@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,28 +28,32 @@ log = logging.getLogger("heatmap.ingest")
 SPEED_HELP = "Event-time speed: 0 as fast as possible, 1 real time, 60 sixty times faster."
 CONFLATE_HELP = "At most one price update per symbol per this many ms (0: off)."
 
+# A source: given the resolved topics and the stop flag, the records to send.
+SourceFactory = Callable[[Topics, pipeline.StopFlag],
+                         Iterable[pipeline.Message | pipeline.Rejected]]
+
 
 @contextmanager
-def _service(name: str):
+def _service(name: str) -> Iterator[tuple[HeatProducer, pipeline.StopFlag]]:
     """Logging, producer, metrics/health endpoint and signal handling of one service."""
     settings = IngestSettings(service_name=name)
     configure_logging(settings.log_level)
     stop = pipeline.StopFlag()
     stop.install()
-    producer = HeatProducer(settings, Topics.from_settings())
+    producer = HeatProducer(settings, Topics.from_settings(settings.kafka.topics))
     server = serve_metrics_and_health(settings.metrics_port, producer.healthy)
     log.info("ingest started", extra={"service": name, "metrics_port": server.server_port,
-                                      "bootstrap": settings.kafka_bootstrap})
+                                      "bootstrap": settings.kafka.bootstrap_servers})
     try:
         yield producer, stop
     finally:
         server.shutdown()
 
 
-def _run(name: str, source_factory, speed: float = 0.0, conflate_ms: int = 0,
+def _run(name: str, source_factory: SourceFactory, speed: float = 0.0, conflate_ms: int = 0,
          source_stops_itself: bool = False) -> None:
     with _service(name) as (producer, stop):
-        source: Iterable = source_factory(producer.topics, stop)
+        source = source_factory(producer.topics, stop)
         summary = pipeline.run(source, producer, stop, pipeline.Pacer(speed, stop),
                                conflate_ms, source_stops_itself)
     console.print(f"accepted {summary.accepted}, acknowledged {producer.acknowledged}, "
@@ -74,16 +78,16 @@ def simulate(
     from datetime import UTC, datetime
 
     from heatmap.ingest.simulator import MarketSimulator, SimulatorConfig
-    from heatmap.schema import parse_rfc3339_ms
+    from heatmap.schema import ms_to_datetime, rfc3339_to_ms
 
     if start is None:
         begin = datetime.now(UTC).replace(microsecond=0)
     else:
-        begin = datetime.fromtimestamp(parse_rfc3339_ms(start) / 1000, tz=UTC)
+        begin = ms_to_datetime(rfc3339_to_ms(start))
     config = SimulatorConfig(seed=seed, symbols=symbols, start=begin)
     speed = rate * config.tick_interval_ms / 1000.0
 
-    def source(_topics: Topics, _stop):
+    def source(_topics: Topics, _stop: pipeline.StopFlag) -> Iterator[pipeline.Message]:
         return MarketSimulator(config).events(duration)
 
     _run("ingest-simulate", source, speed=speed)
@@ -106,7 +110,8 @@ def replay(
     progress, task = file_progress(
         [*files, *(path for path in (positions, accounts) if path is not None)], console)
 
-    def source(topics: Topics, _stop):
+    def source(topics: Topics,
+               _stop: pipeline.StopFlag) -> Iterator[pipeline.Message | pipeline.Rejected]:
         for count, item in enumerate(
                 pipeline.recorded_files(files, positions, accounts, topics, stats)):
             if count % 2048 == 0:
@@ -130,7 +135,8 @@ def positions(
     if not stdin:
         raise typer.BadParameter("only --stdin is supported")
 
-    def source(topics: Topics, stop: pipeline.StopFlag):
+    def source(topics: Topics,
+               stop: pipeline.StopFlag) -> Iterator[pipeline.Message | pipeline.Rejected]:
         lines = pipeline.interruptible_lines(sys.stdin.buffer, stop)
         return pipeline.json_lines(lines, topics.positions, topics.accounts)
 
@@ -172,7 +178,7 @@ def exchange(
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
 
-    def source(_topics: Topics, stop: pipeline.StopFlag):
+    def source(_topics: Topics, stop: pipeline.StopFlag) -> Iterator[pipeline.Message]:
         backoff_s = poll_s
         while not stop.stopped:
             try:
