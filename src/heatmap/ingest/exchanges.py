@@ -32,7 +32,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, SupportsFloat, TypeVar
 
 import ccxt
 
@@ -240,10 +240,10 @@ def _symbol_parts(ccxt_symbol: str) -> tuple[str, str, str | None]:
 
 def _number(value: object) -> float | None:
     """A finite float of a ccxt number or numeric string; None when absent or unusable."""
-    if value is None or value == "" or isinstance(value, bool):
+    if value == "" or isinstance(value, bool) or not isinstance(value, str | SupportsFloat):
         return None
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
