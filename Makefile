@@ -10,10 +10,12 @@ stack: bootstrap
 	eval "$$(.venv/bin/heat stack env)" && .venv/bin/heat db migrate
 	.venv/bin/heat stack status
 
-## Lint and run the whole test suite (unit + integration against real services).
+## Lint, type-check and run the whole test suite (unit + integration against real services).
 test: bootstrap
 	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/mypy
 	.venv/bin/python -m pytest -p no:cacheprovider
 
 lint: bootstrap
 	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/mypy

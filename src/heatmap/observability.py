@@ -6,11 +6,13 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
+
+from heatmap.schema import ms_to_rfc3339
 
 
 class JsonFormatter(logging.Formatter):
@@ -20,8 +22,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": ms_to_rfc3339(int(record.created * 1000)),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -58,7 +59,7 @@ def serve_metrics_and_health(port: int, healthy: Callable[[], tuple[bool, dict]]
     """
     metrics = make_wsgi_app(registry)
 
-    def app(environ, start_response):
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":
             ok, details = healthy()
             body = json.dumps({"status": "ok" if ok else "unhealthy", **details}).encode()

@@ -3,16 +3,22 @@
 Inputs (``prices``, ``positions``, ``accounts``) are validated here, so a
 record either decodes into a Struct or is rejected with a reason; outputs
 (heat frames, alerts) are encoded from the same Structs by every producer,
-``heat replay`` included. Timestamps travel as RFC 3339 UTC strings; inside
-the engine they are integer epoch milliseconds (``ts_ms``).
+``heat replay`` included.
+
+Time: inside the product a moment is integer epoch milliseconds (``ts_ms``).
+Only at the edges is it something else: RFC 3339 UTC text in Kafka messages and
+files (:func:`ms_to_rfc3339` / :func:`rfc3339_to_ms`), and an aware
+``datetime`` where a library speaks in datetimes, i.e. msgspec's decoded input
+messages and PostgreSQL's ``timestamptz`` (:func:`ms_to_datetime` /
+:func:`datetime_to_ms`).
 """
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 import unicodedata2 as unicodedata  # type: ignore[import-not-found]  # no stubs
@@ -65,20 +71,26 @@ def _require_finite(**values: float | None) -> None:
             raise ValueError(f"{name} must be a finite number")
 
 
-def ts_to_ms(ts: datetime) -> int:
-    """Epoch milliseconds of an aware datetime."""
-    return round(ts.timestamp() * 1000)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def datetime_to_ms(moment: datetime) -> int:
+    """Epoch milliseconds of an aware datetime (to the nearest millisecond)."""
+    return round(moment.timestamp() * 1000)
+
+
+def ms_to_datetime(ts_ms: int) -> datetime:
+    """Aware UTC datetime of epoch milliseconds (exact: no float in between)."""
+    return _EPOCH + timedelta(milliseconds=ts_ms)
 
 
 @lru_cache(maxsize=4096)
 def ms_to_rfc3339(ts_ms: int) -> str:
     """``2026-01-02T03:04:05.678Z`` for epoch milliseconds."""
-    seconds, millis = divmod(ts_ms, 1000)
-    moment = datetime.fromtimestamp(seconds, tz=UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+    return f"{ms_to_datetime(ts_ms):%Y-%m-%dT%H:%M:%S.%f}"[:-3] + "Z"
 
 
-def parse_rfc3339_ms(text: str) -> int:
+def rfc3339_to_ms(text: str) -> int:
     """Epoch milliseconds of an RFC 3339 timestamp (a missing offset means UTC)."""
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00", 1))
@@ -86,7 +98,7 @@ def parse_rfc3339_ms(text: str) -> int:
         raise InvalidMessageError(f"bad timestamp {text!r}") from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return ts_to_ms(moment)
+    return datetime_to_ms(moment)
 
 
 class Price(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -200,6 +212,12 @@ class Frame(msgspec.Struct, kw_only=True):
     clusters: list[ClusterRow]
 
 
+AlertKind = Literal["cluster_concentration", "liquidation_proximity", "stale_heat",
+                    "regime_break"]
+Severity = Literal["warning", "critical"]
+AlertState = Literal["firing", "resolved"]
+
+
 class Alert(msgspec.Struct, kw_only=True):
     """An alert transition (``alerts``)."""
 
@@ -207,31 +225,33 @@ class Alert(msgspec.Struct, kw_only=True):
     account: str | None
     desk: str | None
     timeframe: str
-    kind: Literal["cluster_concentration", "liquidation_proximity", "stale_heat",
-                  "regime_break"]
+    kind: AlertKind
     subject: str
-    severity: Literal["warning", "critical"]
-    state: Literal["firing", "resolved"]
+    severity: Severity
+    state: AlertState
     value: float | None
     threshold: float
     message: str
 
 
-_decoders = {
+InputMessage = TypeVar("InputMessage", Price, Position, Account)
+
+_decoders: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {
     kind: msgspec.json.Decoder(kind) for kind in (Price, Position, Account)
 }
 _encoder = msgspec.json.Encoder()
 
 
-def decode(kind: type[Price] | type[Position] | type[Account], payload: bytes) -> object:
-    """Decode and validate one input record; raises InvalidMessageError with the reason."""
+def decode(kind: type[InputMessage], payload: bytes) -> InputMessage:
+    """Decode and validate one input record of ``kind``; raises InvalidMessageError with
+    the reason."""
     try:
-        message = _decoders[kind].decode(payload)
+        message: InputMessage = _decoders[kind].decode(payload)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise InvalidMessageError(str(error)) from error
     except UnicodeDecodeError as error:
         raise InvalidMessageError("not valid UTF-8") from error
-    if getattr(message, "ts", None) is not None and message.ts.tzinfo is None:
+    if message.ts.tzinfo is None:
         raise InvalidMessageError("ts must carry a UTC offset (RFC 3339, e.g. ...Z)")
     return message
 

@@ -1,30 +1,17 @@
 """The Kafka topics of the product: names, partition counts and topic configs.
 
 This is the single definition every service and the local stack use, so a
-topic is never declared with different settings in two places.
+topic is never declared with different settings in two places; its prefix and
+partition counts are configured in :class:`heatmap.settings.kafka.TopicSettings`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from heatmap.settings.kafka import TopicSettings
 
 _DAY_MS = 24 * 60 * 60 * 1000
-
-
-class TopicSettings(BaseSettings):
-    """Topic naming and sizing, from ``HEAT_TOPIC_*`` environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="HEAT_TOPIC_", frozen=True, extra="ignore")
-
-    prefix: str = "heat."
-    prices_partitions: int = 6
-    positions_partitions: int = 6
-    accounts_partitions: int = 6
-    heat_frames_partitions: int = 6
-    alerts_partitions: int = 3
-    deadletter_partitions: int = 1
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from kafka.admin import NewTopic
 
+from heatmap.settings.database import DatabaseSettings
+from heatmap.settings.kafka import KafkaSettings, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack import postgres
 from heatmap.stack.kafka import StackError
@@ -26,7 +28,6 @@ from heatmap.stack.local import LocalStack, StackState
 from heatmap.stack.ports import free_port
 from heatmap.stack.postgres import PostgresClusterConfig
 from heatmap.stack.settings import StackSettings
-from heatmap.topics import TopicSettings
 
 # Every storage, SQL and dashboard test runs once per database server kind.
 DATABASES = ("postgresql", "timescaledb")
@@ -34,12 +35,13 @@ TIMESCALEDB_BIN_DIR = "HEAT_TIMESCALEDB_BIN_DIR"
 REQUIRE_TIMESCALEDB = "HEAT_TEST_REQUIRE_TIMESCALEDB"
 
 
-def isolated_stack_settings(state_dir: Path) -> StackSettings:
+def isolated_stack_settings(state_dir: Path, topics: TopicSettings) -> StackSettings:
     """Settings for a throwaway stack: free ports, own state, shared jar cache."""
     kafka_port = free_port()
     return StackSettings(
         state_dir=state_dir,
-        kafka_bootstrap=None, database_url=None,
+        kafka=KafkaSettings(bootstrap=None, topics=topics),
+        database=DatabaseSettings(database_url=None),
         kafka_port=kafka_port,
         kafka_controller_port=free_port(),
         postgres_port=free_port(),
@@ -57,7 +59,7 @@ def stack_topic_settings() -> TopicSettings:
 @pytest.fixture(scope="session")
 def local_stack(stack_topic_settings: TopicSettings) -> Iterator[LocalStack]:
     state_dir = Path(tempfile.mkdtemp(prefix="heat-test-stack-"))
-    stack = LocalStack(isolated_stack_settings(state_dir), stack_topic_settings)
+    stack = LocalStack(isolated_stack_settings(state_dir, stack_topic_settings))
     try:
         stack.up()
         yield stack
@@ -189,9 +191,9 @@ def new_database(server: DatabaseServer) -> Iterator[str]:
 
 def settings_for(database_url: str):
     """Settings of the migrator and the two roles for a test database."""
-    from heatmap.db.settings import DbSettings
+    from heatmap.settings.database import DatabaseSettings
 
-    return DbSettings(database_url=database_url, writer_password=WRITER_PASSWORD,
+    return DatabaseSettings(database_url=database_url, writer_password=WRITER_PASSWORD,
                       reader_password=READER_PASSWORD, writer_url=None, reader_url=None,
                       retry_backoff_s=0.2, retry_attempts=40)
 

@@ -19,9 +19,10 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from heatmap.schema import Account, Position, Price, decode
+from heatmap.settings.kafka import TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack import processes
-from heatmap.topics import Topics, TopicSettings, topic_specs
+from heatmap.topics import Topics, topic_specs
 from waiting import wait_until
 
 ROOT = Path(__file__).parents[2]

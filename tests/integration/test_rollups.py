@@ -17,8 +17,8 @@ import psycopg
 from psycopg import sql
 
 from heatmap.db.rollups import refresh_rollups
-from heatmap.db.settings import READER_ROLE, WRITER_ROLE
 from heatmap.db.writer import HeatBatch, HeatWriter
+from heatmap.settings.database import READER_ROLE, WRITER_ROLE
 from sample_frames import BAR_MS, engine_frames
 
 ROOT = Path(__file__).parents[2]

@@ -9,10 +9,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from heatmap.db.settings import READER_ROLE, WRITER_ROLE
 from heatmap.db.writer import HeatWriter
 from heatmap.engine.params import EngineParams
 from heatmap.replay.run import DatabaseOutput, replay
+from heatmap.settings.database import READER_ROLE, WRITER_ROLE
 
 ROOT = Path(__file__).parents[2]
 README = ROOT / "README.md"

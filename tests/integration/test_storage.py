@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import itertools
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from heatmap.db import migrations
-from heatmap.db.settings import READER_ROLE, WRITER_ROLE
 from heatmap.db.writer import HeatBatch, HeatWriter
-from heatmap.schema import Position, Price
+from heatmap.schema import Position, Price, ms_to_datetime
+from heatmap.settings.database import READER_ROLE, WRITER_ROLE
 from sample_frames import engine_frames
 from waiting import wait_until
 
@@ -55,10 +56,13 @@ def test_the_same_batch_twice_leaves_the_same_rows(migrated) -> None:
     assert _counts(migrated.admin_url()) == before
 
 
-def _dt(ts_ms: int):
-    from heatmap.db.tables import moment
+def _dt(ts_ms: int) -> datetime:
+    return ms_to_datetime(ts_ms)
 
-    return moment(ts_ms)
+
+def _row(table, **values: object) -> tuple:
+    """A row of ``table`` in its column order; columns not given are NULL."""
+    return tuple(values.pop(name, None) for name in table.column_names)
 
 
 def test_postgres_restart_mid_stream_loses_and_duplicates_nothing(database_server,

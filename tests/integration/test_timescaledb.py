@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from heatmap.db.settings import READER_ROLE, WRITER_ROLE
 from heatmap.db.writer import HeatBatch, HeatWriter
+from heatmap.settings.database import READER_ROLE, WRITER_ROLE
 from heatmap.stack import postgres
 from heatmap.stack.ports import free_port
 from heatmap.stack.postgres import PostgresClusterConfig

@@ -1,4 +1,5 @@
-from heatmap.topics import Topics, TopicSettings, topic_specs
+from heatmap.settings.kafka import TopicSettings
+from heatmap.topics import Topics, topic_specs
 
 
 def test_every_product_topic_carries_the_prefix() -> None:

@@ -128,7 +128,10 @@ def bench_naive_frames(size: EngineBenchSize, engine: HeatEngine, prices: np.nda
     frames, started = 0, time.perf_counter()
     for account in rng.choice(accounts, size=min(size.baseline_frames, len(accounts)),
                               replace=False):
-        book, slots = engine.snapshot((str(account), None), 0, "bar")
+        taken = engine.snapshot((str(account), None), 0, "bar")
+        if taken is None:  # no positive equity: the engine makes no frame either
+            continue
+        book, slots = taken
         history = log_returns[book.symbols]
         rhos, sigmas = {}, {}
         for timeframe in params.timeframes:

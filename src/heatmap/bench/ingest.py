@@ -15,8 +15,9 @@ from kafka import KafkaProducer
 from heatmap.ingest.producer import HeatProducer
 from heatmap.ingest.settings import IngestSettings
 from heatmap.schema import Price, encode
+from heatmap.settings.kafka import KafkaSettings, TopicSettings
 from heatmap.stack import kafka as kafka_broker
-from heatmap.topics import Topics, TopicSettings, topic_specs
+from heatmap.topics import Topics, topic_specs
 
 SIZES = {"full": 200_000, "small": 5_000}
 # Simulated seconds of market generated per size.
@@ -48,15 +49,17 @@ def run(bootstrap: str, size_name: str = "full") -> IngestBenchResult:
     topic_settings = TopicSettings(prefix=f"bench-{uuid.uuid4().hex[:8]}.")
     kafka_broker.ensure_topics(bootstrap, topic_specs(topic_settings))
     topics = Topics.from_settings(topic_settings)
-    settings = IngestSettings(kafka_bootstrap=bootstrap, service_name="bench")
+    kafka = KafkaSettings(bootstrap=bootstrap, topics=topic_settings)
+    settings = IngestSettings(kafka=kafka, service_name="bench")
+    options = kafka.producer
     prices = _prices(count)
     try:
         # Baseline first, so the broker is equally warm for both: raw bytes, same settings.
         encoded = [(p.symbol.encode(), encode(p)) for p in prices]
-        raw = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                            compression_type=settings.producer_compression,
-                            linger_ms=settings.producer_linger_ms,
-                            batch_size=settings.producer_batch_size)
+        raw = KafkaProducer(bootstrap_servers=bootstrap, acks=options.client_acks,
+                            enable_idempotence=options.idempotence,
+                            compression_type=options.compression,
+                            linger_ms=options.linger_ms, batch_size=options.batch_size)
         started = time.perf_counter()
         for key, value in encoded:
             raw.send(topics.heat_frames, key=key, value=value)

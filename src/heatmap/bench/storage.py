@@ -16,8 +16,8 @@ import psycopg
 from psycopg import sql
 
 from heatmap.db import migrations, tables
-from heatmap.db.settings import WRITER_ROLE, DbSettings
 from heatmap.db.writer import HeatWriter
+from heatmap.settings.database import WRITER_ROLE, DatabaseSettings
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def run(admin_url: str, size_name: str = "full") -> StorageBenchResult:
     result = StorageBenchResult(size=size_name)
     name, url = _scratch_database(admin_url)
     try:
-        settings = DbSettings(database_url=url, writer_password=secrets.token_urlsafe(16),
+        settings = DatabaseSettings(database_url=url, writer_password=secrets.token_urlsafe(16),
                               writer_url=None)
         migrations.migrate(settings)
         start = datetime(2026, 1, 1, tzinfo=UTC)

@@ -12,8 +12,8 @@ from rich.table import Table
 
 from heatmap.cli import checks
 from heatmap.cli.errors import bad_option
-from heatmap.db.settings import DbSettings
-from heatmap.ingest.settings import IngestSettings
+from heatmap.settings.database import DatabaseSettings
+from heatmap.settings.kafka import KafkaSettings
 
 app = typer.Typer(help="Benchmarks; each reports ratios against a baseline from the same run.",
                   no_args_is_help=True)
@@ -86,7 +86,7 @@ def storage(
 
     if size not in storage_bench.SIZES:
         raise bad_option(f"size must be one of {sorted(storage_bench.SIZES)}", "--size")
-    database_url = checks.database_url(DbSettings())
+    database_url = checks.database_url(DatabaseSettings())
     with console.status(f"Running the storage benchmark ({size})"):
         result = storage_bench.run(database_url, size)
     spec = storage_bench.SIZES[size]
@@ -123,7 +123,7 @@ def ingest(
 
     if size not in ingest_bench.SIZES:
         raise bad_option(f"size must be one of {sorted(ingest_bench.SIZES)}", "--size")
-    bootstrap = IngestSettings().kafka_bootstrap
+    bootstrap = KafkaSettings().bootstrap_servers
     checks.kafka_ready(bootstrap)
     with console.status(f"Running the ingest benchmark ({size})"):
         result = ingest_bench.run(bootstrap, size)

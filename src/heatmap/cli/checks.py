@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from heatmap import preflight
 from heatmap.cli.errors import UsageFailed
-from heatmap.db.settings import WRITER_ROLE, DbSettings
+from heatmap.settings.database import WRITER_ROLE, DatabaseSettings, Role
 
 STACK_HINT = 'for the local stack: eval "$(heat stack env)"'
 
@@ -20,7 +20,7 @@ def kafka_ready(bootstrap: str, topics: Iterable[str] = ()) -> None:
     preflight.require_kafka(bootstrap, connect_timeout_s(), topics)
 
 
-def database_url(settings: DbSettings, role: str | None = None) -> str:
+def database_url(settings: DatabaseSettings, role: Role | None = None) -> str:
     """The URL to connect with (the owner's, or ``role``'s), checked to accept a login."""
     own = None if role is None else (
         settings.writer_url if role == WRITER_ROLE else settings.reader_url)

@@ -11,9 +11,8 @@ from rich.table import Table
 from heatmap.cli import checks
 from heatmap.cli.errors import CommandFailed, UsageFailed
 from heatmap.db import migrations, rollups
-from heatmap.db.settings import DbSettings
-from heatmap.db.tables import moment
-from heatmap.schema import parse_rfc3339_ms
+from heatmap.schema import ms_to_datetime, rfc3339_to_ms
+from heatmap.settings.database import DatabaseSettings
 
 app = typer.Typer(help="Database migrations and status (HEAT_DATABASE_URL).",
                   no_args_is_help=True)
@@ -24,7 +23,7 @@ console = Console()
 @app.command()
 def migrate() -> None:
     """Apply pending migrations (TimescaleDB layer too when available); idempotent."""
-    settings = DbSettings()
+    settings = DatabaseSettings()
     checks.database_url(settings)
     applied = migrations.migrate(settings, on_apply=lambda m: console.log(f"applying {m.label}"),
                                  on_notice=console.print)
@@ -35,7 +34,7 @@ def migrate() -> None:
 @app.command()
 def status() -> None:
     """List migrations: applied (when), pending, or changed since applied."""
-    settings = DbSettings()
+    settings = DatabaseSettings()
     checks.database_url(settings)
     rows, timescale = migrations.status(settings)
     table = Table("migration", "applied at", "state")
@@ -55,7 +54,7 @@ def status() -> None:
 
 
 def _moment(text: str | None) -> datetime | None:
-    return None if text is None else moment(parse_rfc3339_ms(text))
+    return None if text is None else ms_to_datetime(rfc3339_to_ms(text))
 
 
 @app.command("refresh-rollups")
@@ -72,7 +71,7 @@ def refresh_rollups(
         raise UsageFailed(f"--from/--to: {error}: give RFC 3339 times or dates") from error
     if first is not None and last is not None and first > last:
         raise UsageFailed(f"--from {from_ts} is after --to {to_ts}")
-    settings = DbSettings()
+    settings = DatabaseSettings()
     checks.database_url(settings)
     try:
         windows = rollups.refresh_rollups(settings, first, last)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,12 +30,16 @@ log = logging.getLogger("heatmap.ingest")
 SPEED_HELP = "Event-time speed: 0 as fast as possible, 1 real time, 60 sixty times faster."
 CONFLATE_HELP = "At most one price update per symbol per this many ms (0: off)."
 
+# A source: given the resolved topics and the stop flag, the records to send.
+SourceFactory = Callable[[Topics, pipeline.StopFlag],
+                         Iterable[pipeline.Message | pipeline.Rejected]]
+
 
 @contextmanager
-def _service(name: str):
+def _service(name: str) -> Iterator[tuple[HeatProducer, pipeline.StopFlag]]:
     """Logging, producer, metrics/health endpoint and signal handling of one service."""
     settings = IngestSettings(service_name=name)
-    topics = Topics.from_settings()
+    topics = Topics.from_settings(settings.kafka.topics)
     try:
         configure_logging(settings.log_level)
     except ValueError as error:
@@ -43,7 +47,7 @@ def _service(name: str):
                           "use DEBUG, INFO, WARNING or ERROR") from error
     # Fail in seconds when the broker or the topics are missing; once running, the
     # producer retries a lost broker as long as it takes.
-    checks.kafka_ready(settings.kafka_bootstrap, [topics.prices, topics.positions,
+    checks.kafka_ready(settings.kafka.bootstrap_servers, [topics.prices, topics.positions,
                                                   topics.accounts, topics.deadletter])
     stop = pipeline.StopFlag()
     stop.install()
@@ -56,17 +60,17 @@ def _service(name: str):
                             f"{(error.strerror or str(error)).lower()}; set HEAT_METRICS_PORT "
                             "to a free port (0 picks one)") from error
     log.info("ingest started", extra={"service": name, "metrics_port": server.server_port,
-                                      "bootstrap": settings.kafka_bootstrap})
+                                      "bootstrap": settings.kafka.bootstrap_servers})
     try:
         yield producer, stop
     finally:
         server.shutdown()
 
 
-def _run(name: str, source_factory, speed: float = 0.0, conflate_ms: int = 0,
+def _run(name: str, source_factory: SourceFactory, speed: float = 0.0, conflate_ms: int = 0,
          source_stops_itself: bool = False) -> None:
     with _service(name) as (producer, stop):
-        source: Iterable = source_factory(producer.topics, stop)
+        source = source_factory(producer.topics, stop)
         summary = pipeline.run(source, producer, stop, pipeline.Pacer(speed, stop),
                                conflate_ms, source_stops_itself)
     console.print(f"accepted {summary.accepted}, acknowledged {producer.acknowledged}, "
@@ -95,19 +99,19 @@ def simulate(
     from datetime import UTC, datetime
 
     from heatmap.ingest.simulator import MarketSimulator, SimulatorConfig
-    from heatmap.schema import parse_rfc3339_ms
+    from heatmap.schema import rfc3339_to_ms
 
     if start is None:
         begin = datetime.now(UTC).replace(microsecond=0)
     else:
         try:
-            begin = datetime.fromtimestamp(parse_rfc3339_ms(start) / 1000, tz=UTC)
+            begin = datetime.fromtimestamp(rfc3339_to_ms(start) / 1000, tz=UTC)
         except ValueError as error:
             raise bad_option(f"{error} (e.g. 2026-01-02T03:04:05Z)", "--start") from error
     config = SimulatorConfig(seed=seed, symbols=symbols, start=begin)
     speed = rate * config.tick_interval_ms / 1000.0
 
-    def source(_topics: Topics, _stop):
+    def source(_topics: Topics, _stop: pipeline.StopFlag) -> Iterator[pipeline.Message]:
         return MarketSimulator(config).events(duration)
 
     _run("ingest-simulate", source, speed=speed)
@@ -130,7 +134,8 @@ def replay(
     progress, task = file_progress(
         [*files, *(path for path in (positions, accounts) if path is not None)], console)
 
-    def source(topics: Topics, _stop):
+    def source(topics: Topics,
+               _stop: pipeline.StopFlag) -> Iterator[pipeline.Message | pipeline.Rejected]:
         for count, item in enumerate(
                 pipeline.recorded_files(files, positions, accounts, topics, stats)):
             if count % 2048 == 0:
@@ -150,7 +155,8 @@ def positions(
     if not stdin:
         raise bad_option("only --stdin is supported", "--stdin")
 
-    def source(topics: Topics, stop: pipeline.StopFlag):
+    def source(topics: Topics,
+               stop: pipeline.StopFlag) -> Iterator[pipeline.Message | pipeline.Rejected]:
         lines = pipeline.interruptible_lines(sys.stdin.buffer, stop)
         return pipeline.json_lines(lines, topics.positions, topics.accounts)
 
@@ -190,7 +196,7 @@ def exchange(
     except ValueError as error:
         raise UsageFailed(f"{error}; see `heat ingest exchange --help`") from error
 
-    def source(_topics: Topics, stop: pipeline.StopFlag):
+    def source(_topics: Topics, stop: pipeline.StopFlag) -> Iterator[pipeline.Message]:
         backoff_s = poll_s
         while not stop.stopped:
             try:

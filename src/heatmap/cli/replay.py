@@ -14,15 +14,17 @@ from heatmap.cli import checks
 from heatmap.cli.errors import CommandFailed, UsageFailed, bad_option
 from heatmap.cli.progress import file_progress
 from heatmap.db import rollups
-from heatmap.db.settings import WRITER_ROLE, DbSettings
-from heatmap.db.tables import moment
-from heatmap.engine.params import EngineParams, parse_duration_s
+from heatmap.engine.params import EngineParams, format_duration_s, parse_duration_s
 from heatmap.replay.run import DatabaseOutput
 from heatmap.replay.run import replay as run_replay
+from heatmap.schema import ms_to_datetime
+from heatmap.settings.database import WRITER_ROLE, DatabaseSettings
 from heatmap.sources.csv_files import price_files
 
 console = Console(stderr=True)
 
+# The options' defaults are the engine's: one place states them.
+DEFAULTS = EngineParams()
 
 def _duration_s(text: str, option: str) -> int:
     try:
@@ -31,16 +33,16 @@ def _duration_s(text: str, option: str) -> int:
         raise bad_option(str(error), option) from error
 
 
-def engine_params(bar: str, timeframes: str, min_periods: int, stale_after: str,
+def engine_params(bar: str, timeframes: str, min_periods: int, price_stale_after: str,
                   rho_min: float, size_threshold: float, stress_kappa: float) -> EngineParams:
     """EngineParams from the command line's duration strings (BadParameter names the option)."""
     bar_interval_s = _duration_s(bar, "--bar")
     horizons_s = {name.strip(): _duration_s(name, "--timeframes")
                   for name in timeframes.split(",") if name.strip()}
-    stale_after_s = float(_duration_s(stale_after, "--stale-after"))
+    price_stale_after_s = float(_duration_s(price_stale_after, "--stale-after"))
     try:
         return EngineParams(bar_interval_s=bar_interval_s, timeframes=horizons_s,
-                            min_periods=min_periods, stale_after_s=stale_after_s,
+                            min_periods=min_periods, price_stale_after_s=price_stale_after_s,
                             rho_min=rho_min, size_threshold=size_threshold,
                             stress_kappa=stress_kappa)
     except ValueError as error:
@@ -57,18 +59,26 @@ def replay(
     accounts: Path | None = typer.Option(None, "--accounts", exists=True, dir_okay=False,
                                          help="timestamp,account,equity[,desk,"
                                          "maintenance_rate]"),
-    bar: str = typer.Option("1m", help="Bar interval, e.g. 1m or 5m."),
-    timeframes: str = typer.Option("1h,4h,1d", help="Correlation horizons, comma separated."),
+    bar: str = typer.Option(format_duration_s(DEFAULTS.bar_interval_s),
+                            help="Bar interval, e.g. 1m or 5m."),
+    timeframes: str = typer.Option(",".join(DEFAULTS.timeframes),
+                                   help="Correlation horizons, comma separated."),
     out: Path | None = typer.Option(None, "--out", help="Frames, one JSON object per line."),
     to_db: bool = typer.Option(False, "--to-db", help="Also write inputs, frames, clusters, "
                                "correlations and alerts to HEAT_DATABASE_URL as heat_writer "
                                "(idempotent)."),
     alerts: Path | None = typer.Option(None, "--alerts", help="Alert transitions (JSONL)."),
-    min_periods: int = typer.Option(20, help="Returns before a symbol's correlations count."),
-    stale_after: str = typer.Option("2s", help="Price age that makes a position stale."),
-    rho_min: float = typer.Option(0.5, help="Correlation that joins symbols in a cluster."),
-    size_threshold: float = typer.Option(0.10, help="|share| from which a position is core."),
-    stress_kappa: float = typer.Option(0.5, help="Stress blend toward correlation 1."),
+    min_periods: int = typer.Option(DEFAULTS.min_periods,
+                                    help="Returns before a symbol's correlations count."),
+    price_stale_after: str = typer.Option(format_duration_s(DEFAULTS.price_stale_after_s),
+                                          "--stale-after",
+                                          help="Price age that makes a position stale."),
+    rho_min: float = typer.Option(DEFAULTS.rho_min,
+                                  help="Correlation that joins symbols in a cluster."),
+    size_threshold: float = typer.Option(DEFAULTS.size_threshold,
+                                         help="|share| from which a position is core."),
+    stress_kappa: float = typer.Option(DEFAULTS.stress_kappa,
+                                       help="Stress blend toward correlation 1."),
 ) -> None:
     """Replay price, position and account files through the heat engine into frames."""
     # The engine (numpy/scipy) and the writer load only when replaying, not for every `heat`.
@@ -82,13 +92,13 @@ def replay(
     if missing or not files:
         raise UsageFailed(f"price files not found: {' '.join(missing) or '(none)'}: check "
                           "the paths after --prices")
-    params = engine_params(bar, timeframes, min_periods, stale_after, rho_min,
+    params = engine_params(bar, timeframes, min_periods, price_stale_after, rho_min,
                            size_threshold, stress_kappa)
     started = time.monotonic()
     with ExitStack() as stack:
         database = None
         if to_db:
-            settings = DbSettings()
+            settings = DatabaseSettings()
             url = checks.database_url(settings, WRITER_ROLE)
             writer = stack.enter_context(HeatWriter(url, settings))
             database = DatabaseOutput(writer.write)
@@ -117,9 +127,9 @@ def replay(
         refresh_rollups(settings, database.frames_range_ms)
 
 
-def refresh_rollups(settings: DbSettings, frames_range_ms: tuple[int, int]) -> None:
+def refresh_rollups(settings: DatabaseSettings, frames_range_ms: tuple[int, int]) -> None:
     """Bring TimescaleDB's rollups up to date over the frames a replay wrote (epoch ms)."""
-    first, last = (moment(ts_ms) for ts_ms in frames_range_ms)
+    first, last = (ms_to_datetime(ts_ms) for ts_ms in frames_range_ms)
     manual = f"heat db refresh-rollups --from {first:%Y-%m-%d} --to {last:%Y-%m-%d}"
     if settings.database_url is None:
         console.print(f"[yellow]rollups not refreshed:[/yellow] on TimescaleDB run {manual} "

@@ -17,7 +17,7 @@ import psycopg
 import sqlparse
 from psycopg import sql
 
-from heatmap.db.settings import READER_ROLE, WRITER_ROLE, DbSettings
+from heatmap.settings.database import READER_ROLE, WRITER_ROLE, DatabaseSettings
 
 SERIES = ("core", "timescale")
 _FOLDERS = {"core": "migrations", "timescale": "timescale"}
@@ -138,7 +138,7 @@ def _applied(connection: psycopg.Connection) -> dict[tuple[str, int], tuple[str,
     return {(series, version): (checksum, at) for series, version, checksum, at in rows}
 
 
-def status(settings: DbSettings) -> tuple[list[MigrationStatus], TimescaleSupport]:
+def status(settings: DatabaseSettings) -> tuple[list[MigrationStatus], TimescaleSupport]:
     """Every known migration with when it was applied; and whether TimescaleDB is usable."""
     with psycopg.connect(settings.admin_url(), autocommit=True) as connection:
         connection.execute(LEDGER)
@@ -173,7 +173,7 @@ def _run(connection: psycopg.Connection, migration: Migration,
 
 
 def _timescale_decision(connection: psycopg.Connection,
-                        settings: DbSettings) -> TimescaleSupport:
+                        settings: DatabaseSettings) -> TimescaleSupport:
     """Whether to apply the TimescaleDB layer, as ``HEAT_TIMESCALEDB`` says."""
     if settings.timescaledb == "off":
         return TimescaleSupport(False, "HEAT_TIMESCALEDB=off")
@@ -183,7 +183,7 @@ def _timescale_decision(connection: psycopg.Connection,
     return support
 
 
-def migrate(settings: DbSettings, on_apply: Callable[[Migration], None] = lambda _: None,
+def migrate(settings: DatabaseSettings, on_apply: Callable[[Migration], None] = lambda _: None,
             on_notice: Callable[[str], None] = lambda _: None) -> list[Migration]:
     """Apply every pending migration (idempotent); set role passwords when configured.
 
@@ -225,7 +225,7 @@ def migrate(settings: DbSettings, on_apply: Callable[[Migration], None] = lambda
     return applied_now
 
 
-def _set_role_passwords(connection: psycopg.Connection, settings: DbSettings) -> None:
+def _set_role_passwords(connection: psycopg.Connection, settings: DatabaseSettings) -> None:
     for role in (WRITER_ROLE, READER_ROLE):
         password = settings.role_password(role)
         if password is not None:

@@ -19,7 +19,7 @@ from typing import Any, LiteralString
 
 import psycopg
 
-from heatmap.db.settings import DbSettings
+from heatmap.settings.database import DatabaseSettings
 
 SCHEMA = "heat"
 # Refresh windows are whole UTC days: a multiple of every rollup bucket (1 minute, 1 hour,
@@ -110,7 +110,7 @@ def _aggregates(connection: psycopg.Connection) -> list[tuple[str, str, str]]:
     return [(name, schema, table) for name, schema, table, _ in aggregates]
 
 
-def refresh_rollups(settings: DbSettings, from_ts: datetime | None = None,
+def refresh_rollups(settings: DatabaseSettings, from_ts: datetime | None = None,
                     to_ts: datetime | None = None) -> list[RefreshWindow]:
     """Refresh every rollup aggregate over the rows written from ``from_ts`` to ``to_ts``
     (aware datetimes, inclusive; None: from the oldest raw rows / up to now).

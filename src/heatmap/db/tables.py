@@ -1,17 +1,39 @@
 """The raw tables as the writer sees them: columns with their PostgreSQL types, and
-the conversion of each message into rows in exactly that column order."""
+the conversion of each message into rows in exactly that column order.
+
+A table that stores a message of :mod:`heatmap.schema` takes its columns from the
+message's Struct (:func:`field_columns`); what differs from the message (the book
+columns, timestamps stored as timestamptz, jsonb, key columns that cannot be NULL)
+is an explicit column, documented where the table is defined. The integration
+tests compare every table here with the migrated database.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter
+from typing import Any
 
 import msgspec
 from psycopg.types.json import Jsonb
 
-from heatmap.schema import Account, Alert, Frame, Position, Price, parse_rfc3339_ms
+from heatmap.schema import (
+    Account,
+    Alert,
+    ClusterRow,
+    Frame,
+    Position,
+    PositionRow,
+    Price,
+    ms_to_datetime,
+    rfc3339_to_ms,
+)
+
+Column = tuple[str, str]  # (name, PostgreSQL type)
+Row = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -25,7 +47,7 @@ class Table:
     """
 
     name: str
-    columns: tuple[tuple[str, str], ...]
+    columns: tuple[Column, ...]
     key: tuple[str, ...]
     replace: bool = False
 
@@ -69,49 +91,91 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     payload: bytes
 
 
-_BOOK = (("ts", "timestamptz"), ("book_kind", "text"), ("book", "text"),
-         ("timeframe", "text"), ("trigger", "text"), ("params_hash", "text"))
+# PostgreSQL types of msgspec's field types (optional fields: the type of their value).
+_PG_TYPES: dict[type[msgspec.inspect.Type], str] = {
+    msgspec.inspect.StrType: "text",
+    msgspec.inspect.LiteralType: "text",
+    msgspec.inspect.FloatType: "float8",
+    msgspec.inspect.IntType: "int8",
+    msgspec.inspect.BoolType: "bool",
+    msgspec.inspect.DateTimeType: "timestamptz",
+}
 
+
+def _pg_type(kind: msgspec.inspect.Type, where: str) -> str:
+    if isinstance(kind, msgspec.inspect.UnionType):
+        values = [t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType)]
+        if len(values) == 1:
+            return _pg_type(values[0], where)
+    if isinstance(kind, msgspec.inspect.ListType):
+        return f"{_pg_type(kind.item_type, where)}[]"
+    if type(kind) in _PG_TYPES:
+        return _PG_TYPES[type(kind)]
+    raise TypeError(f"{where}: no column type for {kind}; store it as an explicit column")
+
+
+def field_columns(struct: type[msgspec.Struct], names: Sequence[str] | None = None,
+                  exclude: Collection[str] = ()) -> tuple[Column, ...]:
+    """Columns mirroring fields of a message Struct, typed from their annotations.
+
+    ``names`` in that order, or else every field in field order except ``exclude``
+    (fields stored as explicit columns or in another table). Naming a field the
+    Struct lacks is an error, so a renamed field cannot silently drop a column.
+    """
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    types = {f.name: f.type for f in info.fields}
+    unknown = [name for name in (*(names or ()), *exclude) if name not in types]
+    if unknown:
+        raise ValueError(f"{struct.__name__} has no field(s) {', '.join(unknown)}")
+    chosen = names if names is not None else [n for n in types if n not in exclude]
+    return tuple((name, _pg_type(types[name], f"{struct.__name__}.{name}"))
+                 for name in chosen)
+
+
+def _values(columns: tuple[Column, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The values of these (field) columns of a message, in column order."""
+    getter = attrgetter(*(name for name, _ in columns))
+    return getter if len(columns) > 1 else lambda message: (getter(message),)
+
+
+# Inputs mirror their messages field for field. Position.strategy is optional in the
+# message but part of the key, so it is an explicit column: '' when absent.
+_POSITION_FIELDS = field_columns(Position, exclude={"strategy"})
+PRICES = Table("prices", field_columns(Price), key=("symbol", "source", "ts"), replace=True)
+POSITIONS = Table("positions", (("strategy", "text"), *_POSITION_FIELDS),
+                  key=("account", "symbol", "strategy", "ts"), replace=True)
+ACCOUNT_EQUITY = Table("account_equity", field_columns(Account), key=("account", "ts"),
+                       replace=True)
+
+# Frames, their positions and clusters, and alerts carry explicit columns first: ``ts``
+# (RFC 3339 text in the message, timestamptz here) and the book (``book_kind``
+# 'account' or 'desk', ``book`` its name). Every frame row starts with the frame's key.
+_BOOK = (("ts", "timestamptz"), ("book_kind", "text"), ("book", "text"))
+_FRAME_KEY_FIELDS = field_columns(Frame, ("timeframe", "trigger", "params_hash"))
+_FRAME_KEY_COLUMNS = (*_BOOK, *_FRAME_KEY_FIELDS)
 _FRAME_KEY = ("book_kind", "book", "timeframe", "ts", "trigger", "params_hash")
+# ``params`` is explicit too (a jsonb value); positions and clusters have their tables.
+_FRAME_FIELDS = field_columns(Frame, exclude={
+    "ts", *(name for name, _ in _FRAME_KEY_FIELDS), "params", "positions", "clusters"})
+_FRAME_POSITION_FIELDS = field_columns(PositionRow)
+_FRAME_CLUSTER_FIELDS = field_columns(ClusterRow)
+_ALERT_FIELDS = field_columns(Alert, exclude={"ts"})
 
-PRICES = Table("prices", (("ts", "timestamptz"), ("symbol", "text"), ("source", "text"),
-                          ("price", "float8"), ("bid", "float8"), ("ask", "float8")),
-               key=("symbol", "source", "ts"), replace=True)
-POSITIONS = Table("positions", (
-    ("ts", "timestamptz"), ("account", "text"), ("symbol", "text"), ("strategy", "text"),
-    ("qty", "float8"), ("conviction", "float8"), ("entry_price", "float8"),
-    ("leverage", "float8"), ("desk", "text"), ("source", "text")),
-    key=("account", "symbol", "strategy", "ts"), replace=True)
-ACCOUNT_EQUITY = Table("account_equity", (
-    ("ts", "timestamptz"), ("account", "text"), ("equity", "float8"), ("desk", "text"),
-    ("maintenance_rate", "float8"), ("currency", "text")),
-    key=("account", "ts"), replace=True)
-FRAMES = Table("frames", (
-    *_BOOK, ("account", "text"), ("desk", "text"), ("equity", "float8"), ("gross", "float8"),
-    ("net", "float8"), ("correlated_exposure", "float8"), ("stress_exposure", "float8"),
-    ("effective_bets", "float8"), ("hhi", "float8"), ("max_cluster_concentration", "float8"),
-    ("liq_distance", "float8"), ("var99_1d", "float8"), ("absorption_ratio", "float8"),
-    ("regime_break", "float8"), ("stale", "bool"), ("max_price_age_s", "float8"),
-    ("warming_up", "bool"), ("params", "jsonb")), key=_FRAME_KEY)
-FRAME_POSITIONS = Table("frame_positions", (
-    *_BOOK, ("symbol", "text"), ("strategy", "text"), ("qty", "float8"), ("price", "float8"),
-    ("notional", "float8"), ("share", "float8"), ("heat", "float8"), ("heat_share", "float8"),
-    ("risk_contribution", "float8"), ("cluster", "text"), ("quadrant", "text"),
-    ("conviction", "float8"), ("stale", "bool"), ("price_age_s", "float8")),
-    key=(*_FRAME_KEY, "symbol"))
-FRAME_CLUSTERS = Table("frame_clusters", (
-    *_BOOK, ("cluster", "text"), ("members", "text[]"), ("gross", "float8"), ("net", "float8"),
-    ("concentration", "float8"), ("stress_concentration", "float8"),
-    ("liq_distance", "float8"), ("liq_sigma", "float8")), key=(*_FRAME_KEY, "cluster"))
+FRAMES = Table("frames", (*_FRAME_KEY_COLUMNS, *_FRAME_FIELDS, ("params", "jsonb")),
+               key=_FRAME_KEY)
+FRAME_POSITIONS = Table("frame_positions", (*_FRAME_KEY_COLUMNS, *_FRAME_POSITION_FIELDS),
+                        key=(*_FRAME_KEY, "symbol"))
+FRAME_CLUSTERS = Table("frame_clusters", (*_FRAME_KEY_COLUMNS, *_FRAME_CLUSTER_FIELDS),
+                       key=(*_FRAME_KEY, "cluster"))
+ALERTS = Table("alerts", (*_BOOK, *_ALERT_FIELDS),
+               key=("book_kind", "book", "timeframe", "kind", "subject", "ts", "state"))
+
+# Not messages of the schema: written by hand. Correlations keep float4 to halve their
+# size; dead letters name Kafka's partition and offset explicitly.
 CORRELATIONS = Table("correlations", (
     ("ts", "timestamptz"), ("timeframe", "text"), ("params_hash", "text"),
     ("symbols", "text[]"), ("rho", "float4[]")), key=("timeframe", "params_hash", "ts"))
-ALERTS = Table("alerts", (
-    ("ts", "timestamptz"), ("book_kind", "text"), ("book", "text"), ("account", "text"),
-    ("desk", "text"), ("timeframe", "text"), ("kind", "text"), ("subject", "text"),
-    ("severity", "text"), ("state", "text"), ("value", "float8"), ("threshold", "float8"),
-    ("message", "text")),
-    key=("book_kind", "book", "timeframe", "kind", "subject", "ts", "state"))
 DEADLETTERS = Table("deadletters", (
     ("ts", "timestamptz"), ("topic", "text"), ("kafka_partition", "int4"),
     ("kafka_offset", "int8"), ("reason", "text"), ("record_key", "bytea"),
@@ -120,72 +184,63 @@ DEADLETTERS = Table("deadletters", (
 ALL_TABLES = (PRICES, POSITIONS, ACCOUNT_EQUITY, FRAMES, FRAME_POSITIONS, FRAME_CLUSTERS,
               CORRELATIONS, ALERTS, DEADLETTERS)
 
-
-def moment(ts_ms: int) -> datetime:
-    """Aware UTC datetime of epoch milliseconds."""
-    seconds, millis = divmod(ts_ms, 1000)
-    return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=millis * 1000)
+_price_values = _values(PRICES.columns)
+_position_values = _values(_POSITION_FIELDS)
+_account_values = _values(ACCOUNT_EQUITY.columns)
+_frame_values = _values(_FRAME_FIELDS)
+_frame_key_values = _values(_FRAME_KEY_FIELDS)
+_frame_position_values = _values(_FRAME_POSITION_FIELDS)
+_frame_cluster_values = _values(_FRAME_CLUSTER_FIELDS)
+_alert_values = _values(_ALERT_FIELDS)
 
 
 @lru_cache(maxsize=4096)
 def _frame_moment(ts: str) -> datetime:
     # Every frame of a bar shares its timestamp string.
-    return moment(parse_rfc3339_ms(ts))
+    return ms_to_datetime(rfc3339_to_ms(ts))
 
 
 def _book(account: str | None, desk: str | None) -> tuple[str, str]:
     return ("account", account) if account is not None else ("desk", desk or "")
 
 
-def price_rows(prices: list[Price]) -> Iterator[tuple]:
-    for p in prices:
-        yield (p.ts, p.symbol, p.source or "", p.price, p.bid, p.ask)
+def price_rows(prices: list[Price]) -> Iterator[Row]:
+    return map(_price_values, prices)
 
 
-def position_rows(positions: list[Position]) -> Iterator[tuple]:
+def position_rows(positions: list[Position]) -> Iterator[Row]:
     for p in positions:
-        yield (p.ts, p.account, p.symbol, p.strategy or "", p.qty, p.conviction,
-               p.entry_price, p.leverage, p.desk, p.source)
+        yield (p.strategy or "", *_position_values(p))
 
 
-def account_rows(accounts: list[Account]) -> Iterator[tuple]:
-    for a in accounts:
-        yield (a.ts, a.account, a.equity, a.desk, a.maintenance_rate, a.currency)
+def account_rows(accounts: list[Account]) -> Iterator[Row]:
+    return map(_account_values, accounts)
 
 
-def frame_rows(frames: list[Frame]) -> tuple[list[tuple], list[tuple], list[tuple]]:
+def frame_rows(frames: list[Frame]) -> tuple[list[Row], list[Row], list[Row]]:
     """Rows of ``frames``, ``frame_positions`` and ``frame_clusters`` for some frames."""
-    heads, positions, clusters = [], [], []
+    heads: list[Row] = []
+    positions: list[Row] = []
+    clusters: list[Row] = []
     for f in frames:
-        book_kind, book = _book(f.account, f.desk)
-        key = (_frame_moment(f.ts), book_kind, book, f.timeframe, f.trigger, f.params_hash)
-        heads.append((*key, f.account, f.desk, f.equity, f.gross, f.net,
-                      f.correlated_exposure, f.stress_exposure, f.effective_bets, f.hhi,
-                      f.max_cluster_concentration, f.liq_distance, f.var99_1d,
-                      f.absorption_ratio, f.regime_break, f.stale, f.max_price_age_s,
-                      f.warming_up, Jsonb(f.params)))
-        positions.extend(
-            (*key, p.symbol, p.strategy, p.qty, p.price, p.notional, p.share, p.heat,
-             p.heat_share, p.risk_contribution, p.cluster, p.quadrant, p.conviction, p.stale,
-             p.price_age_s) for p in f.positions)
-        clusters.extend(
-            (*key, c.cluster, c.members, c.gross, c.net, c.concentration,
-             c.stress_concentration, c.liq_distance, c.liq_sigma) for c in f.clusters)
+        key = (_frame_moment(f.ts), *_book(f.account, f.desk), *_frame_key_values(f))
+        heads.append((*key, *_frame_values(f), Jsonb(f.params)))
+        positions.extend((*key, *_frame_position_values(p)) for p in f.positions)
+        clusters.extend((*key, *_frame_cluster_values(c)) for c in f.clusters)
     return heads, positions, clusters
 
 
-def correlation_rows(snapshots: list[CorrelationSnapshot]) -> Iterator[tuple]:
+def correlation_rows(snapshots: list[CorrelationSnapshot]) -> Iterator[Row]:
     for c in snapshots:
-        yield (moment(c.ts_ms), c.timeframe, c.params_hash, c.symbols, c.rho)
+        yield (ms_to_datetime(c.ts_ms), c.timeframe, c.params_hash, c.symbols, c.rho)
 
 
-def alert_rows(alerts: list[Alert]) -> Iterator[tuple]:
+def alert_rows(alerts: list[Alert]) -> Iterator[Row]:
     for a in alerts:
-        book_kind, book = _book(a.account, a.desk)
-        yield (_frame_moment(a.ts), book_kind, book, a.account, a.desk, a.timeframe, a.kind,
-               a.subject, a.severity, a.state, a.value, a.threshold, a.message)
+        yield (_frame_moment(a.ts), *_book(a.account, a.desk), *_alert_values(a))
 
 
-def deadletter_rows(letters: list[DeadLetter]) -> Iterator[tuple]:
+def deadletter_rows(letters: list[DeadLetter]) -> Iterator[Row]:
     for d in letters:
-        yield (moment(d.ts_ms), d.topic, d.partition, d.offset, d.reason, d.key, d.payload)
+        yield (ms_to_datetime(d.ts_ms), d.topic, d.partition, d.offset, d.reason, d.key,
+               d.payload)

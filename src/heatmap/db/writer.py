@@ -21,9 +21,9 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from heatmap.db import tables
-from heatmap.db.settings import DbSettings
 from heatmap.db.tables import CorrelationSnapshot, DeadLetter, Table
 from heatmap.schema import Account, Alert, Frame, Position, Price
+from heatmap.settings.database import DatabaseSettings
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +99,12 @@ class HeatWriter:
     ----------
     conninfo : str
         A ``heat_writer`` URL (never a superuser's).
-    settings : DbSettings
+    settings : DatabaseSettings
         Pool size and retry policy.
     """
 
-    def __init__(self, conninfo: str, settings: DbSettings | None = None) -> None:
-        self.settings = settings or DbSettings()
+    def __init__(self, conninfo: str, settings: DatabaseSettings | None = None) -> None:
+        self.settings = settings or DatabaseSettings()
         self.pool = ConnectionPool(
             conninfo, min_size=self.settings.pool_min_size, max_size=self.settings.pool_max_size,
             configure=_create_staging, check=ConnectionPool.check_connection, open=True,

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from heatmap.schema import Alert, Frame
+from heatmap.schema import Alert, AlertKind, AlertState, Frame, Severity
 
-LEVELS = ("warning", "critical")
+LEVELS: tuple[Severity, ...] = ("warning", "critical")
 
 
 class AlertThresholds(msgspec.Struct, frozen=True, kw_only=True):
@@ -17,15 +17,17 @@ class AlertThresholds(msgspec.Struct, frozen=True, kw_only=True):
 
     ``cluster_concentration_*`` and ``regime_break`` fire at or above the
     value; ``liquidation_sigma_*`` fire below it (distance to liquidation in
-    standard deviations of the cluster's 1-day move); ``stale_after_s`` fires
-    when a frame has been stale for longer than that many seconds.
+    standard deviations of the cluster's 1-day move); ``stale_heat_after_s`` fires
+    when a frame has been stale for longer than that many seconds (a frame turns
+    stale when a held symbol's price is older than the engine's
+    ``EngineParams.price_stale_after_s``).
     """
 
     cluster_concentration_warning: float = 0.20
     cluster_concentration_critical: float = 0.25
     liquidation_sigma_warning: float = 3.0
     liquidation_sigma_critical: float = 1.0
-    stale_after_s: float = 5.0
+    stale_heat_after_s: float = 5.0
     regime_break: float = 0.3
     min_frames: int = 3
     resolve_ratio: float = 0.9
@@ -35,13 +37,13 @@ class AlertThresholds(msgspec.Struct, frozen=True, kw_only=True):
 class _Machine:
     level: int = -1  # -1 none, else an index into the reading's thresholds
     streak: dict[int, int] = field(default_factory=dict)
-    severity: str = "warning"  # of the level that fired, reported again on resolve
+    severity: Severity = "warning"  # of the level that fired, reported again on resolve
     threshold: float = 0.0
 
 
 @dataclass(frozen=True)
 class _Reading:
-    kind: str
+    kind: AlertKind
     subject: str
     value: float | None
     thresholds: tuple[float, ...]  # one per level, ascending severity
@@ -71,7 +73,7 @@ class AlertMonitor:
         self.defaults = defaults or AlertThresholds()
         self.per_desk = per_desk or {}
         # Machines per book and timeframe (see _book), then per (kind, subject).
-        self._machines: dict[tuple[str, str, str], dict[tuple[str, str], _Machine]] = {}
+        self._machines: dict[tuple[str, str, str], dict[tuple[AlertKind, str], _Machine]] = {}
 
     def thresholds(self, desk: str | None) -> AlertThresholds:
         return self.per_desk.get(desk or "", self.defaults)
@@ -80,7 +82,7 @@ class AlertMonitor:
         """Feed one frame; returns the transitions it causes (usually none)."""
         limits = self.thresholds(frame.desk)
         machines = self._machines.setdefault(_book(frame), {})
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[AlertKind, str]] = set()
         alerts = []
         for reading in self._readings(frame, limits):
             seen.add((reading.kind, reading.subject))
@@ -104,13 +106,15 @@ class AlertMonitor:
                            concentration, True)
             yield _Reading("liquidation_proximity", cluster.cluster, cluster.liq_sigma,
                            liquidation, False)
-        # A frame has been stale since its oldest price crossed the staleness age.
-        stale_after_s = float(frame.params.get("stale_after_s", 0.0))  # type: ignore[arg-type]
-        stale_s = (max((frame.max_price_age_s or 0.0) - stale_after_s, 0.0)
+        # A frame has been stale since its oldest price crossed the price staleness age,
+        # which the engine echoes in every frame's params under SPEC's name.
+        echoed = frame.params.get("stale_after_s")
+        price_stale_after_s = float(echoed) if isinstance(echoed, int | float) else 0.0
+        stale_s = (max((frame.max_price_age_s or 0.0) - price_stale_after_s, 0.0)
                    if frame.stale else 0.0)
         # "Stale for more than N s" fires strictly above N: a tiny step past it counts.
         yield _Reading("stale_heat", "frame", stale_s,
-                       (limits.stale_after_s + 1e-9,), True)
+                       (limits.stale_heat_after_s + 1e-9,), True)
         yield _Reading("regime_break", "portfolio", frame.regime_break, (limits.regime_break,),
                        True)
 
@@ -145,7 +149,7 @@ class AlertMonitor:
         return [self._alert(frame, reading, "firing", machine.severity, machine.threshold)]
 
     @staticmethod
-    def _alert(frame: Frame, reading: _Reading, state: str, severity: str,
+    def _alert(frame: Frame, reading: _Reading, state: AlertState, severity: Severity,
                threshold: float) -> Alert:
         book = frame.account or f"desk {frame.desk}"
         value = "n/a" if reading.value is None else f"{reading.value:.4g}"
@@ -166,5 +170,5 @@ def _book(frame: Frame) -> tuple[str, str, str]:
     return ("desk", frame.desk or "", frame.timeframe)
 
 
-def _single_severity(kind: str) -> str:
+def _single_severity(kind: AlertKind) -> Severity:
     return "critical" if kind == "stale_heat" else "warning"

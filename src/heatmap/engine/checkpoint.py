@@ -47,7 +47,7 @@ from heatmap.engine.engine import HeatEngine, _Pending
 from heatmap.engine.ewma import EwmaCorrelation
 from heatmap.engine.market import MarketState
 from heatmap.engine.params import EngineParams
-from heatmap.schema import Trigger
+from heatmap.schema import AlertKind, Severity, Trigger
 
 FORMAT = "heatmap.engine.checkpoint"
 FORMAT_VERSION = 1
@@ -146,11 +146,11 @@ class SavedScheduler(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SavedMachine(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
-    kind: str
+    kind: AlertKind
     subject: str
     level: int  # -1 none, else an index into the reading's thresholds
     streak: list[tuple[int, int]]  # (level, consecutive frames beyond it)
-    severity: str
+    severity: Severity
     threshold: float
 
 

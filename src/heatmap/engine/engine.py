@@ -121,15 +121,13 @@ class HeatEngine:
         while True:
             next_change = self._due[0] if self._due and self._due[0][0] < until_ms else None
             next_bar = self.market.next_boundary_before(bars_until_ms)
-            if next_change is None and next_bar is None:
-                return
             # At equal times the change frame comes first: it sees the bar still open.
             if next_change is not None and (next_bar is None or next_change[0] <= next_bar):
                 due_ms, _, key = heapq.heappop(self._due)
                 pending = self._pending.pop(key)
                 self._last_change_frame_ms[key] = due_ms
                 yield from self.frames_for(key, due_ms, pending.trigger)
-            else:
+            elif next_bar is not None:
                 self.market.close_bar(next_bar)
                 if self.on_bar_close is not None:
                     self.on_bar_close(next_bar)
@@ -137,6 +135,8 @@ class HeatEngine:
                     yield from self.frames_for((account, None), next_bar, "bar")
                 for desk in self.book.desks:
                     yield from self.frames_for((None, desk), next_bar, "bar")
+            else:
+                return
 
     # -- frames ------------------------------------------------------------------------------
 
@@ -165,7 +165,12 @@ class HeatEngine:
         frame, so a book going flat publishes that and its alerts resolve.
         """
         account, desk = key
-        members = [account] if account is not None else self.book.members(desk)
+        if account is not None:
+            members = [account]
+        elif desk is not None:
+            members = self.book.members(desk)
+        else:
+            raise ValueError("a book key names an account or a desk")
         holdings = self.book.holdings(members, self.params.zero_tol)
         slots_by_symbol = self.market.slots
         priced = [i for i, s in enumerate(holdings.symbols) if s in slots_by_symbol]

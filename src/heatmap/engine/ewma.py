@@ -37,6 +37,13 @@ class EwmaCorrelation:
     O(n^2), vectorised.
     """
 
+    mean: np.ndarray
+    cov: np.ndarray
+    var: np.ndarray
+    weight: np.ndarray
+    started: np.ndarray
+    count: np.ndarray
+
     def __init__(self, alpha: float, min_periods: int, capacity: int = 16) -> None:
         if not 0.0 < alpha <= 1.0:
             raise ValueError("alpha must be in (0, 1]")

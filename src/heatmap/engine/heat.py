@@ -14,7 +14,7 @@ import numpy as np
 
 from heatmap.engine.clusters import cluster_labels, cluster_names
 from heatmap.engine.params import EngineParams
-from heatmap.schema import ClusterRow, Frame, PositionRow, Trigger, ms_to_rfc3339
+from heatmap.schema import ClusterRow, Frame, PositionRow, Quadrant, Trigger, ms_to_rfc3339
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,8 @@ def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np
             cluster=names[labels[i]],
             quadrant=_quadrant(float(heat[i]), conviction_for_quadrant[i],
                                float(abs_shares[i]), params),
-            conviction=book.conviction[i], stale=bool(book.price_age_s[i] > params.stale_after_s),
+            conviction=book.conviction[i],
+            stale=bool(book.price_age_s[i] > params.price_stale_after_s),
             price_age_s=float(book.price_age_s[i]),
         )
         for i, symbol in enumerate(book.symbols)
@@ -161,7 +162,7 @@ def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np
 
 
 def _quadrant(heat: float, conviction: float, abs_share: float,
-              params: EngineParams) -> str:
+              params: EngineParams) -> Quadrant:
     if heat < 0.0:
         return "hedge"
     if conviction < params.unsure_below:

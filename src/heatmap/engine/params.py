@@ -18,6 +18,16 @@ def parse_duration_s(text: str) -> int:
     return int(match.group(1)) * _UNITS_S[match.group(2)]
 
 
+def format_duration_s(seconds: float) -> str:
+    """The shortest duration text :func:`parse_duration_s` reads back as ``seconds``."""
+    if seconds <= 0 or seconds != int(seconds):
+        raise ValueError(f"not a whole, positive number of seconds: {seconds!r}")
+    whole = int(seconds)
+    unit = max((name for name, size in _UNITS_S.items() if whole % size == 0),
+               key=_UNITS_S.__getitem__)
+    return f"{whole // _UNITS_S[unit]}{unit}"
+
+
 class EngineParams(msgspec.Struct, frozen=True, kw_only=True):
     """Every number that shapes a frame, with the product defaults.
 
@@ -36,8 +46,10 @@ class EngineParams(msgspec.Struct, frozen=True, kw_only=True):
         Conviction below which a non-hedge is ``unsure``.
     missing_conviction : float
         Conviction assumed when a position has none.
-    stale_after_s : float
-        Price age beyond which a position is stale.
+    price_stale_after_s : float
+        Price age beyond which a position is stale (SPEC's ``stale_after``; frames
+        echo it as ``stale_after_s``). Not the ``stale_heat`` alert's delay, which is
+        ``AlertThresholds.stale_heat_after_s``.
     rho_min : float
         Clusters join symbols whose average-linkage correlation is at least this.
     stress_kappa : float
@@ -59,7 +71,7 @@ class EngineParams(msgspec.Struct, frozen=True, kw_only=True):
     size_threshold: float = 0.10
     unsure_below: float = 0.4
     missing_conviction: float = 0.5
-    stale_after_s: float = 2.0
+    price_stale_after_s: float = 2.0
     rho_min: float = 0.5
     stress_kappa: float = 0.5
     default_maintenance_rate: float = 0.005
@@ -104,7 +116,8 @@ class EngineParams(msgspec.Struct, frozen=True, kw_only=True):
             "size_threshold": self.size_threshold,
             "unsure_below": self.unsure_below,
             "missing_conviction": self.missing_conviction,
-            "stale_after_s": self.stale_after_s,
+            # SPEC's name; the key is part of the params_hash of stored frames.
+            "stale_after_s": self.price_stale_after_s,
             "rho_min": self.rho_min,
             "stress_kappa": self.stress_kappa,
             "default_maintenance_rate": self.default_maintenance_rate,

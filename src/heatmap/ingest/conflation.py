@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from heatmap.schema import Price, ts_to_ms
+from heatmap.schema import Price, datetime_to_ms
 
 
 class Conflator:
@@ -21,7 +21,7 @@ class Conflator:
 
     def offer(self, price: Price) -> list[Price]:
         """Prices to send now (the offered one and/or held ones whose window passed)."""
-        now_ms = ts_to_ms(price.ts)
+        now_ms = datetime_to_ms(price.ts)
         last = self._last_sent_ms.get(price.symbol)
         if last is None or now_ms - last >= self.window_ms:
             if self._held.pop(price.symbol, None) is not None:

@@ -7,7 +7,6 @@ Pure: bytes in, a message or a rejection out. Reading stdin belongs to
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import cast
 
 import msgspec
 
@@ -39,11 +38,10 @@ def parse_line(raw: bytes, positions_topic: str,
     if not isinstance(shape, dict) or ("qty" in shape) == ("equity" in shape):
         return Rejected(positions_topic, "neither a position (qty) nor an account (equity)",
                         original)
-    kind, topic = (Position, positions_topic) if "qty" in shape else (Account,
-                                                                      accounts_topic)
     try:
-        return cast(Message, decode(kind, line))
+        return decode(Position, line) if "qty" in shape else decode(Account, line)
     except InvalidMessageError as error:
+        topic = positions_topic if "qty" in shape else accounts_topic
         return Rejected(topic, str(error), original)
 
 

@@ -15,7 +15,7 @@ from heatmap.ingest.json_lines import json_lines
 from heatmap.ingest.producer import HeatProducer
 from heatmap.ingest.recorded import recorded_files
 from heatmap.ingest.rejected import Message, Rejected
-from heatmap.schema import Price, ts_to_ms
+from heatmap.schema import Price, datetime_to_ms
 
 # The sources are pure and live in their own modules; they are named here too, so
 # that starting a service needs this module only.
@@ -85,7 +85,7 @@ def run(source: Iterable[Message | Rejected], producer: HeatProducer, stop: Stop
                 summary.deadlettered += 1
                 continue
             if pacer is not None:
-                pacer.wait_for(ts_to_ms(item.ts))
+                pacer.wait_for(datetime_to_ms(item.ts))
             outgoing: Iterable[Message] = [item]
             if conflator is not None and isinstance(item, Price):
                 outgoing = conflator.offer(item)
@@ -108,7 +108,8 @@ def run(source: Iterable[Message | Rejected], producer: HeatProducer, stop: Stop
     return summary
 
 
-def interruptible_lines(stream, stop: StopFlag, poll_s: float = 0.2) -> Iterator[bytes]:
+def interruptible_lines(stream: Iterable[bytes], stop: StopFlag,
+                        poll_s: float = 0.2) -> Iterator[bytes]:
     """Lines of a blocking stream (stdin) that stop promptly on SIGTERM.
 
     A reader thread feeds a queue, so an idle pipe cannot keep a stopping service

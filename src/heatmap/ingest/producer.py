@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from collections.abc import Iterator
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError
+from kafka.producer.future import RecordMetadata
 from prometheus_client import REGISTRY, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from heatmap.ingest.settings import IngestSettings
@@ -50,12 +52,12 @@ class _TopicMeters:
         self.errors = 0
         self.latency = SEND_LATENCY.labels(topic)
 
-    def on_ack(self, metadata) -> None:
+    def on_ack(self, metadata: RecordMetadata) -> None:
         self.records += 1
         self.bytes += max(metadata.serialized_value_size, 0)
         self.producer._acknowledged()
 
-    def on_sampled_ack(self, started: float, _metadata) -> None:
+    def on_sampled_ack(self, started: float, _metadata: RecordMetadata) -> None:
         self.latency.observe(time.perf_counter() - started)
 
     def on_error(self, error: Exception) -> None:
@@ -69,7 +71,7 @@ class _ProducerCollector(Collector):
     def __init__(self) -> None:
         self.producers: weakref.WeakSet[HeatProducer] = weakref.WeakSet()
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         families = {
             "records": CounterMetricFamily("heat_ingest_records_sent",
                                            "Records acknowledged by Kafka", labels=["topic"]),
@@ -100,7 +102,7 @@ class HeatProducer:
     Parameters
     ----------
     settings : IngestSettings
-        Bootstrap servers and producer tuning.
+        Bootstrap servers and producer options (``settings.kafka``), service name.
     topics : Topics
         Resolved topic names (prefix applied).
     """
@@ -108,15 +110,15 @@ class HeatProducer:
     def __init__(self, settings: IngestSettings, topics: Topics) -> None:
         self.settings = settings
         self.topics = topics
+        options = settings.kafka.producer
         self._producer = KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
+            bootstrap_servers=settings.kafka.bootstrap_servers,
             client_id=f"heat-{settings.service_name}",
-            acks=settings.producer_acks if settings.producer_acks == "all"
-            else int(settings.producer_acks),
-            enable_idempotence=settings.producer_idempotence,
-            compression_type=settings.producer_compression,
-            linger_ms=settings.producer_linger_ms,
-            batch_size=settings.producer_batch_size,
+            acks=options.client_acks,
+            enable_idempotence=options.idempotence,
+            compression_type=options.compression,
+            linger_ms=options.linger_ms,
+            batch_size=options.batch_size,
         )
         self._meters: dict[str, _TopicMeters] = {}
         _COLLECTOR.producers.add(self)
@@ -202,10 +204,10 @@ class HeatProducer:
     def close(self) -> None:
         """Flush everything accepted, then close."""
         try:
-            self._producer.flush(timeout=self.settings.producer_close_timeout_s)
+            self._producer.flush(timeout=self.settings.kafka.producer.close_timeout_s)
         except KafkaError as error:
             log.error("flush on close failed", extra={"error": str(error)})
-        self._producer.close(timeout=self.settings.producer_close_timeout_s)
+        self._producer.close(timeout=self.settings.kafka.producer.close_timeout_s)
 
     def healthy(self, stalled_after_s: float = 30.0) -> tuple[bool, dict]:
         """Health for ``/healthz``: the last send did not fail, and records waiting for

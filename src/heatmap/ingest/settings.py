@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from heatmap.config import secret_value
+from heatmap.settings.kafka import KafkaSettings
+from heatmap.settings.secrets import secret_value
 
 
 class IngestSettings(BaseSettings):
-    """Kafka producer and service settings shared by every ingest source.
+    """What an ingest service adds to the shared Kafka settings.
 
     Exchange API keys come from ``HEAT_EXCHANGE_API_KEY`` / ``HEAT_EXCHANGE_SECRET``
     (``HEAT_EXCHANGE_PASSWORD`` where an exchange needs one) or their ``*_FILE``;
@@ -20,13 +21,7 @@ class IngestSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HEAT_", frozen=True, extra="ignore")
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    producer_linger_ms: int = 20
-    producer_batch_size: int = 256 * 1024
-    producer_compression: str = "lz4"
-    producer_acks: str = "all"
-    producer_idempotence: bool = True
-    producer_close_timeout_s: float = 30.0
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     metrics_port: int = 0
     log_level: str = "INFO"
     service_name: str = "ingest"

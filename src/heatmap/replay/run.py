@@ -12,7 +12,7 @@ from heatmap.db.writer import HeatBatch
 from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams
-from heatmap.schema import Account, Frame, Position, Price, encode, parse_rfc3339_ms, ts_to_ms
+from heatmap.schema import Account, Frame, Position, Price, datetime_to_ms, encode, rfc3339_to_ms
 from heatmap.sources.csv_files import ReadStats
 from heatmap.sources.merge import merged_events
 
@@ -48,13 +48,16 @@ class DatabaseOutput:
         self.frames_range_ms: tuple[int, int] | None = None
 
     def add_input(self, message: Price | Position | Account) -> None:
-        target = {Price: self.batch.prices, Position: self.batch.positions,
-                  Account: self.batch.accounts}[type(message)]
-        target.append(message)
+        if isinstance(message, Price):
+            self.batch.prices.append(message)
+        elif isinstance(message, Position):
+            self.batch.positions.append(message)
+        else:
+            self.batch.accounts.append(message)
 
     def add_frame(self, frame: Frame) -> None:
         self.batch.frames.append(frame)
-        ts_ms = parse_rfc3339_ms(frame.ts)
+        ts_ms = rfc3339_to_ms(frame.ts)
         first_ms, last_ms = self.frames_range_ms or (ts_ms, ts_ms)
         self.frames_range_ms = (min(first_ms, ts_ms), max(last_ms, ts_ms))
         if len(self.batch.frames) >= self.batch_frames:
@@ -68,7 +71,7 @@ class DatabaseOutput:
 
 def apply(engine: HeatEngine, message: Price | Position | Account) -> list[Frame]:
     """Feed one validated message to the engine; returns the frames it released."""
-    ts_ms = ts_to_ms(message.ts)
+    ts_ms = datetime_to_ms(message.ts)
     if isinstance(message, Price):
         return engine.on_price(message.symbol, ts_ms, message.price)
     if isinstance(message, Position):
@@ -118,7 +121,7 @@ def replay(prices: list[Path], positions: Path | None, accounts: Path | None,
                 database.add_frame(frame)
 
     for count, message in enumerate(merged_events(prices, positions, accounts, stats)):
-        emit(engine.iter_advance(ts_to_ms(message.ts)))  # streamed: gaps close many bars
+        emit(engine.iter_advance(datetime_to_ms(message.ts)))  # streamed: gaps close many bars
         if database is not None:
             database.add_input(message)
         emit(apply(engine, message))

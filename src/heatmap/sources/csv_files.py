@@ -16,13 +16,13 @@ from pathlib import Path
 
 import msgspec
 
-from heatmap.schema import Account, Position, Price, ts_to_ms
+from heatmap.schema import Account, InputMessage, Position, Price, datetime_to_ms
 
 # At equal timestamps prices apply first, then account terms, then positions.
 # A row this far after the previous one is taken for a typo (a mistyped year would
 # otherwise close millions of empty bars) and rejected.
 MAX_GAP_MS = 366 * 86_400_000
-KIND_ORDER = {Price: 0, Account: 1, Position: 2}
+KIND_ORDER: dict[type[msgspec.Struct], int] = {Price: 0, Account: 1, Position: 2}
 
 
 class ReplayInputError(ValueError):
@@ -100,7 +100,7 @@ def _raw(consumed: list[str]) -> bytes:
 def _empty_to_none(row: dict[str, str], *names: str) -> None:
     for name in names:
         if row.get(name) == "":
-            row[name] = None
+            del row[name]  # read back with row.get(name): None
 
 
 def _header(path: Path) -> set[str]:
@@ -114,7 +114,9 @@ def _require(path: Path, columns: set[str], *required: str) -> None:
         raise ReplayInputError(f"{path}: missing column(s) {', '.join(missing)}")
 
 
-def _read(path: Path, kind: type, stats: ReadStats, prepare) -> Iterator[tuple]:
+def _read(path: Path, kind: type[InputMessage], stats: ReadStats,
+          prepare: Callable[[dict[str, str]], dict[str, object]]
+          ) -> Iterator[tuple[int, int, InputMessage]]:
     name = kind.__name__.lower()
     previous_ms = None
     for row, raw in _rows(path, name, stats):
@@ -122,7 +124,7 @@ def _read(path: Path, kind: type, stats: ReadStats, prepare) -> Iterator[tuple]:
             message = msgspec.convert(prepare(row), kind, strict=False)
             if message.ts.tzinfo is None:  # CSV exports often omit the offset: UTC
                 message = msgspec.structs.replace(message, ts=message.ts.replace(tzinfo=UTC))
-            ts_ms = ts_to_ms(message.ts)
+            ts_ms = datetime_to_ms(message.ts)
         except (msgspec.ValidationError, ValueError, KeyError, TypeError,
                 OverflowError) as error:
             stats.reject(name, str(error), raw)

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import TypedDict, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 from heatmap import preflight
@@ -17,7 +18,7 @@ from heatmap.stack.kafka import KafkaBrokerConfig, StackError
 from heatmap.stack.ports import pick
 from heatmap.stack.postgres import PostgresClusterConfig
 from heatmap.stack.settings import StackSettings
-from heatmap.topics import TopicSettings, topic_specs
+from heatmap.topics import topic_specs
 
 Step = Callable[[str], None]
 
@@ -46,6 +47,20 @@ class StackState:
         return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 
 
+class _KafkaFields(TypedDict):
+    kafka_bootstrap: str
+    kafka_external: bool
+    kafka_port: int | None
+    kafka_controller_port: int | None
+
+
+class _DatabaseFields(TypedDict):
+    database_url: str
+    database_external: bool
+    postgres_port: int | None
+    postgres_root: str | None
+
+
 @dataclass(frozen=True)
 class ComponentStatus:
     name: str
@@ -61,15 +76,13 @@ class LocalStack:
     Parameters
     ----------
     settings : StackSettings
-        Ports, directories, external endpoints.
-    topics : TopicSettings
-        Prefix and partition counts of the topics ``up`` creates.
+        Ports, directories, external endpoints, and (in ``settings.kafka.topics``)
+        the prefix and partition counts of the topics ``up`` creates.
     """
 
-    def __init__(self, settings: StackSettings | None = None,
-                 topics: TopicSettings | None = None) -> None:
+    def __init__(self, settings: StackSettings | None = None) -> None:
         self.settings = settings or StackSettings()
-        self.topics = topics or TopicSettings()
+        self.topics = self.settings.kafka.topics
         self.state_dir = self.settings.state_dir
         self.kafka_home = self.state_dir / "kafka"
         self.state_path = self.state_dir / "stack.json"
@@ -124,8 +137,14 @@ class LocalStack:
             self._save_state(state)
             return state
 
+    @property
+    def _configured_database_url(self) -> str | None:
+        """HEAT_DATABASE_URL: an existing database to use instead of a local one."""
+        url = self.settings.database.database_url
+        return url.get_secret_value() if url is not None else None
+
     def _database_is_external(self, previous: StackState | None) -> bool:
-        return _is_external(self.settings.database_url,
+        return _is_external(self._configured_database_url,
                             previous.database_url if previous and not previous.database_external
                             else None)
 
@@ -139,12 +158,12 @@ class LocalStack:
                 raise StackError(f"{path} not found: install PostgreSQL 15 (apt-get install -y "
                                  "postgresql-15) or set HEAT_POSTGRES_BIN_DIR")
 
-    def _kafka_up(self, previous: StackState | None, step: Step) -> dict[str, object]:
+    def _kafka_up(self, previous: StackState | None, step: Step) -> _KafkaFields:
         timeout_s = self.settings.start_timeout_s
-        if _is_external(self.settings.kafka_bootstrap,
-                        previous.kafka_bootstrap if previous and not previous.kafka_external
-                        else None):
-            bootstrap = self.settings.kafka_bootstrap
+        configured = self.settings.kafka.bootstrap
+        if _is_external(configured, previous.kafka_bootstrap
+                        if previous and not previous.kafka_external else None):
+            bootstrap = configured
             step(f"Using the Kafka cluster at {bootstrap}")
             # An existing broker is expected to run: say so in seconds, not start_timeout_s.
             preflight.require_kafka(
@@ -185,14 +204,15 @@ class LocalStack:
         created = kafka.ensure_topics(bootstrap, topic_specs(self.topics))
         step(f"Topics: {len(created)} created" if created else "Topics: all present")
 
-    def _postgres_up(self, previous: StackState | None, step: Step) -> dict[str, object]:
-        if self._database_is_external(previous):
+    def _postgres_up(self, previous: StackState | None, step: Step) -> _DatabaseFields:
+        configured = self._configured_database_url
+        if configured is not None and self._database_is_external(previous):
             step("Using the PostgreSQL database from HEAT_DATABASE_URL")
             preflight.require_postgres(
-                self.settings.database_url, preflight.PreflightSettings().connect_timeout_s,
+                configured, preflight.PreflightSettings().connect_timeout_s,
                 remedy="start it, or unset HEAT_DATABASE_URL so that `heat stack up` runs a "
                 "local PostgreSQL")
-            return {"database_url": self.settings.database_url, "database_external": True,
+            return {"database_url": configured, "database_external": True,
                     "postgres_port": None, "postgres_root": None}
         preferred = previous.postgres_port if previous and previous.postgres_port else None
         config = self.postgres_cluster(preferred or self.settings.postgres_port)
@@ -258,7 +278,7 @@ class LocalStack:
         return components
 
 
-def _is_external(configured: str | None, ours: str | None) -> bool:
+def _is_external(configured: str | None, ours: str | None) -> TypeGuard[str]:
     """Whether a configured endpoint names a service the stack must not start.
 
     After ``eval "$(heat stack env)"`` the environment names our own services;

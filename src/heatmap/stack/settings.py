@@ -8,6 +8,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from heatmap.settings.database import DatabaseSettings
+from heatmap.settings.kafka import KafkaSettings
+
 
 def _xdg_dir(variable: str, fallback: str) -> Path:
     base = os.environ.get(variable)
@@ -17,8 +20,9 @@ def _xdg_dir(variable: str, fallback: str) -> Path:
 class StackSettings(BaseSettings):
     """Where the local stack keeps its state and how it starts its services.
 
-    When ``kafka_bootstrap`` or ``database_url`` is set, that existing service
-    is used and no local one is started.
+    When ``kafka.bootstrap`` (``HEAT_KAFKA_BOOTSTRAP``) or ``database.database_url``
+    (``HEAT_DATABASE_URL``) is set, that existing service is used and no local one
+    is started; the topics are created as ``kafka.topics`` says.
     """
 
     model_config = SettingsConfigDict(env_prefix="HEAT_", frozen=True, extra="ignore")
@@ -26,8 +30,8 @@ class StackSettings(BaseSettings):
     state_dir: Path = Field(default_factory=lambda: _xdg_dir("XDG_STATE_HOME", ".local/state"))
     cache_dir: Path = Field(default_factory=lambda: _xdg_dir("XDG_CACHE_HOME", ".cache"))
 
-    kafka_bootstrap: str | None = None
-    database_url: str | None = None
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
     kafka_port: int = 9092
     kafka_controller_port: int = 9093

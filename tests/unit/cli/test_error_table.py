@@ -19,9 +19,9 @@ from heatmap.cli.errors import (
 )
 from heatmap.cli.main import app
 from heatmap.db.migrations import MigrationError
-from heatmap.db.settings import DbSettings
 from heatmap.ingest.settings import IngestSettings
 from heatmap.preflight import ServiceUnreachable
+from heatmap.settings.database import DatabaseSettings
 from heatmap.sources.csv_files import ReplayInputError
 from heatmap.stack.kafka import StackError
 from heatmap.stack.settings import StackSettings
@@ -39,7 +39,7 @@ def _validation_error(settings_class: type, env: dict[str, str],
 
 @pytest.mark.parametrize(("settings_class", "variable", "value"), [
     (IngestSettings, "HEAT_METRICS_PORT", "http"),
-    (DbSettings, "HEAT_RETRY_ATTEMPTS", "0"),
+    (DatabaseSettings, "HEAT_RETRY_ATTEMPTS", "0"),
     (StackSettings, "HEAT_START_TIMEOUT_S", "soon"),
     (TopicSettings, "HEAT_TOPIC_PRICES_PARTITIONS", "six"),
 ])

@@ -33,7 +33,7 @@ from heatmap.engine.ewma import EwmaCorrelation
 from heatmap.engine.market import MarketState
 from heatmap.engine.params import EngineParams
 from heatmap.replay.run import apply
-from heatmap.schema import Account, Frame, Position, Price, encode, ts_to_ms
+from heatmap.schema import Account, Frame, Position, Price, datetime_to_ms, encode
 from heatmap.sources.csv_files import ReadStats
 from heatmap.sources.merge import merged_events
 
@@ -135,7 +135,7 @@ def test_restored_replay_equals_uninterrupted_replay_on_real_bars() -> None:
             break
         market = run.steady.engine.market
         boundary_before = market.last_boundary_ms
-        run.advance(ts_to_ms(message.ts))
+        run.advance(datetime_to_ms(message.ts))
         closed_bar = market.last_boundary_ms != boundary_before
         maybe_cut("warm-up" if _warming(run.steady.engine)
                   else "at a bar close" if closed_bar else None)

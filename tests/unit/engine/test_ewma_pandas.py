@@ -11,7 +11,7 @@ import pytest
 from heatmap.engine.ewma import EwmaCorrelation
 from heatmap.engine.market import MarketState
 from heatmap.engine.params import EngineParams
-from heatmap.schema import parse_rfc3339_ms
+from heatmap.schema import rfc3339_to_ms
 from oracle.reference import bar_closes, load_prices, log_returns
 
 DATA = Path(__file__).parents[3] / "data" / "binance-5m"
@@ -35,11 +35,11 @@ def test_real_5m_bars_match_pandas_within_1e_8(timeframe: str) -> None:
     worst_corr = worst_var = 0.0
     symbols = list(closes.columns)
     prices = observations.sort_values("ts", kind="stable")
-    price_rows = iter(zip((parse_rfc3339_ms(t.isoformat()) for t in prices["ts"]),
+    price_rows = iter(zip((rfc3339_to_ms(t.isoformat()) for t in prices["ts"]),
                           prices["symbol"], prices["price"], strict=True))
     pending = next(price_rows, None)
     for bar, boundary in enumerate(closes.index):
-        boundary_ms = parse_rfc3339_ms(boundary.isoformat())
+        boundary_ms = rfc3339_to_ms(boundary.isoformat())
         while pending is not None and pending[0] <= boundary_ms:
             market.on_price(pending[1], pending[0], float(pending[2]))
             pending = next(price_rows, None)

@@ -7,13 +7,12 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heatmap.db.tables import moment
 from heatmap.ingest.conflation import Conflator
-from heatmap.schema import Price
+from heatmap.schema import Price, ms_to_datetime
 
 
 def _price(symbol: str, ts_ms: int, value: float) -> Price:
-    return Price(symbol=symbol, ts=moment(ts_ms), price=value, source="t")
+    return Price(symbol=symbol, ts=ms_to_datetime(ts_ms), price=value, source="t")
 
 
 def test_holds_back_within_the_window_and_sends_the_latest_later() -> None:

@@ -21,10 +21,10 @@ BLOCK_TICKS = 256
 
 
 def _periodic(elapsed_ms: np.ndarray | int, every_ms: int, offset_ms: int,
-              duration_ms: int) -> np.ndarray | bool:
+              duration_ms: int) -> np.ndarray:
     """Whether ``elapsed_ms`` (ms since start, scalar or array) lies in a periodic window."""
     phase = np.asarray(elapsed_ms) - offset_ms
-    return (phase >= 0) & (phase % every_ms < duration_ms)
+    return np.asarray((phase >= 0) & (phase % every_ms < duration_ms))
 
 
 @dataclass(frozen=True)

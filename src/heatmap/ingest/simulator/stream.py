@@ -23,7 +23,7 @@ from heatmap.ingest.simulator.market import (
     price_block,
 )
 from heatmap.ingest.simulator.universe import account_specs, build_universe
-from heatmap.schema import Account, Position, Price, ts_to_ms
+from heatmap.schema import Account, Position, Price, datetime_to_ms
 
 
 def _next_due_ms(due_ms: int, every_ms: int, now_ms: int) -> int:
@@ -235,7 +235,7 @@ class MarketSimulator:
     def _elapsed_ms(self, ts: datetime) -> int:
         if ts.tzinfo is None:
             raise ValueError("ts must be timezone aware")
-        return ts_to_ms(ts) - ts_to_ms(self.start)
+        return datetime_to_ms(ts) - datetime_to_ms(self.start)
 
     def news_active(self, ts: datetime) -> bool:
         """Whether a news event (correlations near 1, volatility up) is active at ``ts``."""

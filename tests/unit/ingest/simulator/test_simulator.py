@@ -20,7 +20,7 @@ from scipy.spatial.distance import squareform
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams
 from heatmap.ingest.simulator import MarketSimulator, SimulatorConfig
-from heatmap.schema import Account, Position, Price, decode, encode, ts_to_ms
+from heatmap.schema import Account, Position, Price, datetime_to_ms, decode, encode
 
 HOUR_S = 3600.0
 
@@ -96,9 +96,9 @@ def test_every_event_round_trips_through_the_schema(hour) -> None:
 
 
 def test_time_order_and_opening_messages(hour, simulator: MarketSimulator) -> None:
-    times = [ts_to_ms(e.ts) for e in hour]
+    times = [datetime_to_ms(e.ts) for e in hour]
     assert times == sorted(times)
-    assert times[-1] <= ts_to_ms(simulator.start) + HOUR_S * 1000
+    assert times[-1] <= datetime_to_ms(simulator.start) + HOUR_S * 1000
     accounts = {a.account for a in simulator.accounts}
     opening = hour[:len(accounts)]
     assert all(isinstance(e, Account) for e in opening)
@@ -291,7 +291,7 @@ def _engine_frames(events) -> list:
                                      min_periods=5))
     frames = []
     for event in events:
-        ts_ms = ts_to_ms(event.ts)
+        ts_ms = datetime_to_ms(event.ts)
         if isinstance(event, Price):
             frames += engine.on_price(event.symbol, ts_ms, event.price)
         elif isinstance(event, Position):

@@ -1,4 +1,4 @@
-"""Helpers shared by the per-service settings modules."""
+"""Secrets given either as a variable or as a file named by its ``*_FILE`` variable."""
 
 from __future__ import annotations
 

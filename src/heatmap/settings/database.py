@@ -1,4 +1,5 @@
-"""Database configuration, from ``HEAT_*`` environment variables (secrets also from ``*_FILE``)."""
+"""The one database configuration, from ``HEAT_*`` environment variables (secrets also
+from ``*_FILE``): used by migrations, the writer, replays, benchmarks and the local stack."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from heatmap.config import secret_value
+from heatmap.settings.secrets import secret_value
 
-WRITER_ROLE = "heat_writer"
-READER_ROLE = "heat_reader"
+Role = Literal["heat_writer", "heat_reader"]
+WRITER_ROLE: Role = "heat_writer"
+READER_ROLE: Role = "heat_reader"
 
 
-class DbSettings(BaseSettings):
+class DatabaseSettings(BaseSettings):
     """Where the database is and how its roles log in.
 
     ``database_url`` is an owner (or superuser) URL, used only by migrations and
@@ -55,12 +57,12 @@ class DbSettings(BaseSettings):
             raise ValueError("HEAT_DATABASE_URL is not set")
         return self.database_url.get_secret_value()
 
-    def role_password(self, role: str) -> str | None:
+    def role_password(self, role: Role) -> str | None:
         if role == WRITER_ROLE:
             return secret_value(self.writer_password, self.writer_password_file)
         return secret_value(self.reader_password, self.reader_password_file)
 
-    def role_url(self, role: str) -> str:
+    def role_url(self, role: Role) -> str:
         """The URL a service uses: its own, or the admin URL with this role and password."""
         own = self.writer_url if role == WRITER_ROLE else self.reader_url
         if own is not None:
