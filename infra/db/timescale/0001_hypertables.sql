@@ -112,13 +112,14 @@ SELECT create_hypertable('heat.deadletters', by_range('ts', INTERVAL '7 days'),
 -- and every float and quantity would look like noise. Ordered by symbol (or
 -- cluster) first, then ts, a batch holds a few whole per-symbol series:
 -- quantities and convictions become runs, prices and shares smooth sequences.
--- Measured on a synthetic desk (100 accounts x 20 positions x 3 timeframes,
--- 1-minute bars, random-walk prices, see `heat bench storage`), this makes
--- compressed frame_positions chunks ~0.16 of their uncompressed size
--- (indexes included), against ~0.21 with ts first; on a small replay
--- (5-minute bars, 4-hour chunks of a few hundred rows per book) ~0.30
--- against ~0.37. A chunk of only a few pages cannot shrink whatever the
--- settings: a compressed chunk has its own heap, index and TOAST pages.
+-- Measured on a synthetic desk (`heat bench storage`: 20 accounts x 20
+-- positions x 3 timeframes, one day of 1-minute bars, random-walk prices),
+-- compressed frame_positions take 0.16 of their uncompressed bytes (heap,
+-- indexes and TOAST), against 0.21 with ts first; frame_clusters 0.14
+-- against 0.16. On the replay of data/ (5-minute bars, a few accounts, 4-hour
+-- chunks of a few hundred rows per book) frame_positions take ~0.30 against
+-- ~0.37. A chunk of only a few pages cannot shrink whatever the settings: a
+-- compressed chunk has its own heap, index and TOAST pages.
 --
 --   frames: one segment per book and timeframe (~1,440 frames a day per
 --     segment), ordered by ts: one row per frame, so ts first is one series.
