@@ -306,12 +306,16 @@ def test_replay_to_db_keeps_names_of_any_script_verbatim(migrated, tmp_path: Pat
         assert {r[0] for r in matrix} == symbols
 
 
-def test_small_storage_benchmark_runs(stack) -> None:
+def test_small_storage_benchmark_runs(database_server) -> None:
     from heatmap.bench import storage as storage_bench
 
-    result = storage_bench.run(stack.database_url, "small")
+    result = storage_bench.run(database_server.admin_url, "small")
     assert result.writer_rows_per_s > 0 and result.raw_copy_rows_per_s > 0
     assert result.history_rows == 24  # one day of hourly buckets
+    if database_server.kind == "timescaledb":
+        assert result.history_plain_query_ms > 0  # the plain-schema baseline, same server
+        assert result.compression and all(
+            0 < figures.ratio < 1 for figures in result.compression.values())
 
 
 def test_no_transaction_migrations_run_statement_by_statement(migrated) -> None:

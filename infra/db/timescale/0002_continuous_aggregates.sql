@@ -43,10 +43,19 @@
 --
 -- The 1-day aggregates hold one row per book, timeframe and day; segments that
 -- small gain nothing from compression. The minute and hour aggregates are
--- compressed (segmented by their group-by columns, the default) once they are
--- older than their refresh window (required before TimescaleDB 2.18.1, where a
--- refresh could not write into compressed chunks). Since 2.18 the compression
--- option is also named timescaledb.enable_columnstore; the old name remains.
+-- compressed once they are older than their refresh window (required before
+-- TimescaleDB 2.18.1, where a refresh could not write into compressed chunks),
+-- segmented by book and timeframe and ordered by bucket (then params_hash, and
+-- cluster first for the cluster rollups, as in 0001_hypertables.sql). The
+-- settings are explicit: by default an aggregate is not segmented at all but
+-- ordered by bucket, then its group-by columns, so every batch would mix all
+-- books and a one-book history (heat_api.frame_metrics_1h WHERE book = ...)
+-- would decompress every book's rows of the range: one book's day of the
+-- minute rollup, with 20 books stored, read 87 batches (86,400 rows) instead
+-- of 2, 5.9 ms instead of 0.3 ms, growing with the number of books. Per-book
+-- segments cost some bytes (0.27 of the uncompressed size against 0.22).
+-- Since 2.18 the compression options are also named
+-- timescaledb.enable_columnstore / segmentby / orderby; the old names remain.
 
 -- Frame metrics ------------------------------------------------------------
 
@@ -209,10 +218,18 @@ SELECT add_continuous_aggregate_policy('heat.cluster_metrics_1d_cagg',
 
 -- Compression of the minute and hour aggregates ----------------------------------
 
-ALTER MATERIALIZED VIEW heat.frame_metrics_1m_cagg SET (timescaledb.compress = true);
-ALTER MATERIALIZED VIEW heat.frame_metrics_1h_cagg SET (timescaledb.compress = true);
-ALTER MATERIALIZED VIEW heat.cluster_metrics_1m_cagg SET (timescaledb.compress = true);
-ALTER MATERIALIZED VIEW heat.cluster_metrics_1h_cagg SET (timescaledb.compress = true);
+ALTER MATERIALIZED VIEW heat.frame_metrics_1m_cagg SET (timescaledb.compress = true,
+    timescaledb.compress_segmentby = 'book_kind, book, timeframe',
+    timescaledb.compress_orderby = 'bucket DESC, params_hash');
+ALTER MATERIALIZED VIEW heat.frame_metrics_1h_cagg SET (timescaledb.compress = true,
+    timescaledb.compress_segmentby = 'book_kind, book, timeframe',
+    timescaledb.compress_orderby = 'bucket DESC, params_hash');
+ALTER MATERIALIZED VIEW heat.cluster_metrics_1m_cagg SET (timescaledb.compress = true,
+    timescaledb.compress_segmentby = 'book_kind, book, timeframe',
+    timescaledb.compress_orderby = 'cluster, bucket DESC, params_hash');
+ALTER MATERIALIZED VIEW heat.cluster_metrics_1h_cagg SET (timescaledb.compress = true,
+    timescaledb.compress_segmentby = 'book_kind, book, timeframe',
+    timescaledb.compress_orderby = 'cluster, bucket DESC, params_hash');
 
 SELECT add_compression_policy('heat.frame_metrics_1m_cagg',
     compress_after => greatest(current_setting('heat.compress_after')::interval, INTERVAL '2 days'),
