@@ -279,12 +279,12 @@ def test_heat_db_refresh_rollups_as_the_owner_only(timescale_migrated) -> None:
     assert as_writer.returncode == 1
     assert len(as_writer.stderr.splitlines()) == 1 and "Traceback" not in as_writer.stderr
     assert as_writer.stderr == (
-        "refresh-rollups failed: cannot refresh heat.cluster_metrics_1d_cagg: only its owner "
-        "may; set HEAT_DATABASE_URL to the role that ran heat db migrate\n")
+        "error: refresh-rollups failed: cannot refresh heat.cluster_metrics_1d_cagg: only its "
+        "owner may; set HEAT_DATABASE_URL to the role that ran heat db migrate\n")
 
     as_owner = _refresh_command(settings.admin_url(), "--from", "2018-01-10T23:15:00Z",
                                 "--to", "2018-01-11T00:44:00+00:00")
     assert as_owner.returncode == 0, as_owner.stderr
-    assert as_owner.stderr.splitlines() == [
+    assert as_owner.stdout.splitlines() == [
         "6 rollups refreshed from 2018-01-10 00:00 to 2018-01-12 00:00 UTC"]
     _rollups_match(settings.role_url(READER_ROLE), before=datetime.now(UTC) - 7 * DAY)

@@ -121,14 +121,20 @@ def test_reader_reads_the_api_only_and_writes_nothing(migrated) -> None:
                 writer.execute(statement)
 
 
+def _row(table, **values: object) -> tuple:
+    """A row of ``table`` in its column order; columns not given are NULL."""
+    return tuple(values.pop(name, None) for name in table.column_names)
+
+
 def test_hostile_names_are_stored_verbatim(migrated) -> None:
     # Written straight to the tables, bypassing the message schema: whatever reaches the
     # database is stored verbatim and harmlessly.
     from heatmap.db import tables
 
     frames = engine_frames(account=HOSTILE)
-    position = (_dt(5), HOSTILE, HOSTILE, "'; --", 1.0, None, None, None, None, None)
-    account = (_dt(0), HOSTILE, 1.0, None, None, None)
+    position = _row(tables.POSITIONS, ts=_dt(5), account=HOSTILE, symbol=HOSTILE,
+                    strategy="'; --", qty=1.0)
+    account = _row(tables.ACCOUNT_EQUITY, ts=_dt(0), account=HOSTILE, equity=1.0)
     with HeatWriter(migrated.role_url(WRITER_ROLE), migrated) as writer:
         writer.write(HeatBatch(frames=frames))
         writer.write_rows([(tables.POSITIONS, [position]), (tables.ACCOUNT_EQUITY, [account])])
