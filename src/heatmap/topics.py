@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from heatmap.settings.kafka import TopicSettings
 
 _DAY_MS = 24 * 60 * 60 * 1000
+_MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class Topics:
     heat_frames: str
     alerts: str
     deadletter: str
+    sequence: str
+    checkpoints: str
+    correlations: str
 
     @classmethod
     def from_settings(cls, settings: TopicSettings | None = None) -> Topics:
@@ -55,6 +59,9 @@ class Topics:
             heat_frames=f"{prefix}heat-frames",
             alerts=f"{prefix}alerts",
             deadletter=f"{prefix}deadletter",
+            sequence=f"{prefix}sequence",
+            checkpoints=f"{prefix}checkpoints",
+            correlations=f"{prefix}correlations",
         )
 
 
@@ -68,13 +75,27 @@ def topic_specs(settings: TopicSettings | None = None) -> list[TopicSpec]:
     would drop live positions: it is a plain stream with a long retention, and
     the processor keeps the latest position per (account, symbol, strategy) in
     its own compacted changelog.
+
+    The processor's own topics have one partition each, whatever the settings:
+    ``sequence`` is the engine's applied order (one epoch record per
+    transaction) and must be read in order; it is kept as long as ``prices``,
+    since a takeover replays the epochs after the last checkpoint and they
+    point at input records that must still exist. ``checkpoints`` keeps the
+    latest engine state per engine (key), compacted; a checkpoint is several
+    MB (the EWMA matrices), so records up to 16 MiB are allowed, and short
+    segments let old checkpoints be compacted away within the hour.
+    ``correlations`` holds the bar-close correlation matrices (key =
+    timeframe); a matrix grows with the square of the universe (about 0.4 MB
+    of JSON at 200 symbols), so it also allows 16 MiB.
     """
     settings = settings or TopicSettings()
     names = Topics.from_settings(settings)
     stream = {"cleanup.policy": "delete", "compression.type": "producer"}
+    prices_retention_ms = 3 * _DAY_MS
+    large_records = {"max.message.bytes": str(16 * _MIB)}
     return [
         TopicSpec(names.prices, settings.prices_partitions,
-                  {**stream, "retention.ms": str(3 * _DAY_MS)}),
+                  {**stream, "retention.ms": str(prices_retention_ms)}),
         TopicSpec(names.positions, settings.positions_partitions,
                   {**stream, "retention.ms": str(30 * _DAY_MS)}),
         TopicSpec(names.accounts, settings.accounts_partitions,
@@ -86,4 +107,11 @@ def topic_specs(settings: TopicSettings | None = None) -> list[TopicSpec]:
                   {**stream, "retention.ms": str(90 * _DAY_MS)}),
         TopicSpec(names.deadletter, settings.deadletter_partitions,
                   {**stream, "retention.ms": str(14 * _DAY_MS)}),
+        TopicSpec(names.sequence, 1, {**stream, "retention.ms": str(prices_retention_ms)}),
+        TopicSpec(names.checkpoints, 1,
+                  {"cleanup.policy": "compact", "compression.type": "producer",
+                   **large_records, "min.cleanable.dirty.ratio": "0.1",
+                   "segment.ms": str(_DAY_MS // 24), "segment.bytes": str(64 * _MIB)}),
+        TopicSpec(names.correlations, 1,
+                  {**stream, **large_records, "retention.ms": str(7 * _DAY_MS)}),
     ]

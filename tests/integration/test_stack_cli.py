@@ -66,11 +66,20 @@ def test_stack_lifecycle(tmp_path: Path) -> None:
         # Idempotent: a second `up` keeps the same broker process.
         _heat(env, "stack", "up")
         assert int((state_dir / "kafka" / "kafka.pid").read_text()) == kafka_pid
-        assert "6/6 topics" in _heat(env, "stack", "status").stdout
+        assert "9/9 topics" in _heat(env, "stack", "status").stdout
 
-        producer = KafkaProducer(bootstrap_servers=endpoints["bootstrap"], acks="all")
+        producer = KafkaProducer(bootstrap_servers=endpoints["bootstrap"], acks="all",
+                                 max_request_size=16 * 1024 * 1024)
         producer.send("life.prices", key=b"BTCUSDT", value=b'{"kept": true}').get(timeout=30)
+        # Checkpoints are several MB: their topic takes records far above the broker's 1 MiB.
+        checkpoint = os.urandom(12 * 1024 * 1024)
+        producer.send("life.checkpoints", key=b"engine", value=checkpoint).get(timeout=60)
         producer.close()
+        reader = KafkaConsumer(bootstrap_servers=endpoints["bootstrap"],
+                               consumer_timeout_ms=10_000, auto_offset_reset="earliest")
+        reader.assign([TopicPartition("life.checkpoints", 0)])
+        assert [record.value for record in reader] == [checkpoint]
+        reader.close()
         with psycopg.connect(endpoints["url"], autocommit=True) as connection:
             connection.execute("CREATE TABLE kept (id int)")
 

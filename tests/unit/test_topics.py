@@ -8,14 +8,15 @@ def test_every_product_topic_carries_the_prefix() -> None:
     assert names.heat_frames == "desk1.heat-frames"
     assert [spec.name for spec in topic_specs(settings)] == [
         "desk1.prices", "desk1.positions", "desk1.accounts", "desk1.heat-frames",
-        "desk1.alerts", "desk1.deadletter"]
+        "desk1.alerts", "desk1.deadletter", "desk1.sequence", "desk1.checkpoints",
+        "desk1.correlations"]
 
 
 def test_partition_counts_and_cleanup_policies() -> None:
     specs = {spec.name: spec for spec in topic_specs(TopicSettings(prefix=""))}
     assert {name: spec.partitions for name, spec in specs.items()} == {
         "prices": 6, "positions": 6, "accounts": 6, "heat-frames": 6, "alerts": 3,
-        "deadletter": 1}
+        "deadletter": 1, "sequence": 1, "checkpoints": 1, "correlations": 1}
     assert specs["accounts"].configs["cleanup.policy"] == "compact,delete"
     # Positions are keyed by account but an account holds many positions: never compacted.
     assert specs["positions"].configs["cleanup.policy"] == "delete"
@@ -26,3 +27,17 @@ def test_partitions_come_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("HEAT_TOPIC_PREFIX", "x.")
     specs = {spec.name: spec for spec in topic_specs()}
     assert specs["x.prices"].partitions == 12
+
+
+def test_the_processors_topics() -> None:
+    specs = {spec.name: spec for spec in topic_specs(TopicSettings(prefix=""))}
+    # The applied order lives as long as the inputs it points at.
+    assert specs["sequence"].configs["cleanup.policy"] == "delete"
+    assert specs["sequence"].configs["retention.ms"] == specs["prices"].configs["retention.ms"]
+    # The latest engine state per engine; a checkpoint is several MB.
+    assert specs["checkpoints"].configs["cleanup.policy"] == "compact"
+    assert specs["checkpoints"].configs["max.message.bytes"] == str(16 * 1024 * 1024)
+    assert specs["correlations"].configs["cleanup.policy"] == "delete"
+    assert specs["correlations"].configs["retention.ms"] == str(7 * 86_400_000)
+    assert specs["correlations"].configs["max.message.bytes"] == str(16 * 1024 * 1024)
+

@@ -158,6 +158,12 @@ class KafkaBrokerConfig:
             # is unfenced; a short session keeps restarts quick on one node.
             "broker.session.timeout.ms": "3000",
             "broker.heartbeat.interval.ms": "500",
+            # Large records (checkpoints, correlation matrices) need nothing here: their
+            # topics raise max.message.bytes (16 MiB) over the broker-wide
+            # message.max.bytes (1 MiB). On Kafka 4.0 replica.fetch.max.bytes,
+            # replica.fetch.response.max.bytes and the consumers' fetch sizes are not
+            # absolute maxima (a first record batch above them is still returned), and
+            # socket.request.max.bytes (100 MiB) admits a 16 MiB produce request.
         }
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 

@@ -1,0 +1,84 @@
+"""Configuration of the stream processor (``heat process``), from ``HEAT_*`` environment
+variables; Kafka itself is the shared :class:`heatmap.settings.kafka.KafkaSettings`."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from heatmap.engine.params import EngineParams, parse_duration_s
+from heatmap.settings.kafka import KafkaSettings
+
+# Kafka brokers refuse shorter consumer-group sessions (group.min.session.timeout.ms,
+# 6 s by default on Kafka 4.0), and a worker asking for less hangs instead of failing.
+MIN_SESSION_TIMEOUT_S = 6.0
+
+
+class ProcessSettings(BaseSettings):
+    """What the processor adds to the shared Kafka settings.
+
+    Parameters
+    ----------
+    bar_interval : str
+        ``HEAT_BAR_INTERVAL``: bar length, e.g. ``1m``; bars close on UTC multiples of it.
+    timeframes : str
+        ``HEAT_TIMEFRAMES``: correlation horizons, comma-separated, e.g. ``1h,4h,1d``.
+    web_host, web_port : str, int
+        ``HEAT_WEB_HOST`` / ``HEAT_WEB_PORT``: where the web server listens; port 0
+        takes a free port.
+    session_timeout_s : float
+        ``HEAT_SESSION_TIMEOUT_S``: a worker silent this long loses its group
+        membership, and the engine moves to a standby; at least 6 s (Kafka's minimum).
+    heartbeat_interval_s : float
+        ``HEAT_HEARTBEAT_INTERVAL_S``: group heartbeats; below the session timeout.
+    epoch_max_ms, epoch_max_events : int
+        ``HEAT_EPOCH_MAX_MS`` / ``HEAT_EPOCH_MAX_EVENTS``: an epoch (one transaction)
+        closes after this long or this many events, whichever comes first.
+    align_ms : int
+        ``HEAT_ALIGN_MS``: an input partition more than this ahead (event time)
+        of the slowest one is paused while catching up.
+    checkpoint_every_s : float
+        ``HEAT_CHECKPOINT_EVERY_S``: engine state is checkpointed at least this
+        often; a takeover replays the epochs since the last checkpoint, so this
+        bounds its work.
+    watchdog_s : float
+        ``HEAT_WATCHDOG_S``: a worker whose engine made no progress this long
+        exits, so a hung engine gives up the lease.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HEAT_", frozen=True, extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    bar_interval: str = "1m"
+    timeframes: str = "1h,4h,1d"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=0, ge=0, le=65535)
+    session_timeout_s: float = MIN_SESSION_TIMEOUT_S
+    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    epoch_max_ms: int = Field(default=250, gt=0)
+    epoch_max_events: int = Field(default=5000, gt=0)
+    align_ms: int = Field(default=1000, ge=0)
+    checkpoint_every_s: float = Field(default=60.0, gt=0)
+    watchdog_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("session_timeout_s")
+    @classmethod
+    def _kafka_minimum(cls, value: float) -> float:
+        if value < MIN_SESSION_TIMEOUT_S:
+            raise ValueError(f"must be at least {MIN_SESSION_TIMEOUT_S:g} s: Kafka brokers "
+                             "refuse shorter consumer sessions")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProcessSettings:
+        if self.heartbeat_interval_s >= self.session_timeout_s:
+            raise ValueError("heartbeat_interval_s must be below session_timeout_s")
+        self.engine_params()  # a bad bar interval or timeframe fails here, at start-up
+        return self
+
+    def engine_params(self) -> EngineParams:
+        """The engine parameters: bar interval and timeframes from here, the rest defaults."""
+        timeframes_s = {name.strip(): parse_duration_s(name)
+                        for name in self.timeframes.split(",") if name.strip()}
+        return EngineParams(bar_interval_s=parse_duration_s(self.bar_interval),
+                            timeframes=timeframes_s)
