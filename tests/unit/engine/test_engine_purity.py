@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import heatmap.engine
+from module_imports import imported_modules
 
 ENGINE_DIR = Path(heatmap.engine.__file__).parent
 ALLOWED_ROOTS = {"__future__", "collections", "dataclasses", "functools", "hashlib", "heapq",
@@ -16,19 +16,10 @@ FORBIDDEN_MODULES = ("kafka", "aiokafka", "faust", "mode", "psycopg", "psycopg_p
                      "pydantic_settings", "prometheus_client", "typer", "rich")
 
 
-def _imports(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
-
 
 def test_engine_sources_import_only_math_libraries() -> None:
     for path in sorted(ENGINE_DIR.glob("*.py")):
-        for name in _imports(path):
+        for name in imported_modules(path):
             assert name.split(".")[0] in ALLOWED_ROOTS, f"{path.name} imports {name}"
             if name.startswith("heatmap."):
                 assert name.startswith(("heatmap.engine", "heatmap.schema")), name

@@ -3,13 +3,13 @@ stdin line parser and the recorded-file readers import no Kafka, ccxt, clock or 
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import heatmap.ingest
 import heatmap.sources
+from module_imports import imported_modules
 
 INGEST_DIR = Path(heatmap.ingest.__file__).parent
 PURE_FILES = sorted([
@@ -25,20 +25,11 @@ ALLOWED_HEATMAP = ("heatmap.schema", "heatmap.sources", "heatmap.ingest.simulato
                    "heatmap.ingest.exchanges.payload", "heatmap.ingest.rejected")
 
 
-def _imports(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
-
 
 def test_pure_modules_import_only_data_and_math_libraries() -> None:
     assert len(PURE_FILES) > 10
     for path in PURE_FILES:
-        for name in _imports(path):
+        for name in imported_modules(path):
             assert name.split(".")[0] in ALLOWED_ROOTS, f"{path.name} imports {name}"
             if name.startswith("heatmap."):
                 assert name.startswith(ALLOWED_HEATMAP), f"{path.name} imports {name}"

@@ -3,12 +3,12 @@ Faust, asyncio, clock or environment, so they are tested (and replayed) without 
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import heatmap.process
+from module_imports import imported_modules
 
 PROCESS_DIR = Path(heatmap.process.__file__).parent
 PURE_FILES = [PROCESS_DIR / "sequencer.py", PROCESS_DIR / "epochs.py"]
@@ -18,19 +18,9 @@ SERVICE_LIBRARIES = {"kafka", "aiokafka", "faust", "mode", "asyncio", "psycopg",
                      "pydantic_settings", "prometheus_client"}
 
 
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
-
-
 def test_pure_modules_import_only_data_libraries() -> None:
     for path in PURE_FILES:
-        for name in _imports(path):
+        for name in imported_modules(path):
             assert name.split(".")[0] in ALLOWED_ROOTS, f"{path.name} imports {name}"
             if name.startswith("heatmap."):
                 assert name.startswith(ALLOWED_HEATMAP), f"{path.name} imports {name}"
