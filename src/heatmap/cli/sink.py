@@ -52,6 +52,7 @@ def sink() -> None:
         log.info("sink web server", extra={"url": f"http://{settings.web_host}:{web_port}"})
         worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
                               redirect_stdouts=False, override_logging=False)
+        worker.spinner = None  # a terminal spinner would garble the JSON log lines
         try:
             worker.execute_from_commandline()
         except SystemExit as exit_:
