@@ -234,6 +234,20 @@ class Alert(msgspec.Struct, kw_only=True):
     message: str
 
 
+class Correlation(msgspec.Struct, kw_only=True):
+    """A bar-close correlation matrix (``correlations``, key = timeframe).
+
+    ``rho`` is the upper triangle without the diagonal, row by row: ``k (k - 1) / 2``
+    values for ``k`` symbols; ``ts`` is the bar close (RFC 3339 UTC).
+    """
+
+    ts: str
+    timeframe: str
+    params_hash: str
+    symbols: list[str]
+    rho: list[float]
+
+
 InputMessage = TypeVar("InputMessage", Price, Position, Account)
 
 _decoders: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {

@@ -1,0 +1,117 @@
+"""The sink's read-write-commit loop: one consumer-group member, batches into the database,
+offsets committed only after the database commit (at-least-once into an idempotent
+writer: every row stored exactly once)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import TopicPartition
+
+from heatmap.db.writer import HeatBatch, HeatWriter
+from heatmap.sink import metrics
+from heatmap.sink.batching import ConsumedRecord, SinkBatcher
+
+log = logging.getLogger(__name__)
+
+
+def next_offsets(records: Sequence[ConsumedRecord]) -> dict[TopicPartition, int]:
+    """Per partition, the offset to commit after ``records``: the last one's plus one."""
+    offsets: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+    return offsets
+
+
+class SinkLoop:
+    """Polls, writes and commits until :meth:`request_stop`; the current batch always
+    finishes (written and committed) before :meth:`run` returns.
+
+    Parameters
+    ----------
+    consumer : AIOKafkaConsumer
+        Started, subscribed, ``read_committed``, auto-commit off.
+    writer : HeatWriter
+        Writes in a thread of the default executor (it blocks).
+    batcher : SinkBatcher
+    max_records, max_wait_ms : int
+        Records per poll (one transaction), and how long a poll waits.
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer, writer: HeatWriter, batcher: SinkBatcher,
+                 max_records: int, max_wait_ms: int) -> None:
+        self.consumer = consumer
+        self.writer = writer
+        self.batcher = batcher
+        self.max_records = max_records
+        self.max_wait_ms = max_wait_ms
+        self._stop = asyncio.Event()
+        self.batches = 0
+        self.last_error: str | None = None
+        self.last_commit_s = time.monotonic()
+        self._committed: dict[TopicPartition, int] = {}
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            polled = await self.consumer.getmany(timeout_ms=self.max_wait_ms,
+                                                 max_records=self.max_records)
+            records = [record for batch in polled.values() for record in batch]
+            if records:
+                await self._store(records)
+            else:
+                self.last_commit_s = time.monotonic()  # idle and caught up is healthy
+            self._update_lag()
+        held = self.batcher.take(final=True)  # held prices: their offsets are committed
+        if held.prices:
+            await self._write(held)
+
+    async def _store(self, records: list[ConsumedRecord]) -> None:
+        started_s = time.perf_counter()
+        for record in records:
+            metrics.RECORDS.labels(record.topic).inc()
+            self.batcher.add(record)
+        batch = self.batcher.take()
+        await self._write(batch)
+        offsets = next_offsets(records)
+        try:
+            await self.consumer.commit(offsets)
+            self._committed.update(offsets)
+        except (CommitFailedError, IllegalStateError) as error:
+            # The partitions moved during the write: their new owner re-reads these
+            # records, and the idempotent writer makes that a no-op.
+            metrics.FAILED_COMMITS.inc()
+            log.warning("offset commit refused after a rebalance: %s", error)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started_s)
+        self.batches += 1
+        self.last_commit_s = time.monotonic()
+
+    async def _write(self, batch: HeatBatch) -> None:
+        for letter in batch.deadletters:
+            metrics.DEADLETTERS.labels(letter.topic).inc()
+        loop = asyncio.get_running_loop()
+        inserted = await loop.run_in_executor(None, self.writer.write, batch)
+        for table, count in inserted.items():
+            metrics.ROWS.labels(table).inc(count)
+
+    def _update_lag(self) -> None:
+        lag: dict[str, int] = defaultdict(int)
+        try:
+            for tp in self.consumer.assignment():
+                stable = self.consumer.last_stable_offset(tp)
+                committed = self._committed.get(tp)
+                if stable is not None and committed is not None:
+                    lag[tp.topic] += max(0, stable - committed)
+        except (IllegalStateError, KafkaError):
+            return
+        for topic, behind in lag.items():
+            metrics.LAG.labels(topic).set(behind)

@@ -1,0 +1,26 @@
+"""Offsets the sink commits after a batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.structs import TopicPartition
+
+from heatmap.sink.consumer import next_offsets
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int = 0
+    key: bytes | None = None
+    value: bytes | None = None
+    headers: tuple = ()
+
+
+def test_next_offset_is_the_last_plus_one_per_partition() -> None:
+    records = [Record("a", 0, 5), Record("a", 1, 9), Record("a", 0, 7), Record("b", 0, 0)]
+    assert next_offsets(records) == {TopicPartition("a", 0): 8, TopicPartition("a", 1): 10,
+                                     TopicPartition("b", 0): 1}
