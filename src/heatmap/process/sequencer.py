@@ -215,8 +215,9 @@ class Sequencer:
         """
         source = self._sources[record.source_index]
         source.fed(record.source_index, record.offset)
-        if record.offset in source.done_ahead:  # applied before a takeover: never again
-            source.seen(record.ts_ms)
+        if record.offset in source.done_ahead:  # done before a takeover: never again
+            # Not seen: it may have been refused a year ahead, and a time it would show
+            # is never beyond the lower offset still to be released, fed before it.
             source.done(record.offset)
             return None
         key = event_key(record.message)

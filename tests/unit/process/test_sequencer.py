@@ -302,3 +302,18 @@ def test_any_input_is_released_or_rejected_exactly_once(streams: list[list[tuple
     assert all(times == sorted(times) for times in applied.values())
     assert sequencer.positions() == [SourcePosition(len(source_records), ())
                                      for source_records in records]
+
+
+def test_a_record_refused_a_year_ahead_does_not_move_the_watermark_after_a_takeover() -> None:
+    sequencer = Sequencer([0, 0])
+    sequencer.add(price(0, 0, T0 + 100, "A"))
+    assert sequencer.add(price(0, 1, T0 + 2 * YEAR_MS, "B")) is not None
+    positions = sequencer.positions()
+    assert positions[0] == SourcePosition(0, (1,))
+
+    successor = Sequencer([position.resume_offset for position in positions],
+                          done_ahead={index: position.done_ahead
+                                      for index, position in enumerate(positions)})
+    successor.add_all([price(0, 0, T0 + 100, "A"), price(0, 1, T0 + 2 * YEAR_MS, "B")])
+    assert successor.release(caught_up={1}) == []  # source 0 may still send more at ts 100
+    assert successor.watermark_ms == T0 + 100
