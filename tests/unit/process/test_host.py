@@ -304,6 +304,10 @@ def test_resume_refuses_bad_checkpoints_and_gaps() -> None:
         EngineHost.resume(config, b"\x01\x02", [], {})
     host = EngineHost(config)
     first = host.cut_epoch(checkpoint=True)
+    assert first.checkpoint is not None
+    newer = msgspec.structs.replace(decode_checkpoint(first.checkpoint), format_version=99)
+    with pytest.raises(HostError, match="version 99 is not the supported version"):
+        EngineHost.resume(config, msgspec.msgpack.encode(newer), [], {})
     host.cut_epoch()
     third = host.cut_epoch()
     with pytest.raises(HostError, match="epoch 1 is missing"):
