@@ -9,6 +9,7 @@ frames, alerts, correlations and checkpoints of an epoch in the same Kafka
 transaction; standbys take over from the last checkpoint and the epochs after
 it. Its configuration is :class:`heatmap.process.settings.ProcessSettings`.
 
-The sequencer and the epoch format are pure (no Kafka, asyncio or clock), so
-they are unit-tested without a broker.
+The sequencer, the epoch format and the engine host that applies the
+released order (:mod:`heatmap.process.host`) are pure (no Kafka, asyncio or
+clock), so they are unit-tested without a broker.
 """

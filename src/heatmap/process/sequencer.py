@@ -215,8 +215,9 @@ class Sequencer:
         """
         source = self._sources[record.source_index]
         source.fed(record.source_index, record.offset)
-        if record.offset in source.done_ahead:  # applied before a takeover: never again
-            source.seen(record.ts_ms)
+        if record.offset in source.done_ahead:  # done before a takeover: never again
+            # Not seen: it may have been refused a year ahead, and a time it would show
+            # is never beyond the lower offset still to be released, fed before it.
             source.done(record.offset)
             return None
         key = event_key(record.message)
@@ -242,11 +243,17 @@ class Sequencer:
         return [rejection for record in records
                 if (rejection := self.add(record)) is not None]
 
-    def skip(self, source_index: int, offset: int) -> None:
-        """Count a record the caller refused itself (e.g. undecodable) as done."""
+    def skip(self, source_index: int, offset: int) -> bool:
+        """Count a record the caller refused itself (e.g. undecodable) as done.
+
+        Returns False when it was done already (one of the ``done_ahead`` offsets of a
+        takeover): it was dead-lettered before and must not be again.
+        """
         source = self._sources[source_index]
         source.fed(source_index, offset)
+        already_done = offset in source.done_ahead
         source.done(offset)
+        return not already_done
 
     def remember(self, record: SourceRecord) -> None:
         """Note a record applied before this sequencer existed (replayed from the epochs

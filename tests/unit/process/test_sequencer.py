@@ -189,7 +189,7 @@ def test_positions_say_where_a_new_owner_resumes() -> None:
     assert sequencer.positions() == [SourcePosition(10, ()), SourcePosition(0, ())]
     # Offset 10 (ts 100) waits while 11 (ts 50) is released; 12 is undecodable; 13 is late.
     sequencer.add_all([price(0, 10, T0 + 100, "A"), price(0, 11, T0 + 50, "B")])
-    sequencer.skip(0, 12)
+    assert sequencer.skip(0, 12)
     sequencer.add(price(1, 0, T0 + 60, "C"))
     assert keys(sequencer.release(caught_up={1})) == [(50, 0, 11), (60, 1, 0)]
     assert sequencer.add(price(0, 13, T0 + 40, "B")) is not None
@@ -203,7 +203,7 @@ def test_positions_say_where_a_new_owner_resumes() -> None:
                           applied_ts_by_key=sequencer.applied_ts_by_key)
     assert successor.positions() == positions
     successor.add_all([price(0, 10, T0 + 100, "A"), price(0, 11, T0 + 50, "B")])
-    successor.skip(0, 12)
+    assert not successor.skip(0, 12)  # refused before: not to be dead-lettered again
     assert successor.add(price(0, 13, T0 + 40, "B")) is None  # done before: no second rejection
     successor.add(price(0, 14, T0 + 120, "B"))
     assert keys(successor.release(caught_up={0, 1})) == [(100, 0, 10), (120, 0, 14)]
@@ -302,3 +302,18 @@ def test_any_input_is_released_or_rejected_exactly_once(streams: list[list[tuple
     assert all(times == sorted(times) for times in applied.values())
     assert sequencer.positions() == [SourcePosition(len(source_records), ())
                                      for source_records in records]
+
+
+def test_a_record_refused_a_year_ahead_does_not_move_the_watermark_after_a_takeover() -> None:
+    sequencer = Sequencer([0, 0])
+    sequencer.add(price(0, 0, T0 + 100, "A"))
+    assert sequencer.add(price(0, 1, T0 + 2 * YEAR_MS, "B")) is not None
+    positions = sequencer.positions()
+    assert positions[0] == SourcePosition(0, (1,))
+
+    successor = Sequencer([position.resume_offset for position in positions],
+                          done_ahead={index: position.done_ahead
+                                      for index, position in enumerate(positions)})
+    successor.add_all([price(0, 0, T0 + 100, "A"), price(0, 1, T0 + 2 * YEAR_MS, "B")])
+    assert successor.release(caught_up={1}) == []  # source 0 may still send more at ts 100
+    assert successor.watermark_ms == T0 + 100

@@ -1,0 +1,412 @@
+"""The engine host: input records in, epochs of frames, alerts and dead letters out.
+
+The pure core of ``heat process``'s active worker (the Faust worker drives it
+and owns Kafka, time and threads). The caller numbers the input partitions
+("sources") ``0..n-1`` and tells the host each one's message type; it feeds
+every fetched record (:meth:`EngineHost.step`) with the sources that are caught
+up, and cuts an epoch (:meth:`EngineHost.cut_epoch`) whenever it commits a
+transaction. Inside, records are decoded, merged by the sequencer
+(:mod:`heatmap.process.sequencer`) and applied in its released order exactly
+as ``heat replay`` applies a merged file: advance the engine to the event's
+time (bars close, change frames fall due), then apply the event. Every frame
+goes through the alert monitor; every bar close snapshots the correlations.
+
+An epoch's :class:`EpochOutput` is one transaction: the epoch record (the
+applied order, :mod:`heatmap.process.epochs`), its frames, alerts,
+correlation snapshots and dead letters, and optionally a checkpoint of the
+state after it. A new owner rebuilds the host with :meth:`EngineHost.resume`
+from the last checkpoint and the epochs committed after it, then seeks every
+source to :meth:`EngineHost.seek_offsets`.
+
+Source numbering: at equal timestamps the sequencer applies lower source
+indices first. ``heat replay`` applies prices, then account terms, then
+positions; numbering the partitions of ``prices`` first, then ``accounts``,
+then ``positions`` gives the same order.
+
+Pure: no Kafka, asyncio, clock or environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import msgspec
+
+from heatmap.engine.alerts import AlertMonitor, AlertThresholds
+from heatmap.engine.checkpoint import export_state, restore_state
+from heatmap.engine.engine import HeatEngine
+from heatmap.engine.params import EngineParams
+from heatmap.process.epochs import Epoch, EpochError, make_epoch, replay_order
+from heatmap.process.sequencer import (
+    Alignment,
+    EventKey,
+    Message,
+    Sequencer,
+    SourcePosition,
+    SourceRecord,
+)
+from heatmap.schema import (
+    Account,
+    Alert,
+    Frame,
+    InvalidMessageError,
+    Position,
+    Price,
+    decode,
+)
+
+MessageKind = type[Price] | type[Position] | type[Account]
+CHECKPOINT_FORMAT = "heatmap.process.host"
+CHECKPOINT_VERSION = 1
+
+
+class HostError(ValueError):
+    """A host checkpoint or epoch log cannot be resumed from."""
+
+
+class RawRecord(NamedTuple):
+    """One input record as fetched: its source (input partition), offset, key and value bytes."""
+
+    source_index: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+class DeadLetter(NamedTuple):
+    """An input record refused (undecodable, late for its key, a year ahead), with the reason."""
+
+    source_index: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    reason: str
+
+
+class BarCorrelations(msgspec.Struct, frozen=True, kw_only=True):
+    """One timeframe's correlations at one bar close (``ts_ms``, epoch ms).
+
+    ``rho``: the upper triangle without the diagonal, row by row, ``k (k - 1) / 2``
+    values for the ``k`` sorted ``symbols`` (:meth:`HeatEngine.correlation_snapshot`).
+    """
+
+    ts_ms: int
+    timeframe: str
+    params_hash: str
+    symbols: list[str]
+    rho: list[float]
+
+
+@dataclass(frozen=True)
+class EpochOutput:
+    """What one epoch wrote: its record and outputs, in the order they were made.
+
+    ``checkpoint``: the host state after this epoch (:meth:`EngineHost.checkpoint`),
+    when one was asked for. Epochs re-applied by :meth:`EngineHost.resume` carry no
+    dead letters (the epoch record does not list refused records) and no checkpoint.
+    """
+
+    epoch: Epoch
+    frames: list[Frame] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    correlations: list[BarCorrelations] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    checkpoint: bytes | None = None
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """What a host is built with, and rebuilt with on resume.
+
+    Parameters
+    ----------
+    params : EngineParams
+        The engine parameters (a checkpoint only restores under the same ones).
+    source_kinds : sequence of message types
+        Per source index, the message type of its topic (Price, Position or Account).
+    align_ms : int
+        Sequencer alignment: a source this far (ms) ahead of the slowest is paused.
+    alert_defaults, alert_per_desk :
+        Alert thresholds, as for :class:`AlertMonitor`.
+    """
+
+    params: EngineParams
+    source_kinds: Sequence[MessageKind]
+    align_ms: int = 1000
+    alert_defaults: AlertThresholds | None = None
+    alert_per_desk: Mapping[str, AlertThresholds] | None = None
+
+
+class _SavedSource(msgspec.Struct, frozen=True, array_like=True):
+    resume_offset: int
+    done_ahead: list[int]
+
+
+class _SavedAppliedTs(msgspec.Struct, frozen=True, array_like=True):
+    topic: str
+    key: str
+    ts_ms: int
+
+
+class HostCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """The host state after epoch ``epoch`` (-1: before the first), as msgpack.
+
+    ``sources``: where each source resumes (as in the epoch record);
+    ``applied_ts``: the last applied ts per key (epoch ms), so lateness continues;
+    ``engine``: :func:`heatmap.engine.checkpoint.export_state` of engine and alerts.
+    A reader accepts only its own ``format_version``.
+    """
+
+    format: str
+    format_version: int
+    epoch: int
+    sources: list[_SavedSource]
+    applied_ts: list[_SavedAppliedTs]
+    engine: bytes
+
+
+class _Header(msgspec.Struct):
+    format: str
+    format_version: int
+
+
+_CHECKPOINT_ENCODER = msgspec.msgpack.Encoder()
+_CHECKPOINT_DECODER = msgspec.msgpack.Decoder(HostCheckpoint)
+
+
+def _decode(kind: MessageKind, value: bytes) -> Message:
+    """The validated message of ``kind`` in ``value``; raises InvalidMessageError."""
+    if kind is Price:
+        return decode(Price, value)
+    if kind is Position:
+        return decode(Position, value)
+    return decode(Account, value)
+
+
+def apply_message(engine: HeatEngine, message: Message, ts_ms: int) -> list[Frame]:
+    """Feed one validated message at ``ts_ms`` (epoch ms) to the engine; returns the frames
+    it released (as :func:`heatmap.replay.run.apply`)."""
+    if isinstance(message, Price):
+        return engine.on_price(message.symbol, ts_ms, message.price)
+    if isinstance(message, Position):
+        return engine.on_position(message.account, message.symbol, ts_ms, message.qty,
+                                  message.strategy, message.conviction)
+    return engine.on_account(message.account, ts_ms, message.equity, message.desk,
+                             message.maintenance_rate)
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A host rebuilt by :meth:`EngineHost.resume`, the outputs of the epochs it re-applied
+    (for comparison, never to be written again) and per source the offset to seek to."""
+
+    host: EngineHost
+    replayed: list[EpochOutput]
+    seek_offsets: list[int]
+
+
+class EngineHost:
+    """A heat engine, its alert monitor and the sequencer that orders its input.
+
+    Build a fresh one with ``EngineHost(config)``, or rebuild one with
+    :meth:`resume`. Not thread-safe: one caller drives it.
+    """
+
+    def __init__(self, config: HostConfig, *, engine_state: bytes | None = None,
+                 next_epoch: int = 0, positions: Sequence[SourcePosition] | None = None,
+                 applied_ts_by_key: Mapping[EventKey, int] | None = None) -> None:
+        self.config = config
+        params = config.params
+        per_desk = dict(config.alert_per_desk or {})
+        if engine_state is None:
+            self.engine = HeatEngine(params, on_bar_close=self._bar_closed)
+            self.monitor = AlertMonitor(config.alert_defaults, per_desk)
+        else:
+            self.engine, self.monitor = restore_state(
+                engine_state, params, alert_defaults=config.alert_defaults,
+                alert_per_desk=per_desk, on_bar_close=self._bar_closed)
+        count = len(config.source_kinds)
+        positions = positions or [SourcePosition(0, ())] * count
+        if len(positions) != count:
+            raise HostError(f"{len(positions)} source positions for {count} sources: the "
+                            "input partitions changed; start afresh")
+        self.sequencer = Sequencer(
+            [position.resume_offset for position in positions], align_ms=config.align_ms,
+            done_ahead={index: position.done_ahead for index, position in enumerate(positions)},
+            applied_ts_by_key=applied_ts_by_key)
+        self.next_epoch = next_epoch
+        self._open()
+
+    def _open(self) -> None:
+        """Start collecting a new epoch's outputs."""
+        self._applied: list[SourceRecord] = []
+        self._frames: list[Frame] = []
+        self._alerts: list[Alert] = []
+        self._correlations: list[BarCorrelations] = []
+        self._dead_letters: list[DeadLetter] = []
+
+    # -- input -------------------------------------------------------------------------------
+
+    def step(self, records: Iterable[RawRecord], caught_up: Collection[int]) -> int:
+        """Decode and buffer ``records`` (offsets increasing per source), then apply every
+        record the watermark releases. ``caught_up``: the sources at their high-water
+        mark. Returns the number of events applied."""
+        kinds = self.config.source_kinds
+        for raw in records:
+            try:
+                message = _decode(kinds[raw.source_index], raw.value)
+            except InvalidMessageError as error:
+                if self.sequencer.skip(raw.source_index, raw.offset):
+                    self._dead_letters.append(DeadLetter(*raw, reason=str(error)))
+                continue
+            rejection = self.sequencer.add(SourceRecord.of(raw.source_index, raw.offset,
+                                                           message))
+            if rejection is not None:
+                self._dead_letters.append(DeadLetter(*raw, reason=rejection.reason))
+        released = self.sequencer.release(caught_up)
+        for record in released:
+            self._apply(record)
+        return len(released)
+
+    def alignment(self) -> Alignment:
+        """Which sources to pause and resume fetching (see :meth:`Sequencer.alignment`)."""
+        return self.sequencer.alignment()
+
+    @property
+    def open_events(self) -> int:
+        """Events applied since the last cut (the caller's epoch size rule)."""
+        return len(self._applied)
+
+    def _apply(self, record: SourceRecord) -> None:
+        """Apply one event as ``heat replay`` does: advance to its time, then apply it."""
+        self._emit(self.engine.iter_advance(record.ts_ms))
+        self._emit(apply_message(self.engine, record.message, record.ts_ms))
+        self._applied.append(record)
+
+    def _emit(self, frames: Iterable[Frame]) -> None:
+        for frame in frames:
+            self._frames.append(frame)
+            self._alerts.extend(self.monitor.observe(frame))
+
+    def _bar_closed(self, boundary_ms: int) -> None:
+        params = self.config.params
+        for timeframe in params.timeframes:
+            symbols, rho = self.engine.correlation_snapshot(timeframe)
+            self._correlations.append(BarCorrelations(
+                ts_ms=boundary_ms, timeframe=timeframe,
+                params_hash=params.params_hash(timeframe), symbols=symbols, rho=rho.tolist()))
+
+    # -- output ------------------------------------------------------------------------------
+
+    def cut_epoch(self, *, checkpoint: bool = False) -> EpochOutput:
+        """Close the open epoch: its record (applied order, resume positions), its outputs
+        and, when ``checkpoint``, the state after it. The next epoch starts empty."""
+        epoch = make_epoch(self.next_epoch, self.sequencer.watermark_ms, self._applied,
+                           self.sequencer.positions())
+        output = EpochOutput(epoch, self._frames, self._alerts, self._correlations,
+                             self._dead_letters)
+        self.next_epoch += 1
+        self._open()
+        if checkpoint:
+            output = EpochOutput(epoch, output.frames, output.alerts, output.correlations,
+                                 output.dead_letters, self.checkpoint())
+        return output
+
+    def checkpoint(self) -> bytes:
+        """The host state after the last cut epoch, as msgpack bytes.
+
+        Only between an epoch's cut and the next :meth:`step` (ValueError otherwise):
+        the state must be the one the epoch record ends with.
+        """
+        if self._applied or self._dead_letters or self._frames:
+            raise ValueError("checkpoint only right after cut_epoch: this epoch is open")
+        positions = self.sequencer.positions()
+        return _CHECKPOINT_ENCODER.encode(HostCheckpoint(
+            format=CHECKPOINT_FORMAT, format_version=CHECKPOINT_VERSION,
+            epoch=self.next_epoch - 1,
+            sources=[_SavedSource(p.resume_offset, list(p.done_ahead)) for p in positions],
+            applied_ts=[_SavedAppliedTs(topic, key, ts_ms)
+                        for (topic, key), ts_ms in self.sequencer.applied_ts_by_key.items()],
+            engine=export_state(self.engine, self.monitor)))
+
+    def seek_offsets(self) -> list[int]:
+        """Per source, the offset to read from next (the sequencer's resume offsets)."""
+        return [position.resume_offset for position in self.sequencer.positions()]
+
+    # -- resume ------------------------------------------------------------------------------
+
+    @classmethod
+    def resume(cls, config: HostConfig, checkpoint: bytes | None,
+               epochs_after: Iterable[Epoch],
+               records_by_source: Mapping[int, Iterable[RawRecord]]) -> Resumed:
+        """Rebuild the host a dead owner left: restore ``checkpoint`` (None: from scratch),
+        re-apply the epochs after it in their recorded order, and continue.
+
+        ``epochs_after``: the committed epochs in order; those the checkpoint already
+        holds are skipped, the rest must follow it without a gap. ``records_by_source``:
+        the input records covering at least the offsets those epochs applied.
+        Raises HostError (or EpochError for a missing record).
+        """
+        saved = None if checkpoint is None else decode_checkpoint(checkpoint)
+        last_number = -1 if saved is None else saved.epoch
+        positions: list[SourcePosition] | None = None if saved is None else [
+            SourcePosition(s.resume_offset, tuple(s.done_ahead)) for s in saved.sources]
+        epochs = [epoch for epoch in epochs_after if epoch.epoch > last_number]
+        for expected, epoch in enumerate(epochs, start=last_number + 1):
+            if epoch.epoch != expected:
+                raise HostError(f"epoch {expected} is missing after epoch {expected - 1}: "
+                                "the sequence topic lost records; start afresh")
+        if epochs:
+            positions = [SourcePosition(s.resume_offset, tuple(s.done_ahead))
+                         for s in epochs[-1].sources]
+        host = cls(config, engine_state=None if saved is None else saved.engine,
+                   next_epoch=last_number + 1, positions=positions,
+                   applied_ts_by_key=None if saved is None else {
+                       (item.topic, item.key): item.ts_ms for item in saved.applied_ts})
+        by_offset = {index: {record.offset: record for record in records}
+                     for index, records in records_by_source.items()}
+        replayed = [host._reapply(epoch, by_offset) for epoch in epochs]
+        return Resumed(host, replayed, host.seek_offsets())
+
+    def _reapply(self, epoch: Epoch, by_offset: Mapping[int, Mapping[int, RawRecord]]
+                 ) -> EpochOutput:
+        """Apply one committed epoch's records in its recorded order; returns its outputs."""
+        needed = {}  # only the records the epoch applied (replay_order says if any is missing)
+        for source in epoch.sources:
+            records = by_offset.get(source.source_index, {})
+            needed[source.source_index] = [records[offset] for offset in source.offsets()
+                                            if offset in records]
+        kinds = self.config.source_kinds
+        for raw in replay_order(epoch, needed):
+            try:
+                message = _decode(kinds[raw.source_index], raw.value)
+            except InvalidMessageError as error:
+                raise EpochError(f"epoch {epoch.epoch}: applied record {raw.offset} of "
+                                 f"source {raw.source_index} no longer decodes: {error}"
+                                 ) from error
+            record = SourceRecord.of(raw.source_index, raw.offset, message)
+            self.sequencer.remember(record)
+            self._apply(record)
+        output = EpochOutput(epoch, self._frames, self._alerts, self._correlations)
+        self.next_epoch = epoch.epoch + 1
+        self._open()
+        return output
+
+
+def decode_checkpoint(blob: bytes) -> HostCheckpoint:
+    """The host checkpoint in ``blob``; HostError when it is none of this version."""
+    try:
+        header = msgspec.msgpack.decode(blob, type=_Header)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise HostError(f"not a host checkpoint ({error})") from error
+    if header.format != CHECKPOINT_FORMAT:
+        raise HostError(f"not a host checkpoint (format {header.format!r})")
+    if header.format_version != CHECKPOINT_VERSION:
+        raise HostError(f"host checkpoint version {header.format_version} is not the "
+                        f"supported version {CHECKPOINT_VERSION}: start afresh")
+    try:
+        return _CHECKPOINT_DECODER.decode(blob)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise HostError(f"corrupt host checkpoint ({error})") from error
