@@ -234,6 +234,20 @@ class Alert(msgspec.Struct, kw_only=True):
     message: str
 
 
+class CorrelationSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """The correlation matrix of one timeframe at one bar close.
+
+    ``rho`` is the upper triangle without the diagonal, row by row:
+    ``k (k - 1) / 2`` values for ``k`` symbols.
+    """
+
+    ts_ms: int
+    timeframe: str
+    params_hash: str
+    symbols: list[str]
+    rho: list[float]
+
+
 class Correlation(msgspec.Struct, kw_only=True):
     """A bar-close correlation matrix (``correlations``, key = timeframe).
 

@@ -24,6 +24,7 @@ from heatmap.schema import (
     Account,
     Alert,
     ClusterRow,
+    CorrelationSnapshot,
     Frame,
     Position,
     PositionRow,
@@ -31,6 +32,8 @@ from heatmap.schema import (
     ms_to_datetime,
     rfc3339_to_ms,
 )
+
+__all__ = ["CorrelationSnapshot"]  # re-exported: the writer's batches carry them
 
 Column = tuple[str, str]  # (name, PostgreSQL type)
 Row = tuple[Any, ...]
@@ -63,20 +66,6 @@ class Table:
     @property
     def column_types(self) -> list[str]:
         return [kind for _, kind in self.columns]
-
-
-class CorrelationSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    """The correlation matrix of one timeframe at one bar close.
-
-    ``rho`` is the upper triangle without the diagonal, row by row:
-    ``k (k - 1) / 2`` values for ``k`` symbols.
-    """
-
-    ts_ms: int
-    timeframe: str
-    params_hash: str
-    symbols: list[str]
-    rho: list[float]
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):

@@ -20,7 +20,7 @@ from heatmap.engine.book import PositionBook
 from heatmap.engine.heat import BookSnapshot, compute_frame, regime_break
 from heatmap.engine.market import MarketState
 from heatmap.engine.params import EngineParams
-from heatmap.schema import Frame, Trigger
+from heatmap.schema import Account, Frame, Position, Price, Trigger
 
 BookKey = tuple[str | None, str | None]  # (account, desk): exactly one is set
 
@@ -82,6 +82,16 @@ class HeatEngine:
         if left_desk:
             self._mark((None, left_desk), ts_ms, "equity")
         return frames
+
+    def on_message(self, message: Price | Position | Account, ts_ms: int) -> list[Frame]:
+        """Apply one validated input message observed at ``ts_ms`` (epoch ms)."""
+        if isinstance(message, Price):
+            return self.on_price(message.symbol, ts_ms, message.price)
+        if isinstance(message, Position):
+            return self.on_position(message.account, message.symbol, ts_ms, message.qty,
+                                    message.strategy, message.conviction)
+        return self.on_account(message.account, ts_ms, message.equity, message.desk,
+                               message.maintenance_rate)
 
     def advance_to(self, ts_ms: int) -> list[Frame]:
         """Close bars and emit pending frames due strictly before ``ts_ms``, in time order."""

@@ -50,6 +50,7 @@ from heatmap.process.sequencer import (
 from heatmap.schema import (
     Account,
     Alert,
+    CorrelationSnapshot,
     Frame,
     InvalidMessageError,
     Position,
@@ -85,20 +86,6 @@ class DeadLetter(NamedTuple):
     reason: str
 
 
-class BarCorrelations(msgspec.Struct, frozen=True, kw_only=True):
-    """One timeframe's correlations at one bar close (``ts_ms``, epoch ms).
-
-    ``rho``: the upper triangle without the diagonal, row by row, ``k (k - 1) / 2``
-    values for the ``k`` sorted ``symbols`` (:meth:`HeatEngine.correlation_snapshot`).
-    """
-
-    ts_ms: int
-    timeframe: str
-    params_hash: str
-    symbols: list[str]
-    rho: list[float]
-
-
 @dataclass(frozen=True)
 class EpochOutput:
     """What one epoch wrote: its record and outputs, in the order they were made.
@@ -111,7 +98,7 @@ class EpochOutput:
     epoch: Epoch
     frames: list[Frame] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
-    correlations: list[BarCorrelations] = field(default_factory=list)
+    correlations: list[CorrelationSnapshot] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     checkpoint: bytes | None = None
 
@@ -185,18 +172,6 @@ def _decode(kind: MessageKind, value: bytes) -> Message:
     return decode(Account, value)
 
 
-def apply_message(engine: HeatEngine, message: Message, ts_ms: int) -> list[Frame]:
-    """Feed one validated message at ``ts_ms`` (epoch ms) to the engine; returns the frames
-    it released (as :func:`heatmap.replay.run.apply`)."""
-    if isinstance(message, Price):
-        return engine.on_price(message.symbol, ts_ms, message.price)
-    if isinstance(message, Position):
-        return engine.on_position(message.account, message.symbol, ts_ms, message.qty,
-                                  message.strategy, message.conviction)
-    return engine.on_account(message.account, ts_ms, message.equity, message.desk,
-                             message.maintenance_rate)
-
-
 @dataclass(frozen=True)
 class Resumed:
     """A host rebuilt by :meth:`EngineHost.resume`, the outputs of the epochs it re-applied
@@ -244,7 +219,7 @@ class EngineHost:
         self._applied: list[SourceRecord] = []
         self._frames: list[Frame] = []
         self._alerts: list[Alert] = []
-        self._correlations: list[BarCorrelations] = []
+        self._correlations: list[CorrelationSnapshot] = []
         self._dead_letters: list[DeadLetter] = []
 
     # -- input -------------------------------------------------------------------------------
@@ -282,7 +257,7 @@ class EngineHost:
     def _apply(self, record: SourceRecord) -> None:
         """Apply one event as ``heat replay`` does: advance to its time, then apply it."""
         self._emit(self.engine.iter_advance(record.ts_ms))
-        self._emit(apply_message(self.engine, record.message, record.ts_ms))
+        self._emit(self.engine.on_message(record.message, record.ts_ms))
         self._applied.append(record)
 
     def _emit(self, frames: Iterable[Frame]) -> None:
@@ -294,7 +269,7 @@ class EngineHost:
         params = self.config.params
         for timeframe in params.timeframes:
             symbols, rho = self.engine.correlation_snapshot(timeframe)
-            self._correlations.append(BarCorrelations(
+            self._correlations.append(CorrelationSnapshot(
                 ts_ms=boundary_ms, timeframe=timeframe,
                 params_hash=params.params_hash(timeframe), symbols=symbols, rho=rho.tolist()))
 

@@ -69,18 +69,6 @@ class DatabaseOutput:
         self.batch = HeatBatch()
 
 
-def apply(engine: HeatEngine, message: Price | Position | Account) -> list[Frame]:
-    """Feed one validated message to the engine; returns the frames it released."""
-    ts_ms = datetime_to_ms(message.ts)
-    if isinstance(message, Price):
-        return engine.on_price(message.symbol, ts_ms, message.price)
-    if isinstance(message, Position):
-        return engine.on_position(message.account, message.symbol, ts_ms, message.qty,
-                                  message.strategy, message.conviction)
-    return engine.on_account(message.account, ts_ms, message.equity, message.desk,
-                             message.maintenance_rate)
-
-
 def replay(prices: list[Path], positions: Path | None, accounts: Path | None,
            params: EngineParams, frames_out: IO[bytes] | None,
            alerts_out: IO[bytes] | None = None, monitor: AlertMonitor | None = None,
@@ -124,7 +112,7 @@ def replay(prices: list[Path], positions: Path | None, accounts: Path | None,
         emit(engine.iter_advance(datetime_to_ms(message.ts)))  # streamed: gaps close many bars
         if database is not None:
             database.add_input(message)
-        emit(apply(engine, message))
+        emit(engine.on_message(message, datetime_to_ms(message.ts)))
         if on_progress is not None and count % 2048 == 0:
             on_progress(stats)
     emit(engine.finish())

@@ -32,7 +32,6 @@ from heatmap.engine.engine import HeatEngine
 from heatmap.engine.ewma import EwmaCorrelation
 from heatmap.engine.market import MarketState
 from heatmap.engine.params import EngineParams
-from heatmap.replay.run import apply
 from heatmap.schema import Account, Frame, Position, Price, datetime_to_ms, encode
 from heatmap.sources.csv_files import ReadStats
 from heatmap.sources.merge import merged_events
@@ -96,7 +95,7 @@ class _Lockstep:
         self.step(lambda run: run.engine.iter_advance(ts_ms))
 
     def apply(self, message: Price | Position | Account) -> None:
-        self.step(lambda run: apply(run.engine, message))
+        self.step(lambda run: run.engine.on_message(message, datetime_to_ms(message.ts)))
 
     def finish(self) -> None:
         self.step(lambda run: run.engine.finish())
