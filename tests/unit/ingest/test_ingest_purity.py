@@ -3,13 +3,11 @@ stdin line parser and the recorded-file readers import no Kafka, ccxt, clock or 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import heatmap.ingest
 import heatmap.sources
-from module_imports import imported_modules
+from module_imports import assert_imports_only, assert_never_calls, top_level_packages_loaded_by
 
 INGEST_DIR = Path(heatmap.ingest.__file__).parent
 PURE_FILES = sorted([
@@ -28,23 +26,14 @@ ALLOWED_HEATMAP = ("heatmap.schema", "heatmap.sources", "heatmap.ingest.simulato
 
 def test_pure_modules_import_only_data_and_math_libraries() -> None:
     assert len(PURE_FILES) > 10
-    for path in PURE_FILES:
-        for name in imported_modules(path):
-            assert name.split(".")[0] in ALLOWED_ROOTS, f"{path.name} imports {name}"
-            if name.startswith("heatmap."):
-                assert name.startswith(ALLOWED_HEATMAP), f"{path.name} imports {name}"
+    assert_imports_only(PURE_FILES, ALLOWED_ROOTS, ALLOWED_HEATMAP)
 
 
 def test_pure_modules_never_read_the_clock_or_environment() -> None:
-    for path in PURE_FILES:
-        source = path.read_text()
-        for call in ("time.time(", "monotonic(", "datetime.now(", "os.environ", "getenv("):
-            assert call not in source, f"{path.name} uses {call}"
+    assert_never_calls(PURE_FILES, ("time.time(", "monotonic(", "datetime.now(", "os.environ",
+                                    "getenv("))
 
 
 def test_importing_the_simulator_loads_no_service_library() -> None:
-    code = "import sys, heatmap.ingest.simulator; print('\\n'.join(sorted(sys.modules)))"
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True).stdout.split()
-    roots = {name.split(".")[0] for name in loaded}
+    roots = top_level_packages_loaded_by("heatmap.ingest.simulator")
     assert not roots & {"kafka", "ccxt", "requests", "pydantic_settings", "prometheus_client"}

@@ -3,12 +3,10 @@ Faust, asyncio, clock or environment, so they are tested (and replayed) without 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import heatmap.process
-from module_imports import imported_modules
+from module_imports import assert_imports_only, assert_never_calls, top_level_packages_loaded_by
 
 PROCESS_DIR = Path(heatmap.process.__file__).parent
 PURE_FILES = [PROCESS_DIR / "sequencer.py", PROCESS_DIR / "epochs.py", PROCESS_DIR / "host.py"]
@@ -21,25 +19,15 @@ SERVICE_LIBRARIES = {"kafka", "aiokafka", "faust", "mode", "asyncio", "psycopg",
 
 
 def test_pure_modules_import_only_data_libraries() -> None:
-    for path in PURE_FILES:
-        for name in imported_modules(path):
-            assert name.split(".")[0] in ALLOWED_ROOTS, f"{path.name} imports {name}"
-            if name.startswith("heatmap."):
-                assert name.startswith(ALLOWED_HEATMAP), f"{path.name} imports {name}"
+    assert_imports_only(PURE_FILES, ALLOWED_ROOTS, ALLOWED_HEATMAP)
 
 
 def test_pure_modules_never_read_the_clock_or_environment() -> None:
-    for path in PURE_FILES:
-        source = path.read_text()
-        for call in ("time(", "monotonic(", "datetime.now(", "os.environ", "getenv(",
-                     "sleep("):
-            assert call not in source, f"{path.name} uses {call}"
+    assert_never_calls(PURE_FILES, ("time(", "monotonic(", "datetime.now(", "os.environ",
+                                    "getenv(", "sleep("))
 
 
 def test_importing_them_loads_no_service_library() -> None:
-    code = ("import sys, heatmap.process.sequencer, heatmap.process.epochs, "
-            "heatmap.process.host; "
-            "print('\\n'.join(sorted(sys.modules)))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True).stdout.split()
-    assert not {name.split(".")[0] for name in loaded} & SERVICE_LIBRARIES
+    loaded = top_level_packages_loaded_by("heatmap.process.sequencer", "heatmap.process.epochs",
+                                          "heatmap.process.host")
+    assert not loaded & SERVICE_LIBRARIES
