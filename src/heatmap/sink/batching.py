@@ -153,7 +153,8 @@ class SinkBatcher:
             self._reject(record, str(error))  # InvalidMessageError and bad UTF-8 included
             return
         if attribute == "prices":
-            self.batch.prices.extend(self.sampler.offer(message))
+            self.batch.prices.extend(self.sampler.offer(
+                message, (record.topic, record.partition, record.offset)))
         else:
             getattr(self.batch, attribute).append(message)
 

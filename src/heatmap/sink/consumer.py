@@ -17,16 +17,23 @@ from aiokafka.structs import TopicPartition
 from heatmap.db.writer import HeatBatch, HeatWriter
 from heatmap.sink import metrics
 from heatmap.sink.batching import ConsumedRecord, SinkBatcher
+from heatmap.sink.price_sampling import RecordPosition
 
 log = logging.getLogger(__name__)
 
 
-def next_offsets(records: Sequence[ConsumedRecord]) -> dict[TopicPartition, int]:
-    """Per partition, the offset to commit after ``records``: the last one's plus one."""
+def next_offsets(records: Sequence[ConsumedRecord],
+                 held: Sequence[RecordPosition] = ()) -> dict[TopicPartition, int]:
+    """Per partition, the offset to commit after ``records``: the last one's plus one,
+    but never past a record still ``held`` (a price tick not yet stored)."""
     offsets: dict[TopicPartition, int] = {}
     for record in records:
         tp = TopicPartition(record.topic, record.partition)
         offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+    for topic, partition, offset in held:
+        tp = TopicPartition(topic, partition)
+        if tp in offsets:
+            offsets[tp] = min(offsets[tp], offset)
     return offsets
 
 
@@ -57,6 +64,7 @@ class SinkLoop:
         self.last_error: str | None = None
         self.last_commit_s = time.monotonic()
         self._committed: dict[TopicPartition, int] = {}
+        self._consumed: dict[TopicPartition, int] = {}  # next offset to read, per partition
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -71,9 +79,10 @@ class SinkLoop:
             else:
                 self.last_commit_s = time.monotonic()  # idle and caught up is healthy
             self._update_lag()
-        held = self.batcher.take(final=True)  # held prices: their offsets are committed
+        held = self.batcher.take(final=True)  # held prices, read but not yet stored
         if held.prices:
             await self._write(held)
+            await self._commit(dict(self._consumed))  # now everything read is stored
 
     async def _store(self, records: list[ConsumedRecord]) -> None:
         started_s = time.perf_counter()
@@ -82,7 +91,15 @@ class SinkLoop:
             self.batcher.add(record)
         batch = self.batcher.take()
         await self._write(batch)
-        offsets = next_offsets(records)
+        self._consumed.update(next_offsets(records))
+        await self._commit(next_offsets(records, self.batcher.sampler.held_positions()))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started_s)
+        self.batches += 1
+        self.last_commit_s = time.monotonic()
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if not offsets:
+            return
         try:
             await self.consumer.commit(offsets)
             self._committed.update(offsets)
@@ -91,9 +108,6 @@ class SinkLoop:
             # records, and the idempotent writer makes that a no-op.
             metrics.FAILED_COMMITS.inc()
             log.warning("offset commit refused after a rebalance: %s", error)
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started_s)
-        self.batches += 1
-        self.last_commit_s = time.monotonic()
 
     async def _write(self, batch: HeatBatch) -> None:
         for letter in batch.deadletters:

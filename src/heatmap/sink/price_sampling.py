@@ -14,9 +14,14 @@ arrival order (one symbol is on one partition, so its ticks arrive in order):
   else it replaces the held tick (when newer than it).
 
 A bar ending at boundary ``B`` holds the ticks with ``B - bar_ms < ts <= B``: a tick
-exactly on the boundary closes the bar, as the engine closes bars. Held ticks live in
-memory only: a crash loses at most one held tick per (symbol, source), and
-:meth:`PriceSampler.flush` emits them on a clean stop. Interval 0 keeps every tick.
+exactly on the boundary closes the bar, as the engine closes bars. A quiet symbol's
+held tick is also known to be its bar's close as soon as any tick of a later bar
+arrives on the same partition (a partition's ticks arrive in time order), so it is
+emitted then, not only at the symbol's own next tick. Interval 0 keeps every tick.
+
+Held ticks live in memory: the sink commits a partition's offsets only up to its
+oldest held tick (:meth:`PriceSampler.held_positions`), so a crash re-reads them
+rather than losing them; :meth:`PriceSampler.flush` emits them on a clean stop.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from dataclasses import dataclass
 
 from heatmap.schema import Price, datetime_to_ms
 
+# Where a tick was read: (topic, partition, offset).
+RecordPosition = tuple[str, int, int]
+
 
 @dataclass
 class _SymbolState:
@@ -32,6 +40,7 @@ class _SymbolState:
     kept_ms: int  # time of the last tick kept
     held: Price | None = None  # the latest tick not kept
     held_ms: int = 0
+    held_at: RecordPosition | None = None  # where the held tick was read
 
 
 def bar_end_ms(ts_ms: int, bar_ms: int) -> int:
@@ -57,14 +66,35 @@ class PriceSampler:
         self.interval_ms = interval_ms
         self.bar_ms = bar_ms
         self._state: dict[tuple[str, str], _SymbolState] = {}
+        self._partition_bar_end_ms: dict[tuple[str, int], int] = {}
         self.dropped = 0  # ticks held and then superseded: never stored
 
-    def offer(self, price: Price) -> list[Price]:
-        """The ticks to store now, in time order, given one more tick."""
+    def offer(self, price: Price, at: RecordPosition | None = None) -> list[Price]:
+        """The ticks to store now, in time order, given one more tick read at ``at``."""
         if self.interval_ms == 0:
             return [price]
         ts_ms = datetime_to_ms(price.ts)
         bar_end = bar_end_ms(ts_ms, self.bar_ms)
+        closes = self._closed_on_partition(at, bar_end) if at is not None else []
+        return closes + self._offer(price, at, ts_ms, bar_end)
+
+    def _closed_on_partition(self, at: RecordPosition, bar_end: int) -> list[Price]:
+        """Held ticks of earlier bars on ``at``'s partition, once a later bar reached it."""
+        partition = (at[0], at[1])
+        if bar_end <= self._partition_bar_end_ms.get(partition, bar_end):
+            self._partition_bar_end_ms.setdefault(partition, bar_end)
+            return []
+        self._partition_bar_end_ms[partition] = bar_end
+        closes = []
+        for state in self._state.values():
+            if (state.held is not None and state.held_at is not None
+                    and state.held_at[:2] == partition and state.bar_end_ms < bar_end):
+                closes.append(state.held)
+                state.held, state.held_at = None, None
+        return sorted(closes, key=lambda tick: tick.ts)
+
+    def _offer(self, price: Price, at: RecordPosition | None, ts_ms: int,
+               bar_end: int) -> list[Price]:
         key = (price.symbol, price.source)
         state = self._state.get(key)
         if state is None:
@@ -72,20 +102,20 @@ class PriceSampler:
             return [price]
         if bar_end > state.bar_end_ms:
             kept = [state.held, price] if state.held is not None else [price]
-            state.held = None
+            state.held, state.held_at = None, None
             state.bar_end_ms = bar_end
             state.kept_ms = ts_ms
             return kept
         if ts_ms - state.kept_ms >= self.interval_ms:
             if state.held is not None and state.held_ms <= ts_ms:
                 self.dropped += 1
-                state.held = None
+                state.held, state.held_at = None, None
             state.kept_ms = ts_ms
             return [price]
         if state.held is None or ts_ms >= state.held_ms:
             if state.held is not None:
                 self.dropped += 1
-            state.held, state.held_ms = price, ts_ms
+            state.held, state.held_ms, state.held_at = price, ts_ms, at
         else:
             self.dropped += 1
         return []
@@ -94,5 +124,10 @@ class PriceSampler:
         """Every held tick (a clean stop stores them rather than lose them)."""
         held = [state.held for state in self._state.values() if state.held is not None]
         for state in self._state.values():
-            state.held = None
+            state.held, state.held_at = None, None
         return held
+
+    def held_positions(self) -> list[RecordPosition]:
+        """Where every held tick was read: offsets must not be committed past them."""
+        return [state.held_at for state in self._state.values()
+                if state.held is not None and state.held_at is not None]

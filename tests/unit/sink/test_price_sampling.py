@@ -71,3 +71,28 @@ def test_flush_returns_held_ticks_once() -> None:
 def test_a_late_tick_never_replaces_a_newer_held_one() -> None:
     sampler = PriceSampler(interval_ms=1000, bar_ms=BAR_MS)
     assert kept_ms(sampler, [61_000, 61_500, 61_200, 125_000]) == [61_000, 61_500, 125_000]
+
+
+def test_a_quiet_symbols_close_is_emitted_when_its_partition_reaches_the_next_bar() -> None:
+    sampler = PriceSampler(interval_ms=1000, bar_ms=BAR_MS)
+    assert sampler.offer(tick(61_000, "QUIET"), ("prices", 0, 0)) != []  # first tick: kept
+    assert sampler.offer(tick(61_500, "QUIET"), ("prices", 0, 1)) == []  # held
+    assert sampler.offer(tick(119_000, "BUSY"), ("prices", 0, 2)) != []
+    assert sampler.held_positions() == [("prices", 0, 1)]
+    # Another partition's later bar says nothing about this one.
+    assert [p.symbol for p in sampler.offer(tick(121_000, "OTHER"), ("prices", 1, 0))] \
+        == ["OTHER"]
+    # The next bar reaches partition 0: QUIET's held tick was its bar's close.
+    released = sampler.offer(tick(121_000, "BUSY"), ("prices", 0, 3))
+    assert [(p.symbol, round(p.ts.timestamp() * 1000)) for p in released] == [
+        ("QUIET", 61_500), ("BUSY", 121_000)]
+    assert sampler.held_positions() == []
+
+
+def test_held_positions_name_where_held_ticks_were_read() -> None:
+    sampler = PriceSampler(interval_ms=1000, bar_ms=BAR_MS)
+    sampler.offer(tick(61_000), ("prices", 2, 40))
+    sampler.offer(tick(61_200), ("prices", 2, 41))
+    sampler.offer(tick(61_400), ("prices", 2, 42))  # supersedes the tick at offset 41
+    assert sampler.held_positions() == [("prices", 2, 42)]
+    assert len(sampler.flush()) == 1 and sampler.held_positions() == []
