@@ -141,17 +141,26 @@ def timescaledb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dat
                     "of a PostgreSQL 15 with TimescaleDB to run it")
     if not postgres.has_timescaledb(Path(bin_dir)):
         pytest.fail(f"{TIMESCALEDB_BIN_DIR}={bin_dir} has no timescaledb library beside it")
-    os_user = postgres.server_os_user("postgres")
-    state_dir = tmp_path_factory.mktemp("timescaledb")
-    cluster = PostgresClusterConfig(
-        root=postgres.cluster_root(state_dir, os_user), port=free_port(),
-        bin_dir=Path(bin_dir), os_user=os_user, fsync=False, database="heat",
-        preload_timescaledb=True)
     try:
-        postgres.start_new_or_existing(cluster, timeout_s=120)
-        yield DatabaseServer("timescaledb", postgres.admin_url(cluster), cluster)
+        with throwaway_cluster(Path(bin_dir), tmp_path_factory.mktemp("timescaledb"),
+                               preload_timescaledb=True) as cluster:
+            yield DatabaseServer("timescaledb", postgres.admin_url(cluster), cluster)
     except StackError as error:
         pytest.fail(f"the TimescaleDB cluster did not start: {error}")
+
+
+@contextmanager
+def throwaway_cluster(bin_dir: Path, state_dir: Path,
+                      preload_timescaledb: bool) -> Iterator[PostgresClusterConfig]:
+    """A running PostgreSQL cluster of ``bin_dir`` on a free port; removed afterwards."""
+    os_user = postgres.server_os_user("postgres")
+    cluster = PostgresClusterConfig(
+        root=postgres.cluster_root(state_dir, os_user), port=free_port(), bin_dir=bin_dir,
+        os_user=os_user, fsync=False, database="heat",
+        preload_timescaledb=preload_timescaledb)
+    try:
+        postgres.start_new_or_existing(cluster, timeout_s=120)
+        yield cluster
     finally:
         postgres.stop(cluster, timeout_s=30)
         shutil.rmtree(cluster.root, ignore_errors=True)

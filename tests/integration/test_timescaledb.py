@@ -15,8 +15,6 @@ import pytest
 from heatmap.db.writer import HeatBatch, HeatWriter
 from heatmap.settings.database import READER_ROLE, WRITER_ROLE
 from heatmap.stack import postgres
-from heatmap.stack.ports import free_port
-from heatmap.stack.postgres import PostgresClusterConfig
 from sample_frames import BAR_MS, engine_frames
 
 HYPERTABLES = ("frames", "frame_positions", "frame_clusters")
@@ -139,19 +137,11 @@ def test_the_read_api_is_the_same_on_both_databases(postgresql_migrated,
 @pytest.fixture
 def unpreloaded_server(timescaledb_server, tmp_path: Path):
     """A server with the TimescaleDB extension installed but not preloaded."""
-    os_user = postgres.server_os_user("postgres")
-    cluster = PostgresClusterConfig(
-        root=postgres.cluster_root(tmp_path, os_user), port=free_port(),
-        bin_dir=timescaledb_server.cluster.bin_dir, os_user=os_user, fsync=False,
-        database="heat", preload_timescaledb=False)
-    try:
-        postgres.start_new_or_existing(cluster, timeout_s=120)
-        yield postgres.admin_url(cluster)
-    finally:
-        postgres.stop(cluster, timeout_s=30)
-        import shutil
+    from conftest import throwaway_cluster
 
-        shutil.rmtree(cluster.root, ignore_errors=True)
+    with throwaway_cluster(timescaledb_server.cluster.bin_dir, tmp_path,
+                           preload_timescaledb=False) as cluster:
+        yield postgres.admin_url(cluster)
 
 
 def _migrate(url: str, mode: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from heatmap import preflight
 from heatmap.stack import kafka, postgres, processes
-from heatmap.stack.kafka import KafkaBrokerConfig, StackError
+from heatmap.stack.kafka import KafkaBrokerConfig
 from heatmap.stack.ports import pick
 from heatmap.stack.postgres import PostgresClusterConfig
 from heatmap.stack.settings import StackSettings
@@ -150,13 +150,8 @@ class LocalStack:
 
     def _check_postgres_programs(self, previous: StackState | None) -> None:
         """Fail before starting anything when the local PostgreSQL could not run."""
-        if self._database_is_external(previous):
-            return
-        for program in ("initdb", "pg_ctl"):
-            path = self.settings.postgres_bin_dir / program
-            if not path.exists():
-                raise StackError(f"{path} not found: install PostgreSQL 15 (apt-get install -y "
-                                 "postgresql-15) or set HEAT_POSTGRES_BIN_DIR")
+        if not self._database_is_external(previous):
+            postgres.require_programs(self.settings.postgres_bin_dir)
 
     def _kafka_up(self, previous: StackState | None, step: Step) -> _KafkaFields:
         timeout_s = self.settings.start_timeout_s

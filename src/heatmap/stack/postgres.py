@@ -135,12 +135,19 @@ def _prepare_root(config: PostgresClusterConfig) -> None:
     os.chmod(config.root, 0o700)
 
 
+def require_programs(bin_dir: Path) -> None:
+    """Fail with what to do when ``bin_dir`` lacks the programs a local cluster needs."""
+    for program in ("initdb", "pg_ctl"):
+        path = bin_dir / program
+        if not path.exists():
+            raise StackError(f"{path} not found: install PostgreSQL 15 (apt-get install -y "
+                             "postgresql-15) or set HEAT_POSTGRES_BIN_DIR")
+
+
 def initialize(config: PostgresClusterConfig) -> None:
     """``initdb`` a new cluster with a random password for the admin role."""
+    require_programs(config.bin_dir)
     initdb = config.bin_dir / "initdb"
-    if not initdb.exists():
-        raise StackError(f"{initdb} not found: install PostgreSQL 15 (apt-get install -y "
-                         "postgresql-15) or set HEAT_POSTGRES_BIN_DIR")
     _prepare_root(config)
     password = secrets.token_urlsafe(24)
     pwfile = config.root / ".initdb-password"
