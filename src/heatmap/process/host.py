@@ -68,12 +68,15 @@ class HostError(ValueError):
 
 
 class RawRecord(NamedTuple):
-    """One input record as fetched: its source (input partition), offset, key and value bytes."""
+    """One input record as fetched: its source (input partition), offset, key and value
+    bytes, and its Kafka timestamp (epoch ms; -1 when unknown), which only measures
+    latency (:attr:`EpochOutput.released_by_ms`)."""
 
     source_index: int
     offset: int
     key: bytes | None
     value: bytes
+    timestamp_ms: int = -1
 
 
 class DeadLetter(NamedTuple):
@@ -85,6 +88,10 @@ class DeadLetter(NamedTuple):
     value: bytes
     reason: str
 
+    @classmethod
+    def of(cls, raw: RawRecord, reason: str) -> DeadLetter:
+        return cls(raw.source_index, raw.offset, raw.key, raw.value, reason)
+
 
 @dataclass(frozen=True)
 class EpochOutput:
@@ -93,6 +100,9 @@ class EpochOutput:
     ``checkpoint``: the host state after this epoch (:meth:`EngineHost.checkpoint`),
     when one was asked for. Epochs re-applied by :meth:`EngineHost.resume` carry no
     dead letters (the epoch record does not list refused records) and no checkpoint.
+    ``released_by_ms``: per frame, the Kafka timestamp (epoch ms, -1 unknown) of the
+    input record whose application emitted it (the first past a bar boundary, or the
+    position or equity change): where its latency starts.
     """
 
     epoch: Epoch
@@ -101,6 +111,7 @@ class EpochOutput:
     correlations: list[CorrelationSnapshot] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     checkpoint: bytes | None = None
+    released_by_ms: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -212,6 +223,8 @@ class EngineHost:
             done_ahead={index: position.done_ahead for index, position in enumerate(positions)},
             applied_ts_by_key=applied_ts_by_key)
         self.next_epoch = next_epoch
+        # Kafka timestamps of accepted records until they are applied (latency only).
+        self._timestamps_ms: dict[tuple[int, int], int] = {}
         self._open()
 
     def _open(self) -> None:
@@ -221,26 +234,32 @@ class EngineHost:
         self._alerts: list[Alert] = []
         self._correlations: list[CorrelationSnapshot] = []
         self._dead_letters: list[DeadLetter] = []
+        self._released_by_ms: list[int] = []
 
     # -- input -------------------------------------------------------------------------------
 
-    def step(self, records: Iterable[RawRecord], caught_up: Collection[int]) -> int:
+    def step(self, records: Iterable[RawRecord], caught_up: Collection[int],
+             max_events: int | None = None) -> int:
         """Decode and buffer ``records`` (offsets increasing per source), then apply every
-        record the watermark releases. ``caught_up``: the sources at their high-water
-        mark. Returns the number of events applied."""
+        record the watermark releases, at most ``max_events`` (a catch-up releases a
+        backlog at once; the rest is applied by the next calls, in the same order).
+        ``caught_up``: the sources at their high-water mark. Returns the number of
+        events applied."""
         kinds = self.config.source_kinds
         for raw in records:
             try:
                 message = _decode(kinds[raw.source_index], raw.value)
             except InvalidMessageError as error:
                 if self.sequencer.skip(raw.source_index, raw.offset):
-                    self._dead_letters.append(DeadLetter(*raw, reason=str(error)))
+                    self._dead_letters.append(DeadLetter.of(raw, str(error)))
                 continue
             rejection = self.sequencer.add(SourceRecord.of(raw.source_index, raw.offset,
                                                            message))
             if rejection is not None:
-                self._dead_letters.append(DeadLetter(*raw, reason=rejection.reason))
-        released = self.sequencer.release(caught_up)
+                self._dead_letters.append(DeadLetter.of(raw, rejection.reason))
+            elif raw.timestamp_ms >= 0:
+                self._timestamps_ms[raw.source_index, raw.offset] = raw.timestamp_ms
+        released = self.sequencer.release(caught_up, max_events)
         for record in released:
             self._apply(record)
         return len(released)
@@ -254,15 +273,22 @@ class EngineHost:
         """Events applied since the last cut (the caller's epoch size rule)."""
         return len(self._applied)
 
+    @property
+    def open_outputs(self) -> int:
+        """Frames, alerts and dead letters waiting for the next cut."""
+        return len(self._frames) + len(self._alerts) + len(self._dead_letters)
+
     def _apply(self, record: SourceRecord) -> None:
         """Apply one event as ``heat replay`` does: advance to its time, then apply it."""
-        self._emit(self.engine.iter_advance(record.ts_ms))
-        self._emit(self.engine.on_message(record.message, record.ts_ms))
+        released_by_ms = self._timestamps_ms.pop((record.source_index, record.offset), -1)
+        self._emit(self.engine.iter_advance(record.ts_ms), released_by_ms)
+        self._emit(self.engine.on_message(record.message, record.ts_ms), released_by_ms)
         self._applied.append(record)
 
-    def _emit(self, frames: Iterable[Frame]) -> None:
+    def _emit(self, frames: Iterable[Frame], released_by_ms: int) -> None:
         for frame in frames:
             self._frames.append(frame)
+            self._released_by_ms.append(released_by_ms)
             self._alerts.extend(self.monitor.observe(frame))
 
     def _bar_closed(self, boundary_ms: int) -> None:
@@ -280,14 +306,12 @@ class EngineHost:
         and, when ``checkpoint``, the state after it. The next epoch starts empty."""
         epoch = make_epoch(self.next_epoch, self.sequencer.watermark_ms, self._applied,
                            self.sequencer.positions())
-        output = EpochOutput(epoch, self._frames, self._alerts, self._correlations,
-                             self._dead_letters)
+        frames, alerts, correlations = self._frames, self._alerts, self._correlations
+        dead_letters, released_by_ms = self._dead_letters, self._released_by_ms
         self.next_epoch += 1
         self._open()
-        if checkpoint:
-            output = EpochOutput(epoch, output.frames, output.alerts, output.correlations,
-                                 output.dead_letters, self.checkpoint())
-        return output
+        return EpochOutput(epoch, frames, alerts, correlations, dead_letters,
+                           self.checkpoint() if checkpoint else None, released_by_ms)
 
     def checkpoint(self) -> bytes:
         """The host state after the last cut epoch, as msgpack bytes.

@@ -268,21 +268,25 @@ class Sequencer:
 
     # -- output --------------------------------------------------------------------------------
 
-    def release(self, caught_up: Collection[int]) -> list[SourceRecord]:
+    def release(self, caught_up: Collection[int], max_records: int | None = None
+                ) -> list[SourceRecord]:
         """Advance the watermark and return every buffered record before it (at or before
         it when every source is caught up), in ``(ts_ms, source_index, offset)`` order.
 
         ``caught_up``: indices of the sources whose position has reached their
-        high-water mark; :meth:`alignment` uses the latest given.
+        high-water mark; :meth:`alignment` uses the latest given. ``max_records``:
+        return at most this many; the rest come first from the next call (the order
+        is the same however the releases are cut).
         """
         self._caught_up = frozenset(caught_up)
         bound = self._next_bound()
         if bound is None:
             return []
         self._bound = bound
-        released = []
+        released: list[SourceRecord] = []
         heap = self._heap
-        while heap and (heap[0][0], 0) < bound:
+        limit = len(heap) if max_records is None else max_records
+        while heap and (heap[0][0], 0) < bound and len(released) < limit:
             ts_ms, source_index, offset, key, record = heapq.heappop(heap)
             self._sources[source_index].done(offset)
             self._applied_ms[key] = ts_ms

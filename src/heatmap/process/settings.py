@@ -44,6 +44,20 @@ class ProcessSettings(BaseSettings):
     watchdog_s : float
         ``HEAT_WATCHDOG_S``: a worker whose engine made no progress this long
         exits, so a hung engine gives up the lease.
+    idle_after_ms : int
+        ``HEAT_IDLE_AFTER_MS``: an input partition at its end that delivered nothing
+        for this long stops holding the watermark back. Longer tolerates burstier
+        producers (a record arriving later, behind the watermark, is applied after
+        later events of other keys); shorter releases frames sooner.
+    health_max_delay_s : float
+        ``HEAT_HEALTH_MAX_DELAY_S``: ``/health`` answers 503 while the active engine's
+        input lag (wall clock minus the append time of the newest applied record)
+        exceeds this.
+    engine_name : str
+        ``HEAT_ENGINE_NAME``: names this engine's transactional id and checkpoint key;
+        one active engine per name.
+    log_level : str
+        ``HEAT_LOG_LEVEL``.
     """
 
     model_config = SettingsConfigDict(env_prefix="HEAT_", frozen=True, extra="ignore")
@@ -58,8 +72,12 @@ class ProcessSettings(BaseSettings):
     epoch_max_ms: int = Field(default=250, gt=0)
     epoch_max_events: int = Field(default=5000, gt=0)
     align_ms: int = Field(default=1000, ge=0)
-    checkpoint_every_s: float = Field(default=60.0, gt=0)
-    watchdog_s: float = Field(default=30.0, gt=0)
+    checkpoint_every_s: float = Field(default=10.0, gt=0)
+    watchdog_s: float = Field(default=60.0, gt=0)
+    idle_after_ms: int = Field(default=100, ge=0)
+    health_max_delay_s: float = Field(default=10.0, gt=0)
+    engine_name: str = Field(default="engine", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    log_level: str = "INFO"
 
     @field_validator("session_timeout_s")
     @classmethod
@@ -75,6 +93,16 @@ class ProcessSettings(BaseSettings):
             raise ValueError("heartbeat_interval_s must be below session_timeout_s")
         self.engine_params()  # a bad bar interval or timeframe fails here, at start-up
         return self
+
+    @property
+    def app_id(self) -> str:
+        """The Faust app id: the consumer group whose leader runs the engine."""
+        return f"{self.kafka.topics.prefix}process-{self.engine_name}"
+
+    @property
+    def transactional_id(self) -> str:
+        """Fixed per engine: a new owner's producer fences the previous one."""
+        return self.app_id
 
     def engine_params(self) -> EngineParams:
         """The engine parameters: bar interval and timeframes from here, the rest defaults."""

@@ -17,9 +17,7 @@ from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer
-from faust.web import Request, Response, View
 from mode import Service
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from heatmap.db.writer import HeatWriter
 from heatmap.sink.batching import SinkBatcher
@@ -27,6 +25,7 @@ from heatmap.sink.consumer import SinkLoop
 from heatmap.sink.price_sampling import PriceSampler
 from heatmap.sink.settings import SinkSettings
 from heatmap.topics import Topics
+from heatmap.web_views import add_metrics_and_health
 
 log = logging.getLogger("heatmap.sink")
 
@@ -133,18 +132,5 @@ def build_app(settings: SinkSettings, topics: Topics, writer_url: str, web_port:
     service = SinkService(settings, topics, writer_url, on_failure)
     app.service(cast(Any, service))  # an instance is started as is
 
-    @app.page("/metrics")
-    class Metrics(View):
-        async def get(self, request: Request) -> Response:
-            # aiohttp takes the charset apart from the content type.
-            return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0]
-                              + "; version=0.0.4")
-
-    @app.page("/health")
-    class Health(View):
-        async def get(self, request: Request) -> Response:
-            ok, details = service.healthy()
-            return self.json({"status": "ok" if ok else "unhealthy", **details},
-                             status=200 if ok else 503)
-
+    add_metrics_and_health(app, service.healthy)
     return app, service

@@ -27,7 +27,9 @@ def test_defaults_are_the_products(env: pytest.MonkeyPatch) -> None:
     assert (settings.session_timeout_s, settings.heartbeat_interval_s) == (6.0, 1.0)
     assert (settings.epoch_max_ms, settings.epoch_max_events, settings.align_ms) == (
         250, 5000, 1000)
-    assert settings.watchdog_s == 30.0
+    assert (settings.watchdog_s, settings.checkpoint_every_s, settings.idle_after_ms) == (
+        60.0, 10.0, 100)
+    assert settings.app_id == settings.transactional_id == "heat.process-engine"
     assert settings.engine_params() == EngineParams()
 
 

@@ -1,0 +1,43 @@
+"""``heat process``: the stream processor worker (active engine or standby)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import faust
+
+from heatmap.cli import checks
+from heatmap.cli.faust_worker import run_worker, start_logging, web_port
+from heatmap.process.app import build_app
+from heatmap.process.settings import ProcessSettings
+from heatmap.topics import Topics
+
+log = logging.getLogger("heatmap.process")
+
+
+def process() -> None:
+    """Turn prices, positions and accounts into heat frames, alerts and correlations.
+
+    Start one or more workers: the one holding the group's lease runs the engine,
+    the others stand by and take over (from the last checkpoint) within seconds of
+    its death. Bars and timeframes come from HEAT_BAR_INTERVAL and HEAT_TIMEFRAMES;
+    /metrics and /health are served on HEAT_WEB_HOST and HEAT_WEB_PORT (0: a free
+    port). SIGTERM hands the lease over at once.
+    """
+    settings = ProcessSettings()
+    start_logging(settings.log_level)
+    topics = Topics.from_settings(settings.kafka.topics)
+    checks.kafka_ready(settings.kafka.bootstrap_servers,
+                       [topics.prices, topics.positions, topics.accounts, topics.heat_frames,
+                        topics.alerts, topics.correlations, topics.deadletter,
+                        topics.sequence, topics.checkpoints])
+    port = web_port(settings.web_host, settings.web_port, "HEAT_WEB_PORT")
+
+    def build(datadir: str, stop_worker: Callable[[], None]) -> faust.App:
+        app, _ = build_app(settings, topics, port, datadir)
+        log.info("process web server", extra={
+            "url": f"http://{settings.web_host}:{port}", "engine": settings.engine_name})
+        return app
+
+    run_worker("process", settings.log_level, build)

@@ -1,0 +1,303 @@
+"""The active engine: what the lease holder runs, from fencing to live epochs.
+
+One :meth:`ActiveEngine.run` is one ownership:
+
+1. start the transactional producer (its fixed id fences any previous owner
+   and aborts that owner's open transaction);
+2. read the committed state (:mod:`heatmap.process.recovery`), rebuild the host
+   with :meth:`EngineHost.resume` and seek every input partition to where it
+   resumes;
+3. live: fetch every input partition in batches, feed the host (in one worker
+   thread, so the event loop keeps serving heartbeats and web requests), pause
+   partitions running ahead in event time, and commit an epoch as one
+   transaction whenever it has outputs, is ``epoch_max_ms`` old or holds
+   ``epoch_max_events`` events; a checkpoint rides along every
+   ``checkpoint_every_s``.
+
+Any Kafka failure ends the run with an exception: the supervisor
+(:mod:`heatmap.process.app`) starts a new run (from step 1) while this worker
+still holds the lease, so a broker restart or a fencing costs one recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord, TopicPartition
+
+from heatmap.process import metrics
+from heatmap.process.host import EngineHost, EpochOutput, HostConfig, MessageKind, RawRecord
+from heatmap.process.outputs import checkpoint_record, epoch_records
+from heatmap.process.recovery import (
+    input_ranges,
+    raw_records,
+    read_committed_state,
+    read_ranges,
+)
+from heatmap.process.settings import ProcessSettings
+from heatmap.schema import Account, Position, Price
+from heatmap.topics import Topics
+
+log = logging.getLogger("heatmap.process")
+
+# A checkpoint is several MB; the checkpoints topic allows 16 MiB records.
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+FETCH_RECORDS = 5000
+# Events applied per engine step: a catch-up releases a whole backlog at once, and one
+# step must stay short (the loop commits epochs and marks progress between steps).
+STEP_MAX_EVENTS = 2000
+_PARTITION_FETCH_BYTES = 256 * 1024  # small per-partition fetches keep partitions in step
+
+
+@dataclass
+class EngineStatus:
+    """What ``/health`` and the watchdog read (written by the engine's run only)."""
+
+    phase: str = "standby"  # standby | recovering | live
+    last_progress_s: float = field(default_factory=time.monotonic)
+    input_delay_s: float = 0.0
+    watermark_ms: int | None = None
+    epochs: int = 0
+    last_error: str | None = None
+
+    def progressed(self) -> None:
+        self.last_progress_s = time.monotonic()
+
+
+async def input_sources(bootstrap_servers: str, topics: Topics
+                        ) -> tuple[list[TopicPartition], list[MessageKind]]:
+    """Every input partition as a source: prices first, then accounts, then positions
+    (the order ``heat replay`` applies equal timestamps in), each topic by partition."""
+    order: list[tuple[str, MessageKind]] = [
+        (topics.prices, Price), (topics.accounts, Account), (topics.positions, Position)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = {entry["topic"]: entry
+                     for entry in await admin.describe_topics([name for name, _ in order])}
+    finally:
+        await admin.close()
+    sources: list[TopicPartition] = []
+    kinds: list[MessageKind] = []
+    for topic, kind in order:
+        entry = described.get(topic)
+        if entry is None or entry["error_code"] != 0 or not entry["partitions"]:
+            raise RuntimeError(f"topic {topic} does not exist; run `heat stack up` or "
+                               "create the product topics")
+        for partition in sorted(item["partition"] for item in entry["partitions"]):
+            sources.append(TopicPartition(topic, partition))
+            kinds.append(kind)
+    return sources, kinds
+
+
+class ActiveEngine:
+    """One ownership of the engine (see the module docstring); call :meth:`run` once."""
+
+    def __init__(self, settings: ProcessSettings, topics: Topics, status: EngineStatus,
+                 executor: ThreadPoolExecutor,
+                 now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.status = status
+        self.executor = executor
+        self.now_ms = now_ms
+        self.sequence_tp = TopicPartition(topics.sequence, 0)
+        self.checkpoints_tp = TopicPartition(topics.checkpoints, 0)
+
+    async def run(self) -> None:
+        """Own the engine until cancelled; raises on any Kafka failure or fencing."""
+        settings, kafka = self.settings, self.settings.kafka
+        self.status.phase = "recovering"
+        started_s = time.monotonic()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka.bootstrap_servers, client_id=settings.app_id,
+            transactional_id=settings.transactional_id, enable_idempotence=True, acks="all",
+            max_request_size=MAX_REQUEST_BYTES, linger_ms=0, request_timeout_ms=30_000,
+            transaction_timeout_ms=max(60_000, int(settings.watchdog_s * 2000)))
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka.bootstrap_servers, client_id=settings.app_id,
+            group_id=None, isolation_level="read_committed", enable_auto_commit=False,
+            auto_offset_reset="earliest", max_partition_fetch_bytes=_PARTITION_FETCH_BYTES,
+            fetch_max_bytes=MAX_REQUEST_BYTES + 1024 * 1024)
+        await producer.start()  # fences the previous owner first
+        try:
+            await consumer.start()
+            try:
+                host, sources = await self._recover(consumer)
+                metrics.TAKEOVERS.inc()
+                metrics.RECOVERY_SECONDS.set(time.monotonic() - started_s)
+                log.info("engine live", extra={
+                    "epoch": host.next_epoch, "recovery_s": round(time.monotonic() - started_s, 3),
+                    "input_partitions": len(sources)})
+                await self._live(consumer, producer, host, sources)
+            finally:
+                await consumer.stop()
+        finally:
+            self.status.phase = "standby"
+            metrics.ACTIVE.set(0)
+            try:
+                await producer.stop()
+            except Exception as error:  # a fenced or disconnected producer may not close cleanly
+                log.debug("producer stop: %s", error)
+
+    async def _recover(self, consumer: AIOKafkaConsumer
+                       ) -> tuple[EngineHost, list[TopicPartition]]:
+        settings = self.settings
+        sources, kinds = await input_sources(settings.kafka.bootstrap_servers, self.topics)
+        committed = await read_committed_state(consumer, self.sequence_tp, self.checkpoints_tp,
+                                               settings.engine_name, self.status.progressed)
+        ranges = input_ranges(sources, committed.checkpoint, committed.epochs)
+        fetched = await read_ranges(consumer, ranges, self.status.progressed)
+        config = HostConfig(params=settings.engine_params(), source_kinds=kinds,
+                            align_ms=settings.align_ms)
+        loop = asyncio.get_running_loop()
+        resumed = await loop.run_in_executor(
+            self.executor, EngineHost.resume, config, committed.checkpoint, committed.epochs,
+            raw_records(sources, fetched))
+        log.info("committed state read", extra={
+            "checkpoint": committed.checkpoint is not None,
+            "epochs_replayed": len(resumed.replayed),
+            "records_replayed": sum(len(records) for records in fetched.values())})
+        consumer.assign(sources)
+        for tp, offset in zip(sources, resumed.seek_offsets, strict=True):
+            consumer.seek(tp, offset)
+        self.status.epochs = resumed.host.next_epoch
+        return resumed.host, sources
+
+    async def _live(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
+                    host: EngineHost, sources: Sequence[TopicPartition]) -> None:
+        settings, status = self.settings, self.status
+        loop = asyncio.get_running_loop()
+        index_of = {tp: index for index, tp in enumerate(sources)}
+        source_topics = [tp.topic for tp in sources]
+        last_record_s = [-math.inf] * len(sources)
+        idle_after_s = settings.idle_after_ms / 1000
+        epoch_max_s = settings.epoch_max_ms / 1000
+        epoch_started_s = time.monotonic()
+        last_checkpoint_s = -math.inf  # the first epoch carries a checkpoint
+        paused: frozenset[TopicPartition] = frozenset()
+        backlog = False
+        status.phase = "live"
+        metrics.ACTIVE.set(1)
+        while True:
+            status.progressed()
+            wait_s = max(0.0, epoch_started_s + epoch_max_s - time.monotonic())
+            if backlog:  # released events still to apply: fetch without waiting
+                wait_s = 0.0
+            elif host.sequencer.buffered:  # look again soon: a quiet partition may turn idle
+                wait_s = min(wait_s, max(0.005, idle_after_s / 2))
+            fetched = await consumer.getmany(timeout_ms=int(wait_s * 1000),
+                                             max_records=FETCH_RECORDS)
+            now_s = time.monotonic()
+            raws: list[RawRecord] = []
+            newest_append_ms = -1
+            for tp, records in fetched.items():
+                index = index_of[tp]
+                last_record_s[index] = now_s
+                raws.extend(_raw(index, record) for record in records)
+                newest_append_ms = max(newest_append_ms, records[-1].timestamp)
+            caught_up = await self._caught_up(consumer, sources, last_record_s, now_s,
+                                              idle_after_s)
+            started_s = time.perf_counter()
+            applied = await loop.run_in_executor(self.executor, host.step, raws, caught_up,
+                                                 STEP_MAX_EVENTS)
+            backlog = applied == STEP_MAX_EVENTS
+            if raws or applied:
+                metrics.STEP_SECONDS.observe(time.perf_counter() - started_s)
+            metrics.EVENTS.inc(applied)
+            status.watermark_ms = host.sequencer.watermark_ms
+            if status.watermark_ms is not None:
+                metrics.WATERMARK.set(status.watermark_ms / 1000)
+            status.input_delay_s = (0.0 if len(caught_up) == len(sources) or newest_append_ms < 0
+                                    else max(0.0, (self.now_ms() - newest_append_ms) / 1000))
+            metrics.INPUT_DELAY.set(status.input_delay_s)
+            paused = self._align(consumer, host, sources, paused)
+            due = (host.open_outputs > 0 or host.open_events >= settings.epoch_max_events
+                   or (host.open_events > 0
+                       and time.monotonic() - epoch_started_s >= epoch_max_s))
+            if not due:
+                if host.open_events == 0:
+                    epoch_started_s = time.monotonic()
+                continue
+            checkpoint = time.monotonic() - last_checkpoint_s >= settings.checkpoint_every_s
+            output = await loop.run_in_executor(
+                self.executor, functools.partial(host.cut_epoch, checkpoint=checkpoint))
+            await self._commit(producer, output, source_topics)
+            if checkpoint:
+                last_checkpoint_s = time.monotonic()
+            epoch_started_s = time.monotonic()
+            status.epochs = host.next_epoch
+
+    async def _caught_up(self, consumer: AIOKafkaConsumer, sources: Sequence[TopicPartition],
+                         last_record_s: Sequence[float], now_s: float, idle_after_s: float
+                         ) -> list[int]:
+        """Sources read to their end that delivered nothing for ``idle_after_s``; also
+        updates the lag gauges."""
+        caught_up = []
+        for index, tp in enumerate(sources):
+            end = consumer.last_stable_offset(tp)
+            if end is None:
+                continue  # no fetch answered yet: unknown, so not caught up
+            position = await consumer.position(tp)
+            metrics.INPUT_LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
+            if position >= end and now_s - last_record_s[index] >= idle_after_s:
+                caught_up.append(index)
+        return caught_up
+
+    @staticmethod
+    def _align(consumer: AIOKafkaConsumer, host: EngineHost, sources: Sequence[TopicPartition],
+               paused: frozenset[TopicPartition]) -> frozenset[TopicPartition]:
+        """Pause the partitions running ahead in event time, resume the others."""
+        alignment = host.alignment()
+        wanted = frozenset(sources[index] for index in alignment.pause)
+        if wanted != paused:
+            if wanted - paused:
+                consumer.pause(*(wanted - paused))
+            if paused - wanted:
+                consumer.resume(*(paused - wanted))
+        return wanted
+
+    async def _commit(self, producer: AIOKafkaProducer, output: EpochOutput,
+                      source_topics: Sequence[str]) -> None:
+        """Send the epoch's records (and checkpoint) in one transaction and commit it."""
+        started_s = time.perf_counter()
+        records = epoch_records(self.topics, output, source_topics, self.settings.engine_name)
+        await producer.begin_transaction()
+        sequence_sent = await producer.send(records[0].topic, records[0].value,
+                                            key=records[0].key, headers=records[0].headers)
+        for record in records[1:]:
+            await producer.send(record.topic, record.value, key=record.key,
+                                headers=record.headers)
+        if output.checkpoint is not None:
+            sequence_offset = (await sequence_sent).offset
+            saved = checkpoint_record(self.topics, self.settings.engine_name,
+                                      output.epoch.epoch, sequence_offset, output.checkpoint)
+            await producer.send(saved.topic, saved.value, key=saved.key, headers=saved.headers)
+        await producer.commit_transaction()
+        committed_ms = self.now_ms()
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started_s)
+        metrics.EPOCHS.inc()
+        metrics.FRAMES.inc(len(output.frames))
+        metrics.ALERTS.inc(len(output.alerts))
+        metrics.CORRELATIONS.inc(len(output.correlations))
+        for letter in output.dead_letters:
+            metrics.DEADLETTERS.labels(source_topics[letter.source_index]).inc()
+        for released_ms in output.released_by_ms:
+            if released_ms >= 0:
+                metrics.FRAME_LATENCY.observe(max(0, committed_ms - released_ms) / 1000)
+        if output.checkpoint is not None:
+            metrics.CHECKPOINT_BYTES.set(len(output.checkpoint))
+            metrics.CHECKPOINT_TIME.set(committed_ms / 1000)
+
+
+def _raw(index: int, record: ConsumerRecord[bytes, bytes]) -> RawRecord:
+    return RawRecord(index, record.offset, record.key, record.value or b"", record.timestamp)

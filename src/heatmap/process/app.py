@@ -1,0 +1,142 @@
+"""The Faust app of ``heat process``: group membership decides which worker runs the engine.
+
+Every worker joins the consumer group of the app id; Faust's leader assignor gives
+its one-partition leader topic to exactly one member, and that member runs the
+engine (:class:`heatmap.process.active.ActiveEngine`); the others are standbys.
+The decision is taken after each assignment (``on_partitions_assigned``), never
+on revocation: the eager protocol revokes everything at every rebalance, and the
+assignor is sticky, so the holder usually keeps the lease through a standby's
+arrival or departure. When the lease moves, the old holder stops its engine,
+and fencing (the transactional id) stops it anyway if it did not notice.
+
+A watchdog thread ends the process when the engine stops making progress: Faust
+heartbeats from its own consumer, so a hung engine would otherwise keep the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+
+import faust
+from aiokafka.errors import ProducerFenced
+from mode import Service
+
+from heatmap.process.active import ActiveEngine, EngineStatus
+from heatmap.process.settings import ProcessSettings
+from heatmap.topics import Topics
+from heatmap.web_views import add_metrics_and_health
+
+log = logging.getLogger("heatmap.process")
+
+WATCHDOG_EXIT_CODE = 70
+_RETRY_S = (0.5, 1.0, 2.0, 5.0)
+
+
+class EngineSupervisor(Service):
+    """Runs :class:`ActiveEngine` while this worker holds the lease, restarting it
+    (from the committed state) after a failure; stops it when the lease moves."""
+
+    def __init__(self, settings: ProcessSettings, topics: Topics, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.topics = topics
+        self.status = EngineStatus()
+        self.holds_lease = False
+        self._task: asyncio.Task[None] | None = None
+        # One thread for the engine: its state is never touched by two threads.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="heat-engine")
+
+    def lease_changed(self, holds: bool) -> None:
+        """Called after every assignment with whether this worker now holds the lease."""
+        self.holds_lease = holds
+        if holds and (self._task is None or self._task.done()):
+            log.info("lease acquired: starting the engine")
+            self._task = asyncio.ensure_future(self._own())
+        elif not holds and self._task is not None and not self._task.done():
+            log.info("lease moved to another worker: stopping the engine")
+            self._task.cancel()
+
+    async def _own(self) -> None:
+        """Keep an engine running while the lease is held."""
+        failures = 0
+        while self.holds_lease:
+            engine = ActiveEngine(self.settings, self.topics, self.status, self._executor)
+            try:
+                await engine.run()
+            except asyncio.CancelledError:
+                raise
+            except ProducerFenced:
+                self.status.last_error = "fenced by another owner"
+                log.warning("fenced: another worker owns the engine")
+            except Exception as error:  # Kafka down, records missing: recover again
+                self.status.last_error = f"{type(error).__name__}: {error}"
+                log.error("engine stopped: %s; recovering", self.status.last_error,
+                          exc_info=log.isEnabledFor(logging.DEBUG))
+            failures += 1
+            await asyncio.sleep(_RETRY_S[min(failures, len(_RETRY_S)) - 1])
+            self.status.progressed()
+
+    async def on_start(self) -> None:
+        threading.Thread(target=self._watchdog, name="heat-watchdog", daemon=True).start()
+
+    async def on_stop(self) -> None:
+        self.holds_lease = False
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # _own logged it
+                await self._task
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _watchdog(self) -> None:
+        """Exit the process when the active engine stalls (a hung engine keeps the lease)."""
+        limit_s = self.settings.watchdog_s
+        while True:
+            time.sleep(min(1.0, limit_s / 4))
+            stalled_s = time.monotonic() - self.status.last_progress_s
+            if self.status.phase != "standby" and stalled_s > limit_s:
+                log.critical("engine made no progress for %.0f s: exiting so another worker "
+                             "takes over", stalled_s)
+                logging.shutdown()
+                os._exit(WATCHDOG_EXIT_CODE)
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """(healthy, details): a standby is healthy; the active engine while live and
+        within ``health_max_delay_s`` of its input."""
+        status = self.status
+        details: dict[str, object] = {
+            "role": "active" if self.holds_lease else "standby", "phase": status.phase,
+            "epoch": status.epochs, "input_delay_s": round(status.input_delay_s, 3),
+            "watermark_ms": status.watermark_ms, "last_error": status.last_error}
+        if not self.holds_lease:
+            return True, details
+        ok = status.phase == "live" and status.input_delay_s <= self.settings.health_max_delay_s
+        return ok, details
+
+
+def build_app(settings: ProcessSettings, topics: Topics, web_port: int, datadir: str
+              ) -> tuple[faust.App, EngineSupervisor]:
+    """The Faust app with the engine supervisor and the web views (bound to ``web_host``)."""
+    app = faust.App(
+        settings.app_id, broker=f"kafka://{settings.kafka.bootstrap_servers}",
+        datadir=datadir, store="memory://", autodiscover=False,
+        web_host=settings.web_host, web_bind=settings.web_host, web_port=web_port,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_rebalance_timeout=max(10.0, 2 * settings.session_timeout_s))
+    supervisor = EngineSupervisor(settings, topics)
+    app.service(cast(Any, supervisor))  # an instance is started as is
+
+    async def on_assigned(sender: faust.App, *_: Any, **__: Any) -> None:
+        supervisor.lease_changed(sender.is_leader())
+
+    app.on_partitions_assigned.connect(cast(Any, on_assigned))
+
+    add_metrics_and_health(app, supervisor.health)
+    return app, supervisor
