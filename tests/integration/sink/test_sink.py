@@ -6,11 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -24,6 +19,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from psycopg import sql
 
+from heat_services import HeatService, service_env
 from heatmap.db import migrations, tables
 from heatmap.db.writer import HeatBatch, HeatWriter
 from heatmap.schema import (
@@ -45,7 +41,6 @@ from heatmap.topics import Topics, topic_specs
 from sample_frames import BAR_MS, engine_frames
 from waiting import wait_until
 
-HEAT = [sys.executable, "-m", "heatmap.cli.main"]
 # Recent event times: TimescaleDB's retention jobs would drop rows from 1970.
 START_MS = (int(time.time() * 1000) // BAR_MS - 600) * BAR_MS
 CONTENT_TABLES = [t for t in tables.ALL_TABLES if t is not tables.DEADLETTERS]
@@ -86,50 +81,16 @@ def produce(bootstrap: str, transactions: list[tuple[bool, list[Message]]],
     asyncio.run(run())
 
 
-class Sink:
-    """``heat sink`` as a child process, its log in a file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        with open(log_path, "ab") as log:
-            self.process = subprocess.Popen([*HEAT, "sink"], env=env, stdout=log,
-                                            stderr=subprocess.STDOUT)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        assert self.process.poll() is None, self.log()[-4000:]
-        return True
-
-    def url(self) -> str:
-        found = re.findall(r'"url": "(http://[^"]+)"', self.log())
-        return found[-1] if found else ""
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=30)
-
-
 @pytest.fixture
 def start_sink(stack, topics: Topics, tmp_path: Path) -> Iterator[Any]:
-    started: list[Sink] = []
+    started: list[HeatService] = []
 
-    def start(settings: Any, **extra: str) -> Sink:
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith("HEAT_")}
-        env.update({"HEAT_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-                    "HEAT_TOPIC_PREFIX": topics.prices.removesuffix("prices"),
-                    "HEAT_DATABASE_URL": settings.admin_url(),
-                    "HEAT_WRITER_PASSWORD": settings.role_password(WRITER_ROLE) or "",
-                    "HEAT_SINK_WEB_PORT": "0",
-                    "HEAT_BAR_INTERVAL": "1m", "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-                    **extra})
-        sink = Sink(env, tmp_path / f"sink-{len(started)}.log")
+    def start(settings: Any, **extra: str) -> HeatService:
+        env = service_env(stack.kafka_bootstrap, topics.prices.removesuffix("prices"),
+                          HEAT_DATABASE_URL=settings.admin_url(),
+                          HEAT_WRITER_PASSWORD=settings.role_password(WRITER_ROLE) or "",
+                          HEAT_SINK_WEB_PORT="0", HEAT_BAR_INTERVAL="1m", **extra)
+        sink = HeatService(["sink"], env, tmp_path / f"sink-{len(started)}.log")
         started.append(sink)
         return sink
 

@@ -1,0 +1,69 @@
+"""``heat`` service commands run as real child processes by the integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HEAT = [sys.executable, "-m", "heatmap.cli.main"]
+
+
+def service_env(bootstrap: str, prefix: str, **extra: str) -> dict[str, str]:
+    """This process's environment without any HEAT_ setting, pointed at ``bootstrap``
+    and the topics under ``prefix``, plus ``extra``."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HEAT_")}
+    env.update({"HEAT_KAFKA_BOOTSTRAP": bootstrap, "HEAT_TOPIC_PREFIX": prefix,
+                "PYTHONPATH": os.environ.get("PYTHONPATH", ""), **extra})
+    return env
+
+
+class HeatService:
+    """One ``heat <command>`` child process, its output in ``log_path``."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen([*HEAT, *command], env=env, stdout=log,
+                                            stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        assert self.process.poll() is None, self.log()[-4000:]
+        return True
+
+    def url(self) -> str:
+        """The web server's URL from the start-up log line ('' before it)."""
+        found = re.findall(r'"url": "(http://[^"]+)"', self.log())
+        return found[-1] if found else ""
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body) of ``/health``; (0, {}) while it does not answer."""
+        url = self.url()
+        if not url:
+            return 0, {}
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as response:  # noqa: S310 (http only)
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+        except (OSError, ValueError):
+            return 0, {}
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+    def kill(self) -> None:
+        """kill -9."""
+        self.process.kill()
+        self.process.wait(timeout=30)
