@@ -21,10 +21,13 @@ from heatmap.settings.database import WRITER_ROLE
 from heatmap.settings.kafka import TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.topics import Topics, topic_specs
+from waiting import wait_until
 
 ROOT = Path(__file__).parents[1]
 BAR = "5m"
 TIMEFRAMES = "1h,4h,1d"
+# Four days of the real bars: warm-up, the first positions, desks and alerts.
+FOUR_DAYS_END = "2018-01-14"
 # What the pipeline must reproduce: the engine's outputs (inputs are compared elsewhere).
 OUTPUT_TABLES = [tables.FRAMES, tables.FRAME_POSITIONS, tables.FRAME_CLUSTERS, tables.ALERTS,
                  tables.CORRELATIONS]
@@ -154,3 +157,26 @@ def output_counts(url: str, before_ms: int) -> dict[str, int]:
             sql.SQL("SELECT count(*) FROM {} WHERE ts < to_timestamp({} / 1000.0)").format(
                 sql.Identifier("heat", table.name), sql.Literal(before_ms))).fetchone()[0]
             for table in OUTPUT_TABLES}
+
+
+def wait_for_outputs(running: Pipeline, expected: dict[str, list[tuple[Any, ...]]],
+                     last_input_ms: int, timeout_s: float = 240
+                     ) -> dict[str, list[tuple[Any, ...]]]:
+    """The pipeline's output rows once it stored as many as expected (or the deadline);
+    every worker still started must stay alive meanwhile."""
+    url = running.database.admin_url()
+    want = {name: len(rows) for name, rows in expected.items()}
+
+    def complete() -> bool:
+        assert all(service.alive() for service in running.started if not service.ended)
+        return output_counts(url, last_input_ms) == want
+
+    wait_until(complete, timeout_s=timeout_s, interval_s=0.5,
+               message=f"stored {output_counts(url, last_input_ms)}, expected {want}")
+    return output_rows(url, last_input_ms)
+
+
+def assert_same_rows(got: dict[str, list[tuple[Any, ...]]],
+                     expected: dict[str, list[tuple[Any, ...]]]) -> None:
+    for table, rows in expected.items():
+        assert got[table] == rows, f"{table} differs from heat replay"

@@ -1,4 +1,5 @@
-"""``heat`` service commands run as real child processes by the integration tests."""
+"""``heat`` service commands run as real child processes by the integration tests, and a
+Kafka broker of a test's own to kill."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from heatmap.stack import kafka
+from heatmap.stack.kafka import KafkaBrokerConfig
+from heatmap.stack.ports import free_port
+from heatmap.stack.settings import StackSettings
 
 HEAT = [sys.executable, "-m", "heatmap.cli.main"]
 
@@ -30,6 +36,7 @@ class HeatService:
 
     def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
+        self.ended = False  # stopped or killed on purpose
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen([*HEAT, *command], env=env, stdout=log,
                                             stderr=subprocess.STDOUT)
@@ -60,10 +67,40 @@ class HeatService:
             return 0, {}
 
     def stop(self) -> int:
+        self.ended = True
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=60)
 
     def kill(self) -> None:
         """kill -9."""
+        self.ended = True
         self.process.kill()
         self.process.wait(timeout=30)
+
+
+class KafkaBroker:
+    """A Kafka broker of its own (free ports, data under ``home``) that a test may kill -9
+    and start again on the same ports and data; the session's broker is never touched."""
+
+    def __init__(self, home: Path, heap_mb: int = 512) -> None:
+        settings = StackSettings()
+        self.config = KafkaBrokerConfig(home, free_port(), free_port(), heap_mb)
+        self.java = kafka.java_executable(settings.java_home)
+        self.lib_dir = kafka.resolve_jars(settings.cache_dir, settings.maven_command)
+        self.pid: int | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return self.config.bootstrap
+
+    def start(self, timeout_s: float = 120) -> None:
+        self.pid = kafka.start_broker(self.config, self.java, self.lib_dir)
+        kafka.wait_until_ready(self.bootstrap, timeout_s, pid=self.pid)
+
+    def kill(self) -> None:
+        """kill -9 (no-op when not running)."""
+        if self.pid is None:
+            return
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)  # our child: reap it
+        self.pid = None

@@ -250,3 +250,23 @@ def postgresql_migrated(postgresql_server: DatabaseServer) -> Iterator[object]:
     """A migrated database on the plain PostgreSQL server only (its settings)."""
     with migrated_database(postgresql_server) as settings:
         yield settings
+
+
+@pytest.fixture(scope="session")
+def pipeline_inputs(tmp_path_factory: pytest.TempPathFactory):
+    """Four days of the real bars and the test books, as the pipeline tests feed them."""
+    from heat_pipeline import FOUR_DAYS_END, recorded_inputs
+
+    return recorded_inputs(tmp_path_factory.mktemp("pipeline-inputs"), FOUR_DAYS_END)
+
+
+@pytest.fixture(scope="session")
+def pipeline_expected(database_server: DatabaseServer, pipeline_inputs, stack: StackState
+                      ) -> Iterator[dict]:
+    """The output rows ``heat replay --to-db`` of ``pipeline_inputs`` writes, on each
+    database server kind; computed once per session (the database is kept meanwhile)."""
+    from heat_pipeline import output_rows, replay_to_db
+
+    with migrated_database(database_server) as settings:
+        replay_to_db(pipeline_inputs, settings, stack.kafka_bootstrap)
+        yield output_rows(settings.admin_url(), pipeline_inputs.last_input_ms)

@@ -14,34 +14,14 @@ import pytest
 from heat_pipeline import (
     Pipeline,
     RecordedInputs,
+    assert_same_rows,
     ingest,
-    output_counts,
-    output_rows,
     pipeline,
-    recorded_inputs,
-    replay_to_db,
+    wait_for_outputs,
 )
 from waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-# Four days of the real bars: warm-up, the first positions, desks and alerts.
-END = "2018-01-14"
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> RecordedInputs:
-    return recorded_inputs(tmp_path_factory.mktemp("inputs"), END)
-
-
-@pytest.fixture(scope="module")
-def expected(database_server, inputs: RecordedInputs, stack) -> Iterator[dict]:
-    """The output rows ``heat replay --to-db`` writes, on this database server."""
-    from conftest import migrated_database
-
-    with migrated_database(database_server) as settings:
-        replay_to_db(inputs, settings, stack.kafka_bootstrap)
-        yield output_rows(settings.admin_url(), inputs.last_input_ms)
 
 
 @pytest.fixture
@@ -49,27 +29,10 @@ def running(stack, migrated, tmp_path: Path) -> Iterator[Pipeline]:
     yield from pipeline(stack.kafka_bootstrap, migrated, tmp_path)
 
 
-def wait_for_outputs(running: Pipeline, expected: dict, last_input_ms: int) -> dict:
-    """The pipeline's output rows once it stored as many as expected (or the deadline)."""
-    url = running.database.admin_url()
-    want = {name: len(rows) for name, rows in expected.items()}
-
-    def complete() -> bool:
-        assert all(service.alive() for service in running.started)
-        return output_counts(url, last_input_ms) == want
-
-    wait_until(complete, timeout_s=240, interval_s=0.5,
-               message=f"stored {output_counts(url, last_input_ms)}, expected {want}")
-    return output_rows(url, last_input_ms)
-
-
-def assert_same_rows(got: dict, expected: dict) -> None:
-    for table, rows in expected.items():
-        assert got[table] == rows, f"{table} differs from heat replay"
-
-
-def test_input_in_kafka_before_the_processor_starts(running: Pipeline, inputs: RecordedInputs,
-                                                    expected: dict, tmp_path: Path) -> None:
+def test_input_in_kafka_before_the_processor_starts(
+        running: Pipeline, pipeline_inputs: RecordedInputs, pipeline_expected: dict,
+        tmp_path: Path) -> None:
+    inputs, expected = pipeline_inputs, pipeline_expected
     producer = ingest(inputs, running.topics, running.bootstrap, tmp_path / "ingest.log")
     assert producer.process.wait(timeout=300) == 0, producer.log()[-3000:]
     running.process()
@@ -77,8 +40,10 @@ def test_input_in_kafka_before_the_processor_starts(running: Pipeline, inputs: R
     assert_same_rows(wait_for_outputs(running, expected, inputs.last_input_ms), expected)
 
 
-def test_input_arriving_while_the_processor_runs(running: Pipeline, inputs: RecordedInputs,
-                                                 expected: dict, tmp_path: Path) -> None:
+def test_input_arriving_while_the_processor_runs(
+        running: Pipeline, pipeline_inputs: RecordedInputs, pipeline_expected: dict,
+        tmp_path: Path) -> None:
+    inputs, expected = pipeline_inputs, pipeline_expected
     processor = running.process()
     running.sink()
     wait_until(lambda: processor.health()[1].get("phase") == "live", timeout_s=60,
