@@ -73,6 +73,27 @@ class EngineStatus:
         self.last_progress_s = time.monotonic()
 
 
+def cancel_requested() -> bool:
+    """Whether the current task is being cancelled by its owner, as opposed to a
+    CancelledError escaping from inside a Kafka client (aiokafka lets the cancellation of
+    its own tasks through, e.g. when a consumer whose fetch was failing is stopped)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def stop_client(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    """Stop a Kafka client at the end of a run without hiding why the run ended: a client
+    that does not close cleanly (a fenced producer, a consumer of a lost broker) is left."""
+    try:
+        await client.stop()
+    except asyncio.CancelledError:
+        if cancel_requested():
+            raise
+        log.debug("%s stop: cancelled inside the client", type(client).__name__)
+    except Exception as error:
+        log.debug("%s stop: %s", type(client).__name__, error)
+
+
 async def input_sources(bootstrap_servers: str, topics: Topics
                         ) -> tuple[list[TopicPartition], list[MessageKind]]:
     """Every input partition as a source: prices first, then accounts, then positions
@@ -140,14 +161,11 @@ class ActiveEngine:
                     "input_partitions": len(sources)})
                 await self._live(consumer, producer, host, sources)
             finally:
-                await consumer.stop()
+                await stop_client(consumer)
         finally:
             self.status.phase = "standby"
             metrics.ACTIVE.set(0)
-            try:
-                await producer.stop()
-            except Exception as error:  # a fenced or disconnected producer may not close cleanly
-                log.debug("producer stop: %s", error)
+            await stop_client(producer)
 
     async def _recover(self, consumer: AIOKafkaConsumer
                        ) -> tuple[EngineHost, list[TopicPartition]]:

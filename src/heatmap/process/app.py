@@ -28,7 +28,7 @@ import faust
 from aiokafka.errors import ProducerFenced
 from mode import Service
 
-from heatmap.process.active import ActiveEngine, EngineStatus
+from heatmap.process.active import ActiveEngine, EngineStatus, cancel_requested
 from heatmap.process.settings import ProcessSettings
 from heatmap.topics import Topics
 from heatmap.web_views import add_metrics_and_health
@@ -71,7 +71,12 @@ class EngineSupervisor(Service):
             try:
                 await engine.run()
             except asyncio.CancelledError:
-                raise
+                if cancel_requested():  # the lease moved or the worker stops
+                    raise
+                # A Kafka client's own cancellation escaped the run: a failure like any
+                # other, or this worker would keep the lease with no engine running.
+                self.status.last_error = "a Kafka client was cancelled"
+                log.error("engine stopped: %s; recovering", self.status.last_error)
             except ProducerFenced:
                 self.status.last_error = "fenced by another owner"
                 log.warning("fenced: another worker owns the engine")

@@ -1,0 +1,73 @@
+"""The engine supervisor: it keeps an engine running while the worker holds the lease,
+whatever ends a run, and stops only when the lease moves (engine runs are stand-ins
+here: no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from heatmap.process import app
+from heatmap.process.settings import ProcessSettings
+from heatmap.topics import Topics
+
+
+class Runs:
+    """Stand-in engines: the first run ends with ``first_ending``, later ones run on."""
+
+    def __init__(self, first_ending: BaseException) -> None:
+        self.first_ending = first_ending
+        self.started = 0
+        self.running = asyncio.Event()
+
+    def engine(self, *_: object) -> Runs:
+        return self
+
+    async def run(self) -> None:
+        self.started += 1
+        if self.started == 1:
+            raise self.first_ending
+        self.running.set()
+        await asyncio.sleep(3600)
+
+
+@pytest.fixture
+def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app, "_RETRY_S", (0.0,))
+
+
+@pytest.mark.parametrize("ending", [asyncio.CancelledError(), ConnectionError("broker gone")],
+                         ids=["cancelled-inside-a-kafka-client", "kafka-error"])
+def test_a_run_ended_by_a_kafka_client_is_started_again(
+        monkeypatch: pytest.MonkeyPatch, no_retry_wait: None, ending: BaseException) -> None:
+    async def scenario() -> tuple[int, str | None]:
+        runs = Runs(ending)
+        monkeypatch.setattr(app, "ActiveEngine", runs.engine)
+        supervisor = app.EngineSupervisor(ProcessSettings(), Topics.from_settings())
+        supervisor.lease_changed(True)
+        await asyncio.wait_for(runs.running.wait(), timeout=10)
+        supervisor.lease_changed(False)
+        return runs.started, supervisor.status.last_error
+
+    started, last_error = asyncio.run(scenario())
+    assert started == 2
+    assert last_error is not None
+
+
+def test_the_lease_moving_stops_the_engine(monkeypatch: pytest.MonkeyPatch,
+                                           no_retry_wait: None) -> None:
+    async def scenario() -> bool:
+        runs = Runs(ConnectionError("first run fails"))
+        monkeypatch.setattr(app, "ActiveEngine", runs.engine)
+        supervisor = app.EngineSupervisor(ProcessSettings(), Topics.from_settings())
+        supervisor.lease_changed(True)
+        await asyncio.wait_for(runs.running.wait(), timeout=10)
+        task = supervisor._task
+        assert task is not None
+        supervisor.lease_changed(False)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return task.cancelled()
+
+    assert asyncio.run(scenario())
