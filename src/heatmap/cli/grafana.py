@@ -6,8 +6,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from heatmap.cli.errors import CommandFailed
+from heatmap.preflight import first_line
 
 app = typer.Typer(help="Grafana dashboards and alert rules as code; provisioning.",
                   no_args_is_help=True)
@@ -35,3 +37,42 @@ def dashboards(
     for path in changed:
         console.print(f"wrote {path}")
     console.print(f"{len(changed)} file(s) changed" if changed else "Nothing changed")
+
+
+@app.command()
+def provision(
+    url: str | None = typer.Option(None, "--url", help="Grafana's URL (default: "
+                                   "HEAT_GRAFANA_URL, else http://127.0.0.1:3000)."),
+) -> None:
+    """Create or update the folder, data sources, dashboards and alert rules in Grafana.
+
+    Authenticates with HEAT_GRAFANA_TOKEN (or _FILE), else HEAT_GRAFANA_USER and
+    HEAT_GRAFANA_PASSWORD (or _FILE). Running it again changes nothing.
+    """
+    from grafana_client.client import GrafanaException
+
+    from heatmap.grafana.provision import Change, connect
+    from heatmap.grafana.provision import provision as run_provision
+    from heatmap.grafana.settings import GrafanaSettings
+
+    settings = GrafanaSettings()
+    target = url or settings.url
+    table = Table("kind", "name", "change")
+    colours = {"created": "green", "updated": "yellow", "unchanged": "dim"}
+
+    def show(change: Change) -> None:
+        table.add_row(change.kind, change.name,
+                      f"[{colours[change.action]}]{change.action}[/]")
+
+    try:
+        changes = run_provision(connect(settings, target), settings, show)
+    except GrafanaException as error:
+        detail = first_line(str(getattr(error, "message", "") or error))
+        status = getattr(error, "status_code", 0)
+        hint = ("check HEAT_GRAFANA_TOKEN or HEAT_GRAFANA_USER/HEAT_GRAFANA_PASSWORD"
+                if status in (401, 403) else "check --url and that Grafana is up")
+        raise CommandFailed(f"Grafana at {target} failed ({status or 'no answer'}): "
+                            f"{detail}; {hint}") from error
+    console.print(table)
+    changed = sum(change.action != "unchanged" for change in changes)
+    console.print(f"{changed} change(s)" if changed else "Grafana is up to date")
