@@ -50,6 +50,7 @@ def provision(
     HEAT_GRAFANA_PASSWORD (or _FILE). Running it again changes nothing.
     """
     from grafana_client.client import GrafanaException
+    from niquests.exceptions import RequestException
 
     from heatmap.grafana.provision import Change, connect
     from heatmap.grafana.provision import provision as run_provision
@@ -73,6 +74,10 @@ def provision(
                 if status in (401, 403) else "check --url and that Grafana is up")
         raise CommandFailed(f"Grafana at {target} failed ({status or 'no answer'}): "
                             f"{detail}; {hint}") from error
+    except RequestException as error:
+        raise CommandFailed(f"Grafana at {target} does not answer "
+                            f"({type(error).__name__}): check --url and that Grafana is up"
+                            ) from error
     console.print(table)
     changed = sum(change.action != "unchanged" for change in changes)
     console.print(f"{changed} change(s)" if changed else "Grafana is up to date")

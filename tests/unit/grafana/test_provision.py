@@ -195,3 +195,10 @@ def test_a_refused_login_is_one_line(httpserver: HTTPServer,
     assert isinstance(result.exception, CommandFailed)
     assert "(401)" in str(result.exception)
     assert "HEAT_GRAFANA_TOKEN" in str(result.exception)
+
+
+def test_grafana_down_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEAT_GRAFANA_TOKEN", TOKEN)
+    result = CliRunner().invoke(app, ["grafana", "provision", "--url", "http://127.0.0.1:1"])
+    assert isinstance(result.exception, CommandFailed)
+    assert "does not answer" in str(result.exception)
