@@ -41,15 +41,15 @@ def differences(root: Path) -> list[Path]:
 
 
 def write(root: Path) -> list[Path]:
-    """Write every generated file under ``root``; the paths that changed."""
+    """Write every generated file under ``root`` and remove dashboard files no generator
+    makes; the paths that changed."""
+    files = generated_files()
     changed = differences(root)
-    for path, text in generated_files().items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.is_file() or target.read_text() != text:
-            target.write_text(text)
     for path in changed:
-        if path.suffix == ".json" and path.parent == DASHBOARDS_DIR \
-                and path not in generated_files():
-            (root / path).unlink()
+        target = root / path
+        if path in files:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(files[path])
+        else:
+            target.unlink()
     return changed

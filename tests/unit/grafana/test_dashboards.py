@@ -112,3 +112,13 @@ def test_alert_rules() -> None:
             assert "ORDER BY 1" in source["rawSql"]
     file_rules = [r for g in alerts.provisioning_file()["groups"] for r in g["rules"]]
     assert [r["uid"] for r in file_rules] == [r["uid"] for r in rules]
+
+
+def test_generating_into_an_empty_tree_then_checking(tmp_path: Path) -> None:
+    (tmp_path / "dashboards").mkdir()
+    (tmp_path / "dashboards" / "retired.json").write_text("{}")
+    written = generate.write(tmp_path)
+    assert Path("dashboards/retired.json") in written
+    assert not (tmp_path / "dashboards" / "retired.json").exists()
+    assert generate.differences(tmp_path) == []
+    assert generate.write(tmp_path) == []
