@@ -29,9 +29,9 @@ from heatmap.settings.database import READER_ROLE
 
 pytestmark = pytest.mark.integration
 
-# Two and a half days of the real 5-minute bars: warm-up, positions from the 11th, alerts.
-END = "2018-01-12T12:00"
-RANGE = (datetime(2018, 1, 11, tzinfo=UTC), datetime(2018, 1, 12, 12, tzinfo=UTC))
+# Two days of the real 5-minute bars: a day of warm-up, then positions, clusters, alerts.
+END = "2018-01-12T00:00"
+RANGE = (datetime(2018, 1, 11, tzinfo=UTC), datetime(2018, 1, 12, tzinfo=UTC))
 INTERVAL_S = 900
 # A book named the way real desks name things: quotes, spaces, CJK, emoji.
 DESK = 'desk "o\'brien", 東京'
