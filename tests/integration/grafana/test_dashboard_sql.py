@@ -160,3 +160,17 @@ def test_alert_rule_queries_return_labelled_series(reader) -> None:
         assert rows, f"{spec.uid}: no rows in the last {alerts.LOOKBACK_S} s"
         assert [row[0] for row in rows] == sorted(row[0] for row in rows)
         assert all(isinstance(value, str) for row in rows for value in row[1:-1])
+
+
+def test_snapshot_pictures(reader_url: str, tmp_path: Path) -> None:
+    """``heat snapshot``'s pictures of the book at a moment and over the range."""
+    from heatmap.snapshot.render import NothingToDraw, Snapshot, render
+
+    for name, span in (("moment", None), ("range", RANGE[1] - RANGE[0])):
+        out = render(reader_url, Snapshot(ACCOUNT, "1h", RANGE[1], span),
+                     tmp_path / f"{name}.png")
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert out.stat().st_size > 10_000
+    with pytest.raises(NothingToDraw):
+        render(reader_url, Snapshot(ACCOUNT, "1h", RANGE[0] - timedelta(days=30)),
+               tmp_path / "none.png")
