@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from heatmap.cli import bench, db, ingest, process, replay, sink, stack
+from heatmap.cli import bench, compare, db, ingest, process, replay, sink, stack
 from heatmap.cli.errors import HeatTyper
 
 # Expected failures end in one line on stderr and an exit code (see heatmap.cli.errors).
@@ -22,6 +22,7 @@ app.command(
     # Several price paths may follow one --prices (shell globs): they arrive as extra args.
     context_settings={"allow_extra_args": True},
 )(replay.replay)
+app.command("compare", context_settings={"allow_extra_args": True})(compare.compare)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ last price. A liquidated scenario is flat from that bar on and trades no more.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,6 +75,8 @@ class CompareSettings:
         How many of the worst drawdowns to report per scenario.
     heat_window_s : int
         How far before a drawdown's peak its heat state is looked for.
+    on_frame : callable, optional
+        Told of every scenario frame as it is made (book, leverage, rule, frame).
     """
 
     params: EngineParams
@@ -84,6 +86,8 @@ class CompareSettings:
     thresholds: AlertThresholds = field(default_factory=AlertThresholds)
     drawdowns: int = 3
     heat_window_s: int = 3600
+    # Told of every frame made: (book, leverage label, rule label, frame).
+    on_frame: Callable[[str, str, str, Frame], None] | None = None
 
     @property
     def timeframe(self) -> str:
@@ -290,11 +294,17 @@ class _Comparison:
                 mtm.book_unpriced(prices)
                 if scenario.liquidation is None and mtm.is_liquidated(prices):
                     self._liquidate(scenario, boundary_ms, prices)
-                bar = _Bar(boundary_ms, mtm.equity(prices), mtm.pnl_by_symbol(prices))
+                pnl = mtm.pnl_by_symbol(prices)
+                bar = _Bar(boundary_ms, mtm.equity_0 + sum(pnl.values()), pnl)
                 scenario.bars.append(bar)
+                if not mtm.holds() and scenario.liquidation is not None:
+                    continue  # flat for good: nothing to frame
                 frame = self._frame(scenario, bar, prices)
                 if frame is not None:
                     self._observe(scenario, bar, frame)
+                    if self.settings.on_frame is not None:
+                        self.settings.on_frame(scenario.book, leverage_label(scenario.leverage),
+                                               rule_label(scenario.rule), frame)
 
     def _frame(self, scenario: _Scenario, bar: _Bar, prices: dict[str, float]) -> Frame | None:
         """The scenario's bar frame of the heat timeframe, as the engine makes frames (one
@@ -345,6 +355,7 @@ class _Comparison:
             maintenance_margin=mtm.maintenance_margin(prices), loss_by_cluster=losses,
             worst_cluster=losses[0].cluster if losses and losses[0].loss > 0.0 else None)
         scenario.liquidation_ms = boundary_ms
+        scenario.critical.clear()  # a flat book has no cluster to alert on
         mtm.flatten(prices)
 
     def _clusters_now(self, mtm: MarkToMarket, prices: dict[str, float]) -> list[ClusterRow]:
