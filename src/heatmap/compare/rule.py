@@ -85,6 +85,12 @@ def max_concentration(shares: np.ndarray, rho: np.ndarray, rho_min: float) -> fl
     return float(cluster_concentrations(shares, rho, rho_min).max(initial=0.0))
 
 
+def scaled(current: float, target: float, fraction: float) -> float:
+    """The position after a change ``current -> target`` scaled by ``fraction``; exactly
+    ``target`` when the whole change goes through (so a close is a close)."""
+    return target if fraction == 1.0 else current + fraction * (target - current)
+
+
 def capped_fraction(shares: np.ndarray, index: int, target: float, rho: np.ndarray,
                     rho_min: float, cap: float) -> float:
     """The fraction ``f`` of the change ``shares[index] -> target`` the rule lets through.
@@ -119,7 +125,7 @@ def capped_fraction(shares: np.ndarray, index: int, target: float, rho: np.ndarr
     # The clusters of the symbols held with the change may differ from those formed
     # without it (a closing change, or a new symbol linking two clusters): check the
     # whole book as it would be, and make no trade rather than one the rule forbids.
-    after[index] = shares[index] + fraction * change
+    after[index] = scaled(float(shares[index]), target, fraction)
     if max_concentration(after, rho, rho_min) <= limit:
         return fraction
     return 0.0
@@ -143,6 +149,8 @@ def _cluster_fraction(shares: np.ndarray, index: int, change: float, rho: np.nda
     a_term = float(cluster_shares @ rho_a)
     b_term = change * float(rho_a[index])
     d_term = change * change
+    if not d_term > 0.0:
+        return 0.0  # a change too small to square: nothing worth trading
     discriminant = b_term * b_term - d_term * (a_term - cap * cap)
     if discriminant >= 0.0:
         upper = (-b_term + math.sqrt(discriminant)) / d_term

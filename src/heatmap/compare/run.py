@@ -38,7 +38,7 @@ from heatmap.compare.report import (
     Liquidation,
     ScenarioResult,
 )
-from heatmap.compare.rule import ClusterCap, capped_fraction
+from heatmap.compare.rule import ClusterCap, capped_fraction, scaled
 from heatmap.engine.alerts import AlertMonitor, AlertThresholds
 from heatmap.engine.clusters import cluster_labels, cluster_names
 from heatmap.engine.engine import HeatEngine
@@ -267,7 +267,7 @@ class _Comparison:
             fraction = self._rule_fraction(scenario.rule, mtm, symbol, target, prices)
             if fraction < 1.0:
                 scenario.positions_scaled += 1
-                qty = current + fraction * (target - current)
+                qty = scaled(current, target, fraction)
         mtm.trade(symbol, qty, price)
 
     def _rule_fraction(self, rule: ClusterCap, mtm: MarkToMarket, symbol: str, target: float,
