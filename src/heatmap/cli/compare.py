@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import msgspec
@@ -89,30 +90,35 @@ def compare(
                                rules=rules, heat_timeframe=heat_timeframe, drawdowns=drawdowns)
     stats = ReadStats()
     started = time.monotonic()
-    progress, task = file_progress([*files, positions, *([accounts] if accounts else [])],
-                                   console, "comparing")
-    with progress:
-        def events() -> Iterator[Price | Position | Account]:
-            for count, message in enumerate(merged_events(files, positions, accounts, stats)):
-                if count % 4096 == 0:
-                    progress.update(task, completed=stats.bytes_read)
-                yield message
+    with ExitStack() as stack:
+        # Outputs are opened first: a path that cannot be written fails before the run.
+        json_out = stack.enter_context(open(out, "wb")) if out else None
+        png_out = stack.enter_context(open(png, "wb")) if png else None
+        progress, task = file_progress(
+            [*files, positions, *([accounts] if accounts else [])], console, "comparing")
+        with progress:
+            def events() -> Iterator[Price | Position | Account]:
+                for count, message in enumerate(merged_events(files, positions, accounts,
+                                                              stats)):
+                    if count % 4096 == 0:
+                        progress.update(task, completed=stats.bytes_read)
+                    yield message
 
-        outcome = run_compare(events(), settings)
-    report = outcome.report
-    if not report.scenarios:
-        raise UsageFailed(f"{positions}: no account holds a priced position: check the "
-                          "symbols against the price files")
-    # Wide enough for every column when the tables go to a file or a pipe.
-    output = Console(width=None if sys.stdout.isatty() else 150)
-    output.print(scenario_table(report))
-    output.print(drawdown_table(report))
-    if out is not None:
-        out.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
-    if png is not None:
-        from heatmap.compare.picture import render
+            outcome = run_compare(events(), settings)
+        report = outcome.report
+        if not report.scenarios:
+            raise UsageFailed(f"{positions}: no account holds a priced position: check the "
+                              "symbols against the price files")
+        # Wide enough for every column when the tables go to a file or a pipe.
+        output = Console(width=None if sys.stdout.isatty() else 150)
+        output.print(scenario_table(report))
+        output.print(drawdown_table(report))
+        if json_out is not None:
+            json_out.write(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
+        if png_out is not None:
+            from heatmap.compare.picture import render
 
-        render(report, outcome.series, png)
+            render(report, outcome.series, png_out)
     written = ", ".join(str(path) for path in (out, png) if path is not None)
     console.print(f"{len(report.scenarios)} scenarios over {sum(stats.rows.values())} rows in "
                   f"{time.monotonic() - started:.1f} s" + (f" -> {written}" if written else ""))

@@ -4,7 +4,7 @@ liquidations marked, and the largest cluster concentration beneath on the same t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import matplotlib
 import matplotlib.dates as mdates
@@ -23,8 +23,9 @@ def _times(ts_ms: np.ndarray) -> np.ndarray:
     return ts_ms.astype("datetime64[ms]")
 
 
-def render(report: CompareReport, series: list[ScenarioSeries], path: Path) -> None:
-    """Write the picture to ``path`` (PNG): one panel pair per book, time on one axis."""
+def render(report: CompareReport, series: list[ScenarioSeries], path: Path | BinaryIO) -> None:
+    """Write the picture to ``path`` (PNG; a path or a binary file): one panel pair per book,
+    time on one axis."""
     books = sorted({item.result.book for item in series})
     leverages = report.params.leverages
     rules = ["none", *report.params.rules]
@@ -84,4 +85,4 @@ def render(report: CompareReport, series: list[ScenarioSeries], path: Path) -> N
     figure.supxlabel(f"UTC; equity marked at every {report.params.bar_interval_s // 60}-minute "
                      f"bar close; heat on {report.params.heat_timeframe} correlations",
                      fontsize=9)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, format="png")
