@@ -54,9 +54,11 @@ def render(report: CompareReport, series: list[ScenarioSeries], path: Path | Bin
                 at = np.flatnonzero(item.ts_ms == item.liquidation_ms)[0]
                 equity_axis.plot(times[at], relative[at], "X", color=colour, markersize=11,
                                  markeredgecolor="black", zorder=5)
+                # Labels of books liquidated close together are stacked, not overlaid.
+                lift = 14 * leverages.index(result.leverage)
                 equity_axis.annotate(f"{result.leverage} liquidated", (times[at], relative[at]),
-                                     textcoords="offset points", xytext=(8, 4), fontsize=8,
-                                     color=colour, fontweight="bold")
+                                     textcoords="offset points", xytext=(8, 4 + lift),
+                                     fontsize=8, color=colour, fontweight="bold")
         equity_axis.axhline(1.0, color="grey", linewidth=0.6)
         equity_axis.axhline(0.0, color="black", linewidth=0.6)
         equity_axis.set_ylabel("equity / start")

@@ -23,17 +23,21 @@ def _moment(ts: str) -> str:
 
 def scenario_table(report: CompareReport) -> Table:
     """Return, drawdown, liquidation and heat of every book x leverage x rule."""
-    heat = report.params.heat_timeframe
-    table = Table(title=f"Books under leverage and rules (heat on {heat} correlations)")
+    params = report.params
+    table = Table(
+        title=f"Books under leverage and rules (heat on {params.heat_timeframe} correlations)",
+        caption=f"near miss: bars with a cluster under {params.near_miss_sigma:g} sigma of its "
+                f"1-day move from liquidation; K h: hours a critical cluster concentration "
+                f"alert (K >= {params.critical_concentration:g}) was firing")
     for name in ("book", "leverage", "rule"):
-        table.add_column(name)
-    for name in ("return", "max DD"):
-        table.add_column(name, justify="right")
-    table.add_column("liquidated")
-    table.add_column("near misses", justify="right")
-    table.add_column(f"critical K>={report.params.critical_concentration:g} h", justify="right")
-    table.add_column("worst cluster")
-    table.add_column("median eff. bets", justify="right")
+        table.add_column(name, no_wrap=True)
+    table.add_column("return", justify="right", no_wrap=True)
+    table.add_column("max DD", justify="right", no_wrap=True)
+    table.add_column("liquidated", no_wrap=True)
+    table.add_column("near miss", justify="right")
+    table.add_column("K h", justify="right")
+    table.add_column("worst cluster", no_wrap=True)
+    table.add_column("eff. bets (median)", justify="right")
     for row in report.scenarios:
         table.add_row(
             row.book, row.leverage, row.rule, _percent(row.total_return, signed=True),
@@ -53,14 +57,19 @@ def _cluster(state: HeatState | None) -> str:
 
 def drawdown_table(report: CompareReport) -> Table:
     """The worst drawdowns of every scenario with the heat of the hour before each peak."""
-    table = Table(title="Worst drawdowns and the heat in the hour before each peak")
-    for name in ("book", "leverage", "rule", "#", "peak", "trough"):
-        table.add_column(name, justify="right" if name == "#" else "left")
+    table = Table(title="Worst drawdowns and the heat in the hour before each peak",
+                  caption="max K, eff. bets, top cluster: the hottest bar frame of that hour; "
+                          "lost most: the cluster whose members lost most, peak to trough")
+    for name in ("book", "leverage", "rule"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("#", justify="right")
+    table.add_column("peak", no_wrap=True)
+    table.add_column("trough", no_wrap=True)
     table.add_column("depth", justify="right")
     table.add_column("max K", justify="right")
     table.add_column("eff. bets", justify="right")
     table.add_column("top cluster")
-    table.add_column("lost most")
+    table.add_column("lost most", no_wrap=True)
     for row in report.scenarios:
         for drawdown in row.drawdowns:
             state = drawdown.heat_before
