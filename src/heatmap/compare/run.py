@@ -337,8 +337,7 @@ class _Comparison:
                 scenario.critical.discard(alert.subject)
         bar.max_cluster_concentration = frame.max_cluster_concentration
         bar.effective_bets = frame.effective_bets
-        if frame.clusters or bar.clusters is None:
-            bar.clusters = frame.clusters
+        bar.clusters = frame.clusters
         near = self.settings.thresholds.liquidation_sigma_critical
         if any(c.liq_sigma is not None and c.liq_sigma < near for c in frame.clusters):
             scenario.near_misses += 1
