@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from heatmap.cli import bench, db, grafana, ingest, process, replay, sink, snapshot, stack
+from heatmap.cli import (
+    bench,
+    compare,
+    db,
+    grafana,
+    ingest,
+    process,
+    replay,
+    sink,
+    snapshot,
+    stack,
+)
 from heatmap.cli.errors import HeatTyper
 
 # Expected failures end in one line on stderr and an exit code (see heatmap.cli.errors).
@@ -24,6 +35,7 @@ app.command(
     # Several price paths may follow one --prices (shell globs): they arrive as extra args.
     context_settings={"allow_extra_args": True},
 )(replay.replay)
+app.command("compare", context_settings={"allow_extra_args": True})(compare.compare)
 
 
 if __name__ == "__main__":

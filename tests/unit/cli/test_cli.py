@@ -17,7 +17,7 @@ EXPECTED_COMMANDS = {
     "heat ingest", "heat ingest simulate", "heat ingest replay", "heat ingest exchange",
     "heat ingest positions", "heat bench", "heat bench engine", "heat bench storage",
     "heat bench ingest", "heat sink", "heat grafana", "heat grafana dashboards",
-    "heat grafana provision", "heat snapshot",
+    "heat grafana provision", "heat snapshot", "heat compare",
 }
 
 
