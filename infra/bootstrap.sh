@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make this checkout runnable on a fresh Debian machine: system packages
-# (Java 17, Maven, PostgreSQL 15) when missing, then the project's venv.
+# (Java 17, Maven, PostgreSQL 15, Prometheus for the dashboard tests) when missing, then the project's venv.
 # Safe to run repeatedly; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ if [ -z "${java_major}" ] || [ "${java_major}" -lt 17 ]; then missing+=(openjdk-
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 [ -x "${PG_BIN_DIR}/initdb" ] || missing+=(postgresql-15)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
+# Prometheus and promtool: the pipeline-health dashboard and rules run against a real one.
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -254,10 +254,10 @@ def postgresql_migrated(postgresql_server: DatabaseServer) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def pipeline_inputs(tmp_path_factory: pytest.TempPathFactory):
-    """Four days of the real bars and the test books, as the pipeline tests feed them."""
-    from heat_pipeline import FOUR_DAYS_END, recorded_inputs
+    """The real bars and test books up to ``PIPELINE_END``, as the pipeline tests feed them."""
+    from heat_pipeline import PIPELINE_END, recorded_inputs
 
-    return recorded_inputs(tmp_path_factory.mktemp("pipeline-inputs"), FOUR_DAYS_END)
+    return recorded_inputs(tmp_path_factory.mktemp("pipeline-inputs"), PIPELINE_END)
 
 
 @pytest.fixture(scope="session")

@@ -47,8 +47,8 @@ def replayed(migrated, tmp_path: Path):
     return migrated
 
 
-def test_readme_documents_eight_queries() -> None:
-    assert len(_documented_queries()) == 8
+def test_readme_documents_nine_queries() -> None:
+    assert len(_documented_queries()) == 9
 
 
 def test_documented_queries_run_as_reader(replayed) -> None:

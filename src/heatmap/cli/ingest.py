@@ -53,10 +53,12 @@ def _service(name: str) -> Iterator[tuple[HeatProducer, pipeline.StopFlag]]:
     stop.install()
     producer = HeatProducer(settings, topics)
     try:
-        server = serve_metrics_and_health(settings.metrics_port, producer.healthy)
+        server = serve_metrics_and_health(settings.metrics_port, producer.healthy,
+                                          host=settings.metrics_host)
     except OSError as error:
         producer.close()
-        raise CommandFailed(f"cannot serve metrics on 127.0.0.1:{settings.metrics_port}: "
+        raise CommandFailed(f"cannot serve metrics on {settings.metrics_host}:"
+                            f"{settings.metrics_port}: "
                             f"{(error.strerror or str(error)).lower()}; set HEAT_METRICS_PORT "
                             "to a free port (0 picks one)") from error
     log.info("ingest started", extra={"service": name, "metrics_port": server.server_port,

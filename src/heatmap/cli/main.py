@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from heatmap.cli import bench, db, ingest, process, replay, sink, stack
+from heatmap.cli import (
+    bench,
+    compare,
+    db,
+    grafana,
+    ingest,
+    process,
+    replay,
+    sink,
+    snapshot,
+    stack,
+)
 from heatmap.cli.errors import HeatTyper
 
 # Expected failures end in one line on stderr and an exit code (see heatmap.cli.errors).
@@ -15,13 +26,16 @@ app.add_typer(stack.app, name="stack")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(db.app, name="db")
 app.add_typer(bench.app, name="bench")
+app.add_typer(grafana.app, name="grafana")
 app.command("process")(process.process)
 app.command("sink")(sink.sink)
+app.command("snapshot")(snapshot.snapshot)
 app.command(
     "replay",
     # Several price paths may follow one --prices (shell globs): they arrive as extra args.
     context_settings={"allow_extra_args": True},
 )(replay.replay)
+app.command("compare", context_settings={"allow_extra_args": True})(compare.compare)
 
 
 if __name__ == "__main__":

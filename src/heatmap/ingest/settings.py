@@ -23,6 +23,8 @@ class IngestSettings(BaseSettings):
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     metrics_port: int = 0
+    # Loopback by default; a container sets 0.0.0.0 so Prometheus can scrape it.
+    metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     service_name: str = "ingest"
 

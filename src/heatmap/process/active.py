@@ -56,6 +56,7 @@ FETCH_RECORDS = 5000
 # step must stay short (the loop commits epochs and marks progress between steps).
 STEP_MAX_EVENTS = 2000
 _PARTITION_FETCH_BYTES = 256 * 1024  # small per-partition fetches keep partitions in step
+_FETCH_MAX_WAIT_MS = 50
 
 
 @dataclass
@@ -148,8 +149,12 @@ class ActiveEngine:
             bootstrap_servers=kafka.bootstrap_servers, client_id=settings.app_id,
             group_id=None, isolation_level="read_committed", enable_auto_commit=False,
             auto_offset_reset="earliest", max_partition_fetch_bytes=_PARTITION_FETCH_BYTES,
-            fetch_max_bytes=MAX_REQUEST_BYTES + 1024 * 1024)
+            fetch_max_bytes=MAX_REQUEST_BYTES + 1024 * 1024,
+            # The broker holds an empty fetch this long: recovery reads each range to its
+            # end, and a caught-up partition's idleness is only seen on the next answer.
+            fetch_max_wait_ms=_FETCH_MAX_WAIT_MS)
         await producer.start()  # fences the previous owner first
+        fenced_s = time.monotonic() - started_s
         try:
             await consumer.start()
             try:
@@ -157,7 +162,8 @@ class ActiveEngine:
                 metrics.TAKEOVERS.inc()
                 metrics.RECOVERY_SECONDS.set(time.monotonic() - started_s)
                 log.info("engine live", extra={
-                    "epoch": host.next_epoch, "recovery_s": round(time.monotonic() - started_s, 3),
+                    "epoch": host.next_epoch, "fence_s": round(fenced_s, 3),
+                    "recovery_s": round(time.monotonic() - started_s, 3),
                     "input_partitions": len(sources)})
                 await self._live(consumer, producer, host, sources)
             finally:

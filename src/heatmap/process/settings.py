@@ -87,11 +87,27 @@ class ProcessSettings(BaseSettings):
                              "refuse shorter consumer sessions")
         return value
 
+    @field_validator("bar_interval")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration_s(value)  # a bad interval fails here, at start-up
+        return value
+
+    @field_validator("timeframes")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if not names:
+            raise ValueError("give at least one timeframe, e.g. 1h,4h,1d")
+        for name in names:
+            parse_duration_s(name)
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> ProcessSettings:
         if self.heartbeat_interval_s >= self.session_timeout_s:
             raise ValueError("heartbeat_interval_s must be below session_timeout_s")
-        self.engine_params()  # a bad bar interval or timeframe fails here, at start-up
+        self.engine_params()  # e.g. timeframes shorter than the bar fail here, at start-up
         return self
 
     @property

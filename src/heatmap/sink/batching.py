@@ -1,12 +1,16 @@
 """Consumed Kafka records into one :class:`HeatBatch`: decode by topic, thin the prices,
 and turn every record that breaks its contract into a dead-letter row.
 
-Dead letters: a record of the ``deadletter`` topic (written by ingest, with the
-``heat-reason``, ``heat-source-topic`` and ``heat-service`` headers) is stored where it
-sits, under the deadletter topic's own partition and offset, its reason prefixed with
-its source topic and service. A record of any other topic that fails to decode is
-stored under its own topic, partition and offset. Either way the row's time is the
-record's Kafka timestamp, so re-reading a record writes the same key (idempotent).
+Dead letters: a record of the ``deadletter`` topic (written by ingest and the
+processor, with the ``heat-reason``, ``heat-source-topic`` and ``heat-service``
+headers) is stored where it sits, under the deadletter topic's own partition and
+offset, its reason prefixed with its source topic and service. An output record
+(frame, alert, correlation) that fails to decode is stored under its own topic,
+partition and offset. Either way the row's time is the record's Kafka timestamp, so
+re-reading a record writes the same key (idempotent). An input record (price,
+position, account) that fails to decode is only counted: the processor applies the
+same contract to it and dead-letters it with its reason, and one bad record should
+be one row.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from heatmap.sink.price_sampling import PriceSampler
 from heatmap.topics import Topics
 
 REASON_MAX_CHARS = 4096
+_INPUTS = frozenset({"prices", "positions", "accounts"})
 
 
 class ConsumedRecord(Protocol):
@@ -116,12 +121,14 @@ class SinkBatcher:
     """Collects consumed records into the next :class:`HeatBatch`.
 
     ``rejected`` counts, per topic, the records turned into dead letters here (not
-    those read from the deadletter topic).
+    those read from the deadletter topic); ``skipped_inputs``, per input topic, the
+    undecodable input records left to the processor's dead letters.
     """
 
     topics: Topics
     sampler: PriceSampler
     rejected: Counter[str] = field(default_factory=Counter)
+    skipped_inputs: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         t = self.topics
@@ -144,13 +151,15 @@ class SinkBatcher:
             self._reject(record, f"the sink does not read topic {record.topic}")
             return
         decoder, attribute = known
-        if record.value is None:
-            self._reject(record, "empty record (no value)")
-            return
         try:
+            if record.value is None:
+                raise ValueError("empty record (no value)")
             message = decoder(record.value)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as error:
-            self._reject(record, str(error))  # InvalidMessageError and bad UTF-8 included
+            if attribute in _INPUTS:
+                self.skipped_inputs[record.topic] += 1  # the processor dead-letters it
+            else:
+                self._reject(record, str(error))  # InvalidMessageError and bad UTF-8 included
             return
         if attribute == "prices":
             self.batch.prices.extend(self.sampler.offer(

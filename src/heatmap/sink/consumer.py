@@ -86,9 +86,13 @@ class SinkLoop:
 
     async def _store(self, records: list[ConsumedRecord]) -> None:
         started_s = time.perf_counter()
+        skipped_before = dict(self.batcher.skipped_inputs)
         for record in records:
             metrics.RECORDS.labels(record.topic).inc()
             self.batcher.add(record)
+        for topic, skipped in self.batcher.skipped_inputs.items():
+            if skipped > skipped_before.get(topic, 0):
+                metrics.SKIPPED_INPUTS.labels(topic).inc(skipped - skipped_before.get(topic, 0))
         batch = self.batcher.take()
         await self._write(batch)
         self._consumed.update(next_offsets(records))

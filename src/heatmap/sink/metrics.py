@@ -19,3 +19,6 @@ LAG = Gauge("heat_sink_consumer_lag_records",
             "Records between the last committed offset and the last stable offset", ["topic"])
 FAILED_COMMITS = Counter("heat_sink_offset_commit_failures_total",
                          "Offset commits refused (a rebalance moved the partitions)")
+SKIPPED_INPUTS = Counter("heat_sink_skipped_inputs_total",
+                         "Undecodable input records not stored (the processor dead-letters "
+                         "them)", ["topic"])

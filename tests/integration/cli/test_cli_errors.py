@@ -42,6 +42,7 @@ class Case:
 
 
 REPLAY = ("replay", "--prices", PRICES, "--positions", POSITIONS)
+COMPARE = ("compare", "--prices", PRICES, "--positions", POSITIONS)
 
 CASES: dict[str, Case] = {
     # heat stack
@@ -86,6 +87,19 @@ CASES: dict[str, Case] = {
     "replay --to-db, database down": Case((*REPLAY, "--to-db"), "HEAT_DATABASE_URL"),
     "replay --to-db, no writer password": Case(
         (*REPLAY, "--to-db"), "HEAT_WRITER_URL", unset=("HEAT_WRITER_PASSWORD",), exit_code=2),
+    # heat compare
+    "compare, price file missing": Case(
+        ("compare", "--prices", "/nonexistent/BTCUSDT.csv", "--positions", POSITIONS),
+        "--prices", exit_code=2),
+    "compare, bad --leverage": Case((*COMPARE, "--leverage", "5,lots"), "--leverage",
+                                    exit_code=2),
+    "compare, bad --rule": Case((*COMPARE, "--rule", "cap-heat=1"), "--rule", exit_code=2),
+    "compare, heat timeframe not a timeframe": Case(
+        (*COMPARE, "--heat-timeframe", "1w"), "--heat-timeframe", exit_code=2),
+    "compare, picture not permitted": Case(
+        (*COMPARE, "--png", "/sys/kernel/heat.png"), "permissions"),
+    "compare, positions without their columns": Case(
+        ("compare", "--prices", PRICES, "--positions", PRICES), "--help"),
     # heat ingest
     "ingest simulate, Kafka down": Case(("ingest", "simulate", "--duration", "1"),
                                         "HEAT_KAFKA_BOOTSTRAP"),

@@ -7,9 +7,12 @@ the processor starts or arrives while it runs."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
+from kafka import KafkaProducer
 
 from heat_pipeline import (
     Pipeline,
@@ -19,6 +22,7 @@ from heat_pipeline import (
     pipeline,
     wait_for_outputs,
 )
+from heatmap.schema import Price, encode
 from waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -35,9 +39,25 @@ def test_input_in_kafka_before_the_processor_starts(
     inputs, expected = pipeline_inputs, pipeline_expected
     producer = ingest(inputs, running.topics, running.bootstrap, tmp_path / "ingest.log")
     assert producer.process.wait(timeout=300) == 0, producer.log()[-3000:]
+    # Records produced past ingest's checks: the processor refuses them, nothing else.
+    bad = KafkaProducer(bootstrap_servers=running.bootstrap)
+    bad.send(running.topics.prices, key=b"ETHBTC", value=b'{"symbol": "ETHBTC", "price": ')
+    bad.send(running.topics.prices, key=b"ETHBTC", value=encode(Price(
+        symbol="ETHBTC", ts=datetime(2031, 1, 1, tzinfo=UTC), price=0.1, source="typo")))
+    bad.close()
     running.process()
     running.sink()
     assert_same_rows(wait_for_outputs(running, expected, inputs.last_input_ms), expected)
+    reasons = wait_until(lambda: deadletter_reasons(running.database.admin_url()), 60)
+    assert len(reasons) == 2
+    assert all(reason.startswith(f"{running.topics.prices} (process): ") for reason in reasons)
+    assert any("more than a year after" in reason for reason in reasons)
+
+
+def deadletter_reasons(url: str) -> list[str]:
+    with psycopg.connect(url) as connection:
+        return [row[0] for row in connection.execute(
+            "SELECT reason FROM heat.deadletters ORDER BY kafka_offset")]
 
 
 def test_input_arriving_while_the_processor_runs(

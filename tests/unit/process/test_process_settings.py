@@ -63,7 +63,7 @@ def test_a_session_below_kafkas_minimum_is_refused(env: pytest.MonkeyPatch) -> N
     ({"heartbeat_interval_s": 6.0}, "heartbeat_interval_s must be below session_timeout_s"),
     ({"bar_interval": "5x"}, "not a duration: '5x'"),
     ({"bar_interval": "1h", "timeframes": "30m,1d"}, "at least one bar long"),
-    ({"timeframes": " , "}, "timeframes non-empty"),
+    ({"timeframes": " , "}, "at least one timeframe"),
     ({"web_port": 70000}, "less than or equal to 65535"),
     ({"epoch_max_events": 0}, "greater than 0"),
 ])

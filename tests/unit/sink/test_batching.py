@@ -55,18 +55,16 @@ def test_every_topic_lands_in_its_list() -> None:
     assert b.take().frames == []
 
 
-def test_bad_records_become_dead_letters_where_they_sat() -> None:
+def test_bad_outputs_become_dead_letters_where_they_sat() -> None:
     b = batcher()
     frame = msgspec.json.decode(encode(engine_frames(n_bars=3)[-1]))
     bad = [Record(TOPICS.heat_frames, b"{not json", offset=1),
            Record(TOPICS.heat_frames, msgspec.json.encode({**frame, "ts": "yesterday"}),
                   offset=2),
-           Record(TOPICS.prices, b'{"symbol": "A"}', offset=3, partition=4),
            Record(TOPICS.correlations, encode(Correlation(
                ts="2026-01-02T03:04:00Z", timeframe="1h", params_hash="p",
                symbols=["A", "B", "C"], rho=[0.1])), offset=4),
-           Record(TOPICS.accounts, None, offset=5),
-           Record(TOPICS.positions, b"\xff\xfe", offset=6)]
+           Record(TOPICS.alerts, None, offset=5)]
     for record in bad:
         b.add(record)
     letters = b.take().deadletters
@@ -74,8 +72,20 @@ def test_bad_records_become_dead_letters_where_they_sat() -> None:
         (r.topic, r.partition, r.offset) for r in bad]
     assert all(d.reason and d.ts_ms == 1_700_000_000_000 for d in letters)
     assert letters[1].reason == "bad timestamp 'yesterday'"
-    assert letters[0].payload == b"{not json" and letters[4].payload == b""
+    assert letters[0].payload == b"{not json" and letters[3].payload == b""
     assert b.rejected[TOPICS.heat_frames] == 2
+
+
+def test_bad_inputs_are_counted_and_left_to_the_processor() -> None:
+    b = batcher()
+    for record in [Record(TOPICS.prices, b'{"symbol": "A"}', offset=1, partition=4),
+                   Record(TOPICS.accounts, None, offset=2),
+                   Record(TOPICS.positions, b"\xff\xfe", offset=3)]:
+        b.add(record)
+    batch = b.take()
+    assert batch.deadletters == [] and batch.prices == []
+    assert b.skipped_inputs == {TOPICS.prices: 1, TOPICS.accounts: 1, TOPICS.positions: 1}
+    assert b.rejected == {}
 
 
 def test_deadletter_topic_records_keep_reason_and_origin() -> None:

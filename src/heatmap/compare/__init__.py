@@ -1,0 +1,1 @@
+"""Strategy comparison on recorded history: books under leverage and heat rules."""

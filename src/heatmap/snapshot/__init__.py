@@ -1,0 +1,1 @@
+"""Heat pictures from the database (matplotlib), for reports and chat: ``heat snapshot``."""
