@@ -14,7 +14,7 @@ stack: bootstrap
 test: bootstrap
 	.venv/bin/ruff check src tests benchmarks
 	.venv/bin/mypy
-	.venv/bin/python -m pytest -p no:cacheprovider
+	.venv/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadfile
 
 lint: bootstrap
 	.venv/bin/ruff check src tests benchmarks
