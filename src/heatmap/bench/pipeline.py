@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing.queues import Queue
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 from aiokafka import AIOKafkaConsumer
@@ -137,6 +138,11 @@ class ThroughputFigures:
     host_ticks_per_s: float = 0.0  # the engine host alone over the same records
     process_ticks_per_s: float = 0.0  # heat process
     process_ticks_per_cpu_s: float = 0.0
+    # While heat process applied the dense ticks: cores it used, and the shares of the
+    # wall time its live loop spent in engine steps and in epoch commits (awaited in turn).
+    process_cores: float = 0.0
+    process_step_share: float = 0.0
+    process_commit_share: float = 0.0
     process_vs_baseline: float = 0.0
     process_vs_baseline_cpu: float = 0.0
     process_vs_host: float = 0.0
@@ -201,6 +207,7 @@ class PipelineBenchResult:
     # The machine's 1-minute load average after each figure (2 cores: above 2, every
     # runnable process waits for a core part of the time).
     load_average: dict[str, float] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # figure -> why it has no result
     notes: list[str] = field(default_factory=list)
 
 
@@ -305,12 +312,14 @@ def throughput(bench: Bench, spec: PipelineSpec) -> ThroughputFigures:
         with running(process):
             process.wait_for(live, 120, "the engine live")
             samples = _process_until(process, backlog, bench, "process-throughput")
-            events = [(at_s, applied) for at_s, applied, _ in samples]
-            cpu = [(applied, cpu_s) for _, applied, cpu_s in samples]
+            dense = (backlog.before_dense, backlog.records)
             figures.process_ticks_per_s = rate_between(
-                events, backlog.before_dense, backlog.records) or math.nan
-            figures.process_ticks_per_cpu_s = _per_cpu_s(cpu, backlog.before_dense,
-                                                         backlog.records)
+                [(sample.at_s, sample.events) for sample in samples], *dense) or math.nan
+            figures.process_cores = _share(samples, "cpu_s", *dense)
+            figures.process_ticks_per_cpu_s = (figures.process_ticks_per_s
+                                               / figures.process_cores)
+            figures.process_step_share = _share(samples, "step_s", *dense)
+            figures.process_commit_share = _share(samples, "commit_s", *dense)
             figures.process_frames = int(_counter(process, "heat_process_frames_total"))
         baseline("second")
         runs = figures.baseline_runs_records_per_s
@@ -336,19 +345,21 @@ def throughput(bench: Bench, spec: PipelineSpec) -> ThroughputFigures:
     return figures
 
 
-def _per_cpu_s(samples: Sequence[tuple[float, float]], start: float, end: float) -> float:
-    """Events per CPU second between two event counts, from (events, CPU s) samples."""
-    cpu_at_start, cpu_at_end = value_at(samples, start), value_at(samples, end)
-    if cpu_at_start is None or cpu_at_end is None or cpu_at_end <= cpu_at_start:
-        return math.nan
-    return (end - start) / (cpu_at_end - cpu_at_start)
+class ProcessSample(NamedTuple):
+    """One reading of the processor's counters during the throughput run."""
+
+    at_s: float  # monotonic
+    events: float  # heat_process_events_total
+    cpu_s: float  # process_cpu_seconds_total
+    step_s: float  # heat_process_compute_seconds_sum: wall seconds in engine steps
+    commit_s: float  # heat_process_commit_seconds_sum: wall seconds committing epochs
 
 
 def _process_until(process: HeatService, backlog: Backlog, bench: Bench, profile_name: str
-                   ) -> list[tuple[float, float, float]]:
-    """(monotonic s, events applied, CPU s) of ``process`` every 0.25 s until it applied
-    the whole backlog; profiled from the first dense tick on, when profiling."""
-    samples: list[tuple[float, float, float]] = []
+                   ) -> list[ProcessSample]:
+    """The processor's counters every 0.25 s until it applied the whole backlog;
+    profiled from the first dense tick on, when profiling."""
+    samples: list[ProcessSample] = []
     timeout_s = 60 + backlog.records / 2000
     deadline_s = time.monotonic() + timeout_s
     with contextlib.ExitStack() as profiling:
@@ -356,8 +367,10 @@ def _process_until(process: HeatService, backlog: Backlog, bench: Bench, profile
         while True:
             metrics = process.metrics()
             events = metrics.get("heat_process_events_total", 0.0)
-            samples.append((time.monotonic(), events,
-                            metrics.get("process_cpu_seconds_total", math.nan)))
+            samples.append(ProcessSample(
+                time.monotonic(), events, metrics.get("process_cpu_seconds_total", math.nan),
+                metrics.get("heat_process_compute_seconds_sum", math.nan),
+                metrics.get("heat_process_commit_seconds_sum", math.nan)))
             if events >= backlog.records:
                 return samples
             if events >= backlog.before_dense and not profiled:
@@ -368,6 +381,17 @@ def _process_until(process: HeatService, backlog: Backlog, bench: Bench, profile
                                    f"{backlog.records:,} events in {timeout_s:.0f} s; "
                                    f"see {process.log_path}")
             time.sleep(0.25)
+
+
+def _share(samples: Sequence[ProcessSample], field: str, start: float, end: float) -> float:
+    """Seconds of ``field`` per wall second while the events went from start to end."""
+    pairs = [(sample.events, float(getattr(sample, field))) for sample in samples]
+    wall = [(sample.events, sample.at_s) for sample in samples]
+    values = value_at(pairs, start), value_at(pairs, end)
+    times = value_at(wall, start), value_at(wall, end)
+    if None in values or None in times:
+        return math.nan
+    return (values[1] - values[0]) / (times[1] - times[0])  # type: ignore[operator]
 
 
 @contextmanager
@@ -641,10 +665,9 @@ def failover(bench: Bench, spec: PipelineSpec) -> FailoverFigures:
                                   history_bars=spec.history_bars, dense_ticks=0,
                                   ticks_per_s=spec.live_ticks_per_s)
         first = bench.service("process", "process-failover-a", settings)
-        second = bench.service("process", "process-failover-b", settings)
         watchers = Watchers(bench.bootstrap, topics.heat_frames, None)
         clock = ReleaseClock()
-        with running(first, second):
+        with running(first):
             first.wait_for(live, 120, "the engine live")
             first.wait_for(lambda p: _counter(p, "heat_process_events_total")
                            >= backlog.records, 300, "the history applied")
@@ -652,6 +675,7 @@ def failover(bench: Bench, spec: PipelineSpec) -> FailoverFigures:
             producer = LiveProducer(LivePlan(
                 bench.bootstrap, settings.prefix, spec.shape, spec.failover_ticks_per_s,
                 spec.live_positions_per_s, 600.0, walk_offset=backlog.history_ticks))
+            second = bench.service("process", "process-failover-b", settings)
             try:
                 second.wait_for(lambda s: s.health().get("role") == "standby", 120,
                                 "a standby")
@@ -676,6 +700,7 @@ def failover(bench: Bench, spec: PipelineSpec) -> FailoverFigures:
             finally:
                 watchers.stop()
                 producer.stop()
+                second.kill()
     figures.standby_live_vs_baseline = (figures.standby_live_s
                                         / figures.baseline_group_takeover_s)
     return figures
@@ -782,26 +807,41 @@ def run(bench: Bench, spec_name: str = "full", figures: Sequence[str] = FIGURES
         ) -> PipelineBenchResult:
     spec = SPECS[spec_name]
     result = PipelineBenchResult(spec=spec_name, shape=spec.shape.describe())
-    if "throughput" in figures:
-        result.throughput = throughput(bench, spec)
-        result.load_average["throughput"] = os.getloadavg()[0]
-    if "latency" in figures:
-        result.latency = latency(bench, spec)
-        result.load_average["latency"] = os.getloadavg()[0]
-    if "failover" in figures:
-        result.failover = failover(bench, spec)
-        result.load_average["failover"] = os.getloadavg()[0]
-    if "capacity" in figures:
-        result.capacity = capacity_grid(bench, spec)
-        result.load_average["capacity"] = os.getloadavg()[0]
+    measures: dict[str, Callable[[], None]] = {
+        "throughput": lambda: setattr(result, "throughput", throughput(bench, spec)),
+        "latency": lambda: setattr(result, "latency", latency(bench, spec)),
+        "failover": lambda: setattr(result, "failover", failover(bench, spec)),
+        "capacity": lambda: setattr(result, "capacity", capacity_grid(bench, spec)),
+    }
+    for name, measure in measures.items():
+        if name not in figures:
+            continue
+        try:
+            measure()
+        except (ServiceError, TimeoutError, OSError) as error:  # the other figures still run
+            result.failed[name] = str(error)
+        result.load_average[name] = os.getloadavg()[0]
     result.profiles = bench.profiles
     return result
 
 
 def as_dict(result: PipelineBenchResult) -> dict[str, object]:
+    """The result as JSON-ready values (a figure not measured, NaN, is null)."""
     figures = asdict(result)
     if result.capacity is not None:
         figures["capacity"]["cells"] = [
             {**asdict(cell), "with_outputs_s": cell.with_outputs_s, "vs_floor": cell.vs_floor}
             for cell in result.capacity.cells]
-    return figures
+    cleaned = _without_nan(figures)
+    assert isinstance(cleaned, dict)
+    return cleaned
+
+
+def _without_nan(value: object) -> object:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _without_nan(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nan(item) for item in value]
+    return value

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from heatmap.cli import checks
-from heatmap.cli.errors import bad_option
+from heatmap.cli.errors import CommandFailed, bad_option
 from heatmap.settings.database import DatabaseSettings
 from heatmap.settings.kafka import KafkaSettings
 
@@ -220,13 +220,13 @@ def pipeline(
             bootstrap=bootstrap, admin_url=admin_url,
             writer_password=database.role_password("heat_writer"), logs=log_dir,
             profile_dir=profile, step=step)
-        try:
-            result = pipeline_bench.run(bench, spec_name, chosen)
-        except Exception:
-            console.print(f"service logs kept in {log_dir}")
-            raise
+        result = pipeline_bench.run(bench, spec_name, chosen)
     print_results(console, result, PIPELINE_TARGETS)
+    _write_json(json_out, "pipeline", pipeline_bench.as_dict(result))
+    if result.failed:
+        raise CommandFailed(f"{', '.join(result.failed)} not measured ("
+                            f"{'; '.join(result.failed.values())}); service logs kept in "
+                            f"{log_dir}")
     if logs is None:
         shutil.rmtree(log_dir, ignore_errors=True)
-    _write_json(json_out, "pipeline", pipeline_bench.as_dict(result))
 

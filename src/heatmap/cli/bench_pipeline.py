@@ -58,6 +58,10 @@ def _throughput(console: Console, figures: ThroughputFigures, shape: str,
                   f"{figures.baseline_records_per_cpu_s:,.0f}", "")
     table.add_row("heat process vs baseline per CPU second",
                   f"{figures.process_vs_baseline_cpu:.2f}x", "")
+    table.add_row("heat process while applying them: cores used / share of the time in "
+                  "engine steps / in epoch commits",
+                  f"{figures.process_cores:.2f} / {figures.process_step_share:.0%} / "
+                  f"{figures.process_commit_share:.0%}", "")
     table.add_row("ticks/s, engine host alone (no Kafka; same records, epochs encoded)",
                   f"{figures.host_ticks_per_s:,.0f}", "")
     table.add_row("heat process vs engine host alone", f"{figures.process_vs_host:.2f}x", "")
