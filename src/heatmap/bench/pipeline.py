@@ -84,6 +84,8 @@ TIMEFRAMES = "1h,4h,1d"
 FIGURES = ("throughput", "latency", "failover", "capacity")
 LATENCY_TARGET_MS = 250.0  # frames on Kafka (p99); "timely again" after a failover
 _SESSION_TIMEOUT_MS = 6000  # the processor's (Kafka's minimum)
+_HISTOGRAMS = ("heat_process_frame_latency_seconds", "heat_process_compute_seconds",
+               "heat_process_commit_seconds")
 _HEARTBEAT_MS = 1000
 
 
@@ -166,6 +168,12 @@ class LatencyFigures:
     sink_p99_ms: float = math.nan  # database minus Kafka, per frame
     histogram_p50_ms: float = math.nan  # the processor's heat_process_frame_latency_seconds
     histogram_p99_ms: float = math.nan
+    # What a frame waits for inside the processor: an engine step (a bar close is one)
+    # and an epoch's commit, p50 / p99 from its histograms over the live run.
+    step_p50_ms: float = math.nan
+    step_p99_ms: float = math.nan
+    commit_p50_ms: float = math.nan
+    commit_p99_ms: float = math.nan
     kafka_p99_vs_baseline: float = math.nan
     database_p99_vs_baseline: float = math.nan
     input_lag_max_records: float = 0.0
@@ -524,7 +532,7 @@ def latency(bench: Bench, spec: PipelineSpec) -> LatencyFigures:
             sink.wait_for(lambda s: s.health().get("status") == "ok", 60, "a healthy sink")
             watchers.start()
             try:
-                histogram_before = process.histogram("heat_process_frame_latency_seconds")
+                histograms_before = {name: process.histogram(name) for name in _HISTOGRAMS}
                 live_start_ms = now_ms()
                 last_boundary_ms = (bar_start_ms(live_start_ms)
                                     + spec.latency_bar_closes * BAR_MS)
@@ -538,12 +546,16 @@ def latency(bench: Bench, spec: PipelineSpec) -> LatencyFigures:
                 figures.live_s = duration_s
                 bench.step("latency: waiting for the last frames in the database")
                 _settle(watchers, clock, last_boundary_ms)
-                histogram_after = process.histogram("heat_process_frame_latency_seconds")
+                histograms_after = {name: process.histogram(name) for name in _HISTOGRAMS}
             finally:
                 watchers.stop()
         figures.bar_closes = spec.latency_bar_closes
-        _summarize_latency(figures, watchers.frames, clock, live_start_ms,
-                           histogram_before, histogram_after)
+        _summarize_latency(figures, watchers.frames, clock, live_start_ms)
+        quantiles = {name: _quantiles_ms(histograms_before[name], histograms_after[name])
+                     for name in _HISTOGRAMS}
+        figures.histogram_p50_ms, figures.histogram_p99_ms = quantiles[_HISTOGRAMS[0]]
+        figures.step_p50_ms, figures.step_p99_ms = quantiles[_HISTOGRAMS[1]]
+        figures.commit_p50_ms, figures.commit_p99_ms = quantiles[_HISTOGRAMS[2]]
     return figures
 
 
@@ -615,10 +627,16 @@ def _settle(watchers: Watchers, clock: ReleaseClock, last_boundary_ms: int,
         time.sleep(0.1)
 
 
+def _quantiles_ms(before: Sequence[tuple[float, float]], after: Sequence[tuple[float, float]]
+                 ) -> tuple[float, float]:
+    """p50 and p99 (ms) of what a histogram in seconds observed between two readings."""
+    delta = [(bound, count - earlier) for (bound, count), (_, earlier)
+             in zip(after, before, strict=True)]
+    return histogram_quantile(delta, 0.5) * 1000, histogram_quantile(delta, 0.99) * 1000
+
+
 def _summarize_latency(figures: LatencyFigures, frames: Sequence[SeenFrame],
-                       clock: ReleaseClock, live_start_ms: int,
-                       histogram_before: Sequence[tuple[float, float]],
-                       histogram_after: Sequence[tuple[float, float]]) -> None:
+                       clock: ReleaseClock, live_start_ms: int) -> None:
     kafka_ms: list[float] = []
     kafka_bar_ms: list[float] = []
     database_ms: list[float] = []
@@ -642,10 +660,6 @@ def _summarize_latency(figures: LatencyFigures, frames: Sequence[SeenFrame],
     figures.database = LatencySummary.of(database_ms)
     figures.database_bar = LatencySummary.of(database_bar_ms)
     figures.sink_p99_ms = LatencySummary.of(sink_ms).p99_ms
-    delta = [(bound, after - before) for (bound, after), (_, before)
-             in zip(histogram_after, histogram_before, strict=True)]
-    figures.histogram_p50_ms = histogram_quantile(delta, 0.5) * 1000
-    figures.histogram_p99_ms = histogram_quantile(delta, 0.99) * 1000
     if figures.baseline is not None:
         figures.kafka_p99_vs_baseline = figures.kafka.p99_ms / figures.baseline.p99_ms
         figures.database_p99_vs_baseline = figures.database.p99_ms / figures.baseline.p99_ms

@@ -93,6 +93,9 @@ def _latency(console: Console, figures: LatencyFigures, shape: str,
     table.add_row("  sink's share (database minus Kafka), p99", _ms(figures.sink_p99_ms), "")
     table.add_row("processor's histogram (append -> commit), p50 / p99",
                   f"{_ms(figures.histogram_p50_ms)} / {_ms(figures.histogram_p99_ms)}", "")
+    table.add_row("inside heat process: engine step / epoch commit, p50 / p99",
+                  f"{_ms(figures.step_p50_ms)} / {_ms(figures.step_p99_ms)}; "
+                  f"{_ms(figures.commit_p50_ms)} / {_ms(figures.commit_p99_ms)}", "")
     table.add_row("p99 vs baseline: on Kafka / in the database",
                   f"{figures.kafka_p99_vs_baseline:.1f}x / "
                   f"{figures.database_p99_vs_baseline:.1f}x", "")
