@@ -19,19 +19,16 @@ runs behind the measurements; the bench runs the policies itself.
 
 from __future__ import annotations
 
-import secrets
 import time
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from psycopg import sql
-from pydantic import SecretStr
 
+from heatmap.bench.scratch import scratch_database, scratch_settings
 from heatmap.bench.storage_volume import VolumeSpec, fill
 from heatmap.db import migrations, tables
 from heatmap.db.writer import HeatWriter
@@ -110,26 +107,6 @@ class StorageBenchResult:
     compression_volume: str | None = None
     compression: dict[str, CompressionFigures] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-
-
-@contextmanager
-def _scratch_database(admin_url: str) -> Iterator[str]:
-    """A new, empty database on the server of ``admin_url``; dropped afterwards."""
-    name = f"heat_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
-
-
-def _settings(url: str, timescaledb: Literal["auto", "off"] = "auto") -> DatabaseSettings:
-    return DatabaseSettings(database_url=SecretStr(url),
-                            writer_password=SecretStr(secrets.token_urlsafe(16)),
-                            writer_url=None, timescaledb=timescaledb)
 
 
 def _row(connection: psycopg.Connection, query: str,
@@ -335,8 +312,8 @@ def run(admin_url: str, size_name: str = "full") -> StorageBenchResult:
     result = StorageBenchResult(size=size_name)
     # Whole hours: the history then has exactly history_days * 24 hourly buckets.
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    with _scratch_database(admin_url) as url:
-        settings = _settings(url)
+    with scratch_database(admin_url) as url:
+        settings = scratch_settings(url)
         migrations.migrate(settings)
         with psycopg.connect(url, autocommit=True) as connection:
             timescale = _timescaledb_version(connection)
@@ -353,14 +330,15 @@ def run(admin_url: str, size_name: str = "full") -> StorageBenchResult:
         result.notes.append("plain PostgreSQL: the hourly rollup is a view over raw frames "
                             "(TimescaleDB serves it from a continuous aggregate)")
         return result
-    with _scratch_database(admin_url) as url:
-        migrations.migrate(_settings(url, timescaledb="off"))  # the plain PostgreSQL schema
+    with scratch_database(admin_url) as url:
+        # The plain PostgreSQL schema.
+        migrations.migrate(scratch_settings(url, timescaledb="off"))
         result.history_plain_query_ms, _, _ = _measure_history(url, size, end, timescale=False)
     result.history_speedup_vs_plain = result.history_plain_query_ms / result.history_query_ms
     result.notes.append("the plain-PostgreSQL baseline is the core schema alone (the rollup "
                         "a view over raw frames) in a scratch database on the same server")
-    with _scratch_database(admin_url) as url:
-        migrations.migrate(_settings(url))
+    with scratch_database(admin_url) as url:
+        migrations.migrate(scratch_settings(url))
         with psycopg.connect(url, autocommit=True) as connection:
             _pause_jobs(connection)
         result.compression = _measure_compression(url, size.volume)

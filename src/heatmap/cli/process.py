@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 import faust
+from threadpoolctl import threadpool_limits
 
 from heatmap.cli import checks
 from heatmap.cli.faust_worker import run_worker, start_logging, web_port
@@ -27,6 +28,10 @@ def process() -> None:
     """
     settings = ProcessSettings()
     start_logging(settings.log_level)
+    # A frame's matrices are a book's held symbols (tens to a few hundred): threaded BLAS
+    # gains nothing there and, with the event loop and Kafka's clients on the same cores,
+    # made a bar close of desk books several times slower (`heat bench pipeline`).
+    threadpool_limits(limits=1, user_api="blas")
     topics = Topics.from_settings(settings.kafka.topics)
     checks.kafka_ready(settings.kafka.bootstrap_servers,
                        [topics.prices, topics.positions, topics.accounts, topics.heat_frames,

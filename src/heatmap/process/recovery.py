@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # broker is gone): recovery fails and is retried from scratch.
 STALL_S = 30.0
 _CHECKPOINT_WINDOW = 4  # records read back from the end at first; grows 4x per miss
+_POLL_MS = 50
 
 
 class RecoveryError(RuntimeError):
@@ -66,7 +67,9 @@ async def read_ranges(consumer: AIOKafkaConsumer,
     ends = await consumer.end_offsets(list(pending))  # the LSO under read_committed
     last_progress_s = time.monotonic()
     while pending:
-        fetched = await consumer.getmany(*pending, timeout_ms=500)
+        # Short polls: a range of a transactional topic ends with a commit marker, which
+        # moves the position but yields no record, so a long poll would wait it out.
+        fetched = await consumer.getmany(*pending, timeout_ms=_POLL_MS)
         for tp, batch in fetched.items():
             stop = ranges[tp][1]
             records[tp].extend(record for record in batch if record.offset < stop)

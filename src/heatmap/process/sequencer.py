@@ -50,6 +50,7 @@ Pure: no Kafka, asyncio or clock; the caller owns fetching, decoding and time.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
@@ -114,7 +115,8 @@ class _Source:
         self.next_offset = start_offset  # one past the highest offset fed
         self.max_ts_ms: int | None = None  # newest ts accepted (or already done) here
         self.buffered: set[int] = set()  # offsets accepted, not yet released
-        self._lowest: list[int] = []  # heap over buffered, pruned lazily
+        # Every offset buffered, ascending (offsets are fed increasing), pruned lazily.
+        self._lowest: deque[int] = deque()
         # Offsets done (released or rejected) while a lower offset is still buffered.
         self.done_ahead: set[int] = set(done_ahead)
 
@@ -125,16 +127,18 @@ class _Source:
         self.next_offset = offset + 1
 
     def seen(self, ts_ms: int) -> None:
-        self.max_ts_ms = ts_ms if self.max_ts_ms is None else max(self.max_ts_ms, ts_ms)
+        if self.max_ts_ms is None or ts_ms > self.max_ts_ms:
+            self.max_ts_ms = ts_ms
 
     def buffer(self, offset: int) -> None:
         self.buffered.add(offset)
-        heapq.heappush(self._lowest, offset)
+        self._lowest.append(offset)
 
     def lowest_buffered(self) -> int | None:
-        while self._lowest and self._lowest[0] not in self.buffered:
-            heapq.heappop(self._lowest)
-        return self._lowest[0] if self._lowest else None
+        lowest, buffered = self._lowest, self.buffered
+        while lowest and lowest[0] not in buffered:
+            lowest.popleft()
+        return lowest[0] if lowest else None
 
     def done(self, offset: int) -> None:
         self.buffered.discard(offset)
@@ -284,13 +288,17 @@ class Sequencer:
             return []
         self._bound = bound
         released: list[SourceRecord] = []
-        heap = self._heap
-        limit = len(heap) if max_records is None else max_records
-        while heap and (heap[0][0], 0) < bound and len(released) < limit:
+        heap, sources, applied_ms = self._heap, self._sources, self._applied_ms
+        # (ts, 0) < bound exactly when ts < watermark + 1 for an inclusive bound, else
+        # ts < watermark: one integer comparison per record.
+        release_below_ms = bound[0] + bound[1]
+        remaining = len(heap) if max_records is None else max_records
+        while remaining > 0 and heap and heap[0][0] < release_below_ms:
             ts_ms, source_index, offset, key, record = heapq.heappop(heap)
-            self._sources[source_index].done(offset)
-            self._applied_ms[key] = ts_ms
+            sources[source_index].done(offset)
+            applied_ms[key] = ts_ms
             released.append(record)
+            remaining -= 1
         return released
 
     def _next_bound(self) -> tuple[int, int] | None:

@@ -1,0 +1,30 @@
+"""Where the time goes in py-spy's collapsed stacks."""
+
+from __future__ import annotations
+
+import pytest
+
+from heatmap.bench.profiles import top_functions_collapsed
+
+STACKS = [
+    "main (app.py:1);step (host.py:10);decode (schema.py:5) 6",
+    "main (app.py:1);step (host.py:12);apply (host.py:20) 3",
+    "main (app.py:2);idle (app.py:9) 1",
+    "not a stack line",
+]
+
+
+def test_own_time_is_counted_at_the_leaf_per_function() -> None:
+    top = dict(top_functions_collapsed(STACKS))
+    assert top == pytest.approx({"decode (schema.py)": 0.6, "apply (host.py)": 0.3,
+                                 "idle (app.py)": 0.1})
+
+
+def test_inclusive_time_counts_a_function_once_per_stack() -> None:
+    top = dict(top_functions_collapsed(STACKS, inclusive=True))
+    assert top["main (app.py)"] == pytest.approx(1.0)
+    assert top["step (host.py)"] == pytest.approx(0.9)
+
+
+def test_no_samples_no_functions() -> None:
+    assert top_functions_collapsed([]) == []
