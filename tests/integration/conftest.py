@@ -157,7 +157,7 @@ def throwaway_cluster(bin_dir: Path, state_dir: Path,
     cluster = PostgresClusterConfig(
         root=postgres.cluster_root(state_dir, os_user), port=free_port(), bin_dir=bin_dir,
         os_user=os_user, fsync=False, database="heat",
-        preload_timescaledb=preload_timescaledb)
+        preload_timescaledb=preload_timescaledb, timescaledb_scheduler=False)
     try:
         postgres.start_new_or_existing(cluster, timeout_s=120)
         yield cluster

@@ -50,6 +50,10 @@ class PostgresClusterConfig:
     preload_timescaledb : bool or None
         Load TimescaleDB at server start (it must be preloaded to work). None: when
         this PostgreSQL installation has the extension (see ``has_timescaledb``).
+    timescaledb_scheduler : bool
+        Let TimescaleDB's scheduler run the policies in background workers. False for
+        test clusters: tests run each policy in the foreground (``CALL run_job``), and
+        a scheduled run of the same refresh at the same moment makes it fail.
     """
 
     root: Path
@@ -59,6 +63,7 @@ class PostgresClusterConfig:
     fsync: bool
     database: str
     preload_timescaledb: bool | None = None
+    timescaledb_scheduler: bool = True
 
     @property
     def timescaledb(self) -> bool:
@@ -188,7 +193,8 @@ def _server_options(config: PostgresClusterConfig) -> str:
         # Every policy (compression, retention, rollup refresh) runs as a background
         # worker, several per database at once; the default 8 workers make them fail
         # to start.
-        options["timescaledb.max_background_workers"] = "48"
+        options["timescaledb.max_background_workers"] = (
+            "48" if config.timescaledb_scheduler else "0")
         options["max_worker_processes"] = "64"
     return " ".join(f"-c {key}={value}" for key, value in options.items())
 
