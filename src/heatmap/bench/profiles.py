@@ -57,11 +57,16 @@ def _function(frame: str) -> tuple[str, str]:
     return f"{name} ({path.rsplit('/', 1)[-1]})", path
 
 
+def _harness(path: str) -> bool:
+    """The command line and the benchmark itself: around every stack, never the cost."""
+    return "heatmap/cli/" in path or "heatmap/bench/" in path
+
+
 def top_functions_collapsed(lines: Iterable[str], top: int = TOP, inclusive: bool = False
                             ) -> list[tuple[str, float]]:
     """The functions with the largest share of samples in py-spy's collapsed stacks
     (``frame;frame;... count`` per line, the leaf last): by own time, or with
-    ``inclusive`` the product's own functions (``heatmap/``, its CLI aside) counted once
+    ``inclusive`` the product's own functions (``heatmap/``, CLI and benchmarks aside) once
     per stack they appear in, their callees' time included. Shares are 0..1."""
     counts: Counter[str] = Counter()
     total = 0
@@ -74,7 +79,7 @@ def top_functions_collapsed(lines: Iterable[str], top: int = TOP, inclusive: boo
         frames = [_function(frame) for frame in stack.split(";")]
         if inclusive:
             for function in {name for name, path in frames
-                             if "heatmap/" in path and "heatmap/cli/" not in path}:
+                             if "heatmap/" in path and not _harness(path)}:
                 counts[function] += count
         else:
             counts[frames[-1][0]] += count
