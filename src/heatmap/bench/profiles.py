@@ -47,19 +47,27 @@ class PySpy:
         self._log.close()
 
 
-def _function(frame: str) -> str:
-    """``name (path/to/file.py:123)`` -> ``name (file.py)``: one entry per function."""
+def _function(frame: str) -> tuple[str, str]:
+    """``name (path/to/file.py:123)`` -> (``name (file.py)``, ``path/to/file.py``): one
+    entry per function, and where it lives."""
     name, _, where = frame.rpartition(" (")
     if not name:
-        return frame.strip()
-    return f"{name} ({where.rsplit(':', 1)[0].rsplit('/', 1)[-1].rstrip(')')})"
+        return frame.strip(), ""
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    return f"{name} ({path.rsplit('/', 1)[-1]})", path
+
+
+def _harness(path: str) -> bool:
+    """The command line and the benchmark itself: around every stack, never the cost."""
+    return "heatmap/cli/" in path or "heatmap/bench/" in path
 
 
 def top_functions_collapsed(lines: Iterable[str], top: int = TOP, inclusive: bool = False
                             ) -> list[tuple[str, float]]:
     """The functions with the largest share of samples in py-spy's collapsed stacks
-    (``frame;frame;... count`` per line, the leaf last): by self time, or with
-    ``inclusive`` counted once per stack they appear in. Shares are 0..1."""
+    (``frame;frame;... count`` per line, the leaf last): by own time, or with
+    ``inclusive`` the product's own functions (``heatmap/``, CLI and benchmarks aside) once
+    per stack they appear in, their callees' time included. Shares are 0..1."""
     counts: Counter[str] = Counter()
     total = 0
     for line in lines:
@@ -70,10 +78,11 @@ def top_functions_collapsed(lines: Iterable[str], top: int = TOP, inclusive: boo
         total += count
         frames = [_function(frame) for frame in stack.split(";")]
         if inclusive:
-            for function in set(frames):
+            for function in {name for name, path in frames
+                             if "heatmap/" in path and not _harness(path)}:
                 counts[function] += count
         else:
-            counts[frames[-1]] += count
+            counts[frames[-1][0]] += count
     if not total:
         return []
     return [(function, count / total) for function, count in counts.most_common(top)]
