@@ -14,8 +14,8 @@ class LeakingClient:
     task lets that task's CancelledError out."""
 
     async def stop(self) -> None:
-        inner = asyncio.ensure_future(asyncio.sleep(10))
-        await asyncio.sleep(0)
+        inner = asyncio.ensure_future(asyncio.Event().wait())  # blocks until cancelled
+        await asyncio.sleep(0)  # let it start
         inner.cancel()
         await inner
 
@@ -31,7 +31,7 @@ class SlowClient:
 
     async def stop(self) -> None:
         self.stopping.set()
-        await asyncio.sleep(10)
+        await asyncio.Event().wait()  # blocks until cancelled
 
 
 @pytest.mark.parametrize("client", [LeakingClient, FailingClient])

@@ -29,7 +29,7 @@ class Runs:
         if self.started == 1:
             raise self.first_ending
         self.running.set()
-        await asyncio.sleep(3600)
+        await asyncio.Event().wait()  # runs until cancelled
 
 
 @pytest.fixture
