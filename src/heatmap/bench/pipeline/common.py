@@ -10,11 +10,19 @@ from pathlib import Path
 
 import psycopg
 
-from heatmap.bench.feeds import delete_topics, fresh_topics
+from heatmap.bench.feeds import (
+    BAR_MS,
+    Backlog,
+    bar_start_ms,
+    delete_topics,
+    fresh_topics,
+    produce_backlog,
+)
 from heatmap.bench.load import LoadShape
 from heatmap.bench.profiles import PySpy, top_functions_collapsed
 from heatmap.bench.scratch import scratch_database, scratch_settings
 from heatmap.bench.services import HeatService, child_env
+from heatmap.bench.watch import now_ms
 from heatmap.db import migrations
 from heatmap.settings.kafka import TopicSettings
 from heatmap.topics import Topics
@@ -137,3 +145,12 @@ def profiling(bench: Bench, pid: int, name: str) -> Iterator[None]:
         with open(output) as stacks:
             bench.profiles[f"{name} (py-spy, with callees)"] = top_functions_collapsed(
                 stacks, inclusive=True)
+
+
+def produce_history_to_now(bench: Bench, topics: Topics, spec: PipelineSpec) -> Backlog:
+    """The books and ``spec.history_bars`` bars of history ending at the current bar, for a
+    live run to continue from."""
+    start_ms = bar_start_ms(now_ms()) - spec.history_bars * BAR_MS
+    return produce_backlog(bench.bootstrap, topics, spec.shape, start_ms=start_ms,
+                           history_bars=spec.history_bars, dense_ticks=0,
+                           ticks_per_s=spec.live_ticks_per_s)

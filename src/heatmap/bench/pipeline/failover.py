@@ -11,9 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 
-from heatmap.bench.feeds import BAR_MS, LivePlan, LiveProducer, bar_start_ms, produce_backlog
+from heatmap.bench.feeds import LivePlan, LiveProducer
 from heatmap.bench.load import ReleaseClock
-from heatmap.bench.pipeline.common import LATENCY_TARGET_MS, Bench, PipelineSpec, counter, running
+from heatmap.bench.pipeline.common import (
+    LATENCY_TARGET_MS,
+    Bench,
+    PipelineSpec,
+    counter,
+    produce_history_to_now,
+    running,
+)
 from heatmap.bench.services import live
 from heatmap.bench.watch import GroupMemberPlan, Watchers, hold_partition, now_ms
 from heatmap.stack import kafka as kafka_broker
@@ -40,10 +47,7 @@ def failover(bench: Bench, spec: PipelineSpec) -> FailoverFigures:
     figures.baseline_group_takeover_s = _group_takeover_s(bench)
     with bench.topics("failover") as (settings, topics):
         bench.step("failover: two heat process workers under live load")
-        start_ms = bar_start_ms(now_ms()) - spec.history_bars * BAR_MS
-        backlog = produce_backlog(bench.bootstrap, topics, spec.shape, start_ms=start_ms,
-                                  history_bars=spec.history_bars, dense_ticks=0,
-                                  ticks_per_s=spec.live_ticks_per_s)
+        backlog = produce_history_to_now(bench, topics, spec)
         first = bench.service("process", "process-failover-a", settings)
         watchers = Watchers(bench.bootstrap, topics.heat_frames, None)
         clock = ReleaseClock()

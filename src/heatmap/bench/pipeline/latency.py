@@ -13,9 +13,16 @@ from dataclasses import dataclass, field
 from aiokafka.structs import TopicPartition
 
 from heatmap.bench.cpu import CpuShares, listener_pid
-from heatmap.bench.feeds import BAR_MS, LivePlan, LiveProducer, bar_start_ms, produce_backlog
+from heatmap.bench.feeds import BAR_MS, LivePlan, LiveProducer, bar_start_ms
 from heatmap.bench.load import LatencySummary, ReleaseClock, histogram_quantile
-from heatmap.bench.pipeline.common import Bench, PipelineSpec, counter, profiling, running
+from heatmap.bench.pipeline.common import (
+    Bench,
+    PipelineSpec,
+    counter,
+    produce_history_to_now,
+    profiling,
+    running,
+)
 from heatmap.bench.services import HeatService, ServiceError, live
 from heatmap.bench.watch import SeenFrame, Watchers, now_ms, relay_latency
 from heatmap.stack import kafka as kafka_broker
@@ -77,10 +84,7 @@ def latency(bench: Bench, spec: PipelineSpec) -> LatencyFigures:
             producer.stop()
     with bench.topics("latency") as (settings, topics), bench.database() as (url, password):
         bench.step("latency: history, heat process and heat sink")
-        start_ms = bar_start_ms(now_ms()) - spec.history_bars * BAR_MS
-        backlog = produce_backlog(bench.bootstrap, topics, spec.shape, start_ms=start_ms,
-                                  history_bars=spec.history_bars, dense_ticks=0,
-                                  ticks_per_s=spec.live_ticks_per_s)
+        backlog = produce_history_to_now(bench, topics, spec)
         process = bench.service("process", "process-latency", settings)
         sink = bench.sink("sink-latency", settings, url, password)
         watchers = Watchers(bench.bootstrap, topics.heat_frames, url)
