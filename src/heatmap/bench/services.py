@@ -37,18 +37,25 @@ def child_env(**settings: str) -> dict[str, str]:
 
 
 class HeatService:
-    """One ``heat <command>`` child on its own web port; output goes to ``log_path``."""
+    """One ``heat <command>`` child on its own web port; output goes to ``log_path``.
+
+    ``port`` is the web port (default: a free one); ``health_path`` where its health
+    answers (the ingest services serve ``/healthz``); with ``own_session`` the child
+    does not get the terminal's Ctrl-C, so its parent stops it in its own order.
+    """
 
     def __init__(self, command: list[str], env: Mapping[str, str], log_path: Path,
-                 port_setting: str) -> None:
+                 port_setting: str, *, port: int | None = None, health_path: str = "/health",
+                 own_session: bool = False) -> None:
         self.name = log_path.stem
         self.log_path = log_path
-        self.port = ports.free_port()
+        self.port = port or ports.free_port()
         self.url = f"http://{ports.LOOPBACK}:{self.port}"
+        self.health_path = health_path
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - open while it runs
         self.process = subprocess.Popen(
             [*HEAT, *command], env={**env, port_setting: str(self.port)}, stdout=self._log,
-            stderr=subprocess.STDOUT)
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=own_session)
 
     @property
     def pid(self) -> int:
@@ -69,7 +76,7 @@ class HeatService:
 
     def health(self) -> dict[str, Any]:
         """The ``/health`` body ({} while it does not answer)."""
-        status, body = self._get("/health")
+        status, body = self._get(self.health_path)
         if not status:
             return {}
         try:

@@ -6,6 +6,7 @@ from heatmap.cli import (
     bench,
     compare,
     db,
+    demo,
     grafana,
     ingest,
     process,
@@ -30,6 +31,7 @@ app.add_typer(grafana.app, name="grafana")
 app.command("process")(process.process)
 app.command("sink")(sink.sink)
 app.command("snapshot")(snapshot.snapshot)
+app.command("demo")(demo.demo)
 app.command(
     "replay",
     # Several price paths may follow one --prices (shell globs): they arrive as extra args.

@@ -6,7 +6,7 @@ import fcntl
 import json
 import shlex
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TypedDict, TypeGuard
@@ -120,7 +120,7 @@ class LocalStack:
     def _kafka_marker(self) -> str:
         return str(self.kafka_home / "server.properties")
 
-    def _kafka_pid(self) -> int | None:
+    def kafka_pid(self) -> int | None:
         """Our broker's pid when it runs (a stale pid file is removed)."""
         return processes.running_pid(self.kafka_home / "kafka.pid", self._kafka_marker())
 
@@ -168,7 +168,7 @@ class LocalStack:
             self._create_topics(bootstrap, step)
             return {"kafka_bootstrap": bootstrap, "kafka_external": True, "kafka_port": None,
                     "kafka_controller_port": None}
-        running = self._kafka_pid()
+        running = self.kafka_pid()
         if running and previous and previous.kafka_port and previous.kafka_controller_port:
             port, controller_port = previous.kafka_port, previous.kafka_controller_port
             step(f"Kafka already running (pid {running})")
@@ -227,11 +227,13 @@ class LocalStack:
 
     # -- down / status -----------------------------------------------------------------------
 
-    def down(self, purge: bool = False, step: Step = lambda _: None) -> None:
-        """Stop both services (SIGTERM, wait, then kill); ``purge`` also deletes their data."""
+    def down(self, purge: bool = False, step: Step = lambda _: None,
+             only: Collection[str] = ("kafka", "postgres")) -> None:
+        """Stop both services (or ``only`` those named: ``kafka``, ``postgres``) with
+        SIGTERM, wait, then kill; ``purge`` also deletes their data."""
         with self._locked():
             state = self.load_state()
-            running = self._kafka_pid()
+            running = self.kafka_pid() if "kafka" in only else None
             if running:
                 step(f"Stopping Kafka (pid {running})")
                 if processes.terminate(running, self._kafka_marker(),
@@ -239,7 +241,8 @@ class LocalStack:
                     step("Kafka did not stop in time and was killed")
             # Our cluster lives at a known place: stop it even without a state record.
             config = self.postgres_cluster(self.settings.postgres_port)
-            if not (state and state.database_external) and postgres.pid(config) is not None:
+            if ("postgres" in only and not (state and state.database_external)
+                    and postgres.pid(config) is not None):
                 step(f"Stopping PostgreSQL (pid {postgres.pid(config)})")
                 postgres.stop(config, self.settings.stop_timeout_s)
             if purge:
@@ -253,7 +256,7 @@ class LocalStack:
         if state is None:
             return []
         components = []
-        kafka_pid = self._kafka_pid()
+        kafka_pid = self.kafka_pid()
         try:
             names = kafka.topic_names(state.kafka_bootstrap)
             product = {spec.name for spec in topic_specs(self.topics)}

@@ -1,0 +1,52 @@
+"""The demo reads frames and alerts as a bot would: from the Kafka output topics,
+committed transactions only (``read_committed``), with no consumer group."""
+
+from __future__ import annotations
+
+import msgspec
+from kafka import KafkaConsumer, TopicPartition
+
+from heatmap.demo.board import Board
+from heatmap.schema import Alert, Frame
+from heatmap.topics import Topics
+
+_decode_frame = msgspec.json.Decoder(Frame).decode
+_decode_alert = msgspec.json.Decoder(Alert).decode
+
+
+class OutputFeed:
+    """A ``read_committed`` reader of ``heat-frames`` and ``alerts`` from their start."""
+
+    def __init__(self, bootstrap: str, topics: Topics) -> None:
+        self._topics = topics
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+            isolation_level="read_committed", auto_offset_reset="earliest",
+            client_id="heat-demo")
+        partitions = [TopicPartition(topic, partition)
+                      for topic in (topics.heat_frames, topics.alerts)
+                      for partition in sorted(self._consumer.partitions_for_topic(topic) or ())]
+        self._consumer.assign(partitions)
+        self._consumer.seek_to_beginning(*partitions)
+
+    def read_into(self, board: Board, timeout_ms: int = 100, max_records: int = 5000) -> int:
+        """Read what is committed now (waiting up to ``timeout_ms``) into ``board``;
+        returns the number of records read. Undecodable records are skipped (the
+        sink stores them as dead letters)."""
+        fetched = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        count = 0
+        for partition, records in fetched.items():
+            is_frame = partition.topic == self._topics.heat_frames
+            for record in records:
+                count += 1
+                try:
+                    if is_frame:
+                        board.add_frame(_decode_frame(record.value))
+                    else:
+                        board.add_alert(_decode_alert(record.value))
+                except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+                    continue
+        return count
+
+    def close(self) -> None:
+        self._consumer.close()
