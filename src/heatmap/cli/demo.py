@@ -67,7 +67,7 @@ def demo(
     except DemoOptionError as error:
         raise UsageFailed(f"{error}; see `heat demo --help`") from error
     endpoints = _endpoints()
-    console = Console()
+    console = Console(log_path=False)
     logs = options.snapshot_dir / "logs"
     passthrough = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
     try:
@@ -78,10 +78,10 @@ def demo(
                   f"{summary.last_event}.")
     console.print(f"Database: {summary.frames:,} frames, {summary.clusters:,} cluster rows, "
                   f"{summary.alerts:,} alert transitions of this run (`heat snapshot`, "
-                  "the heat_api views and Grafana read them).", markup=False)
+                  "the heat_api views and Grafana read them).", markup=False, soft_wrap=True)
     console.print(f"Snapshots: {len(summary.snapshots)} PNG in {options.snapshot_dir}; "
-                  f"service logs in {summary.logs}.", markup=False, highlight=False)
-    console.print(f"Stack: {summary.stack}.", markup=False, highlight=False)
+                  f"service logs in {summary.logs}.", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"Stack: {summary.stack}.", markup=False, highlight=False, soft_wrap=True)
 
 
 def _endpoints() -> Endpoints:

@@ -155,7 +155,7 @@ def _watch(options: DemoOptions, pipeline: DemoPipeline, feed: OutputFeed, board
                                        height=console.size.height), refresh=True)
                 elif time.monotonic() >= next_status_s:
                     console.print(status_line(board, run_view(), pipeline.views()),
-                                  markup=False, highlight=False)
+                                  markup=False, highlight=False, soft_wrap=True)
                     next_status_s += STATUS_EVERY_S
         except KeyboardInterrupt:
             pass

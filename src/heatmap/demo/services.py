@@ -13,7 +13,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -214,7 +214,8 @@ class DemoPipeline:
             for service in list(self.services):
                 if self._stop_polling.is_set():
                     break
-                self.states[service.name] = _poll_service(service)
+                self.states[service.name] = _poll_service(
+                    service, (self.topics.heat_frames, self.topics.alerts))
             self._stop_polling.wait(POLL_EVERY_S)
 
     def caught_up(self) -> bool:
@@ -257,9 +258,12 @@ _SINK_FRAME_ROWS = 'heat_sink_rows_total{table="frames"}'
 _SINK_ALERT_ROWS = 'heat_sink_rows_total{table="alerts"}'
 
 
-def _sum(metrics: Mapping[str, float], name: str) -> float | None:
+def _sum(metrics: Mapping[str, float], name: str, topics: Collection[str] | None = None
+         ) -> float | None:
+    """The sum of a metric's samples (of those labelled with one of ``topics``)."""
     values = [value for key, value in metrics.items()
-              if key == name or key.startswith(f"{name}{{")]
+              if (key == name and topics is None) or (key.startswith(f"{name}{{") and (
+                  topics is None or any(f'topic="{topic}"' in key for topic in topics)))]
     return sum(values) if values else None
 
 
@@ -267,7 +271,7 @@ def _count(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def _poll_service(service: HeatService) -> ServiceState:
+def _poll_service(service: HeatService, output_topics: Collection[str]) -> ServiceState:
     """One look at a child: alive, health, and the few metrics the footer shows."""
     if not service.running():
         code = service.process.returncode
@@ -287,7 +291,9 @@ def _poll_service(service: HeatService) -> ServiceState:
                   f"{_count(metrics.get('heat_process_frames_total'))} frames, "
                   f"{_count(metrics.get('heat_process_alerts_total'))} alert transitions")
     else:
-        lag = _sum(metrics, "heat_sink_consumer_lag_records")
+        # Only the outputs: the sink holds each symbol's newest price tick (the bar's close
+        # is known only when the next bar's tick comes), so the prices lag never ends at 0.
+        lag = _sum(metrics, "heat_sink_consumer_lag_records", output_topics)
         frames = metrics.get(_SINK_FRAME_ROWS)
         alerts = metrics.get(_SINK_ALERT_ROWS)
         detail = (f"lag {_count(lag)} records, {_count(frames)} frames and {_count(alerts)} "

@@ -92,8 +92,9 @@ def concentration_bar(value: float, width: int = BAR_WIDTH, scale: float = BAR_S
     """``value`` as a bar over 0..``scale`` with the 20 % and 25 % lines drawn through it;
     a value beyond the scale ends in an arrow."""
     cell = scale / width
-    warn_cell = round(WARN_CONCENTRATION / cell) - 1
-    critical_cell = round(CRITICAL_CONCENTRATION / cell) - 1
+    # A line is drawn in the cell whose right edge reaches its threshold.
+    warn_cell = math.ceil(WARN_CONCENTRATION / cell - 1e-9) - 1
+    critical_cell = math.ceil(CRITICAL_CONCENTRATION / cell - 1e-9) - 1
     colour = concentration_colour(value)
     filled = min(width, round(value / cell)) if math.isfinite(value) else 0
     text = Text()
@@ -240,7 +241,8 @@ def services_table(services: Sequence[ServiceView]) -> Table:
 
 
 def header(board: Board, run: RunView) -> Text:
-    text = Text("Portfolio heat demo", style="bold")
+    text = Text()
+    text.append("Portfolio heat demo", style="bold")
     text.append(f"  {run.source} at {run.speed:g}x", style="cyan")
     text.append(f"  event time {event_time(board.event_ms)} UTC")
     text.append(f"  frames {board.frames_read:,}  alert transitions {board.alerts_read:,}")

@@ -18,6 +18,7 @@ EXPECTED_COMMANDS = {
     "heat ingest positions", "heat bench", "heat bench engine", "heat bench storage",
     "heat bench ingest", "heat bench pipeline", "heat sink", "heat grafana",
     "heat grafana dashboards", "heat grafana provision", "heat snapshot", "heat compare",
+    "heat demo",
 }
 
 
