@@ -111,10 +111,13 @@ def _with_stack(options: DemoOptions, endpoints: Endpoints, logs: Path,
         console.print(f"Live heat page: {pipeline.live_url}")
         _watch(options, pipeline, feed, board, snapshots, console)
         console.print("Stopping: the source first, then processor and sink once they caught "
-                      "up (Ctrl-C again: stop now)")
+                      "up (Ctrl-C again: stop now)", soft_wrap=True)
         with contextlib.suppress(KeyboardInterrupt):
             pipeline.stop_input()
-            pipeline.wait_caught_up(CATCH_UP_TIMEOUT_S)
+            if not pipeline.wait_caught_up(CATCH_UP_TIMEOUT_S):
+                console.print(f"The pipeline had not caught up after {CATCH_UP_TIMEOUT_S:.0f} s:"
+                              " stopping it anyway; the newest frames may be missing from the "
+                              "database", soft_wrap=True, style="yellow")
             _drain(feed, board)
         pipeline.stop()
         _final_snapshot(board, snapshots)

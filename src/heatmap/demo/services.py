@@ -13,7 +13,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from heatmap.bench.feeds import delete_topics
 from heatmap.bench.services import HeatService, child_env
 from heatmap.demo.options import TIMEFRAMES, DemoOptions
 from heatmap.demo.view import ServiceView
+from heatmap.schema import ms_to_rfc3339
 from heatmap.settings.database import WRITER_ROLE, DatabaseSettings
 from heatmap.settings.kafka import TopicSettings
 from heatmap.stack import kafka as kafka_broker
@@ -116,12 +117,17 @@ def database_settings(admin_url: str) -> DatabaseSettings:
     return DatabaseSettings(database_url=SecretStr(admin_url))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ServiceState:
-    """The last poll of one child (written by the poller thread, read by the view)."""
+    """The last poll of one child (written by the poller thread, read by the view).
+
+    ``outputs`` counts frames and alert transitions: those the processor committed, or
+    those the sink consumed. ``idle`` is the processor's "read all of its input".
+    """
 
     view: ServiceView
-    lag_records: float | None = None
+    outputs: tuple[float, float] | None = None
+    idle: bool = False
 
 
 class DemoPipeline:
@@ -214,15 +220,16 @@ class DemoPipeline:
             for service in list(self.services):
                 if self._stop_polling.is_set():
                     break
-                self.states[service.name] = _poll_service(
-                    service, (self.topics.heat_frames, self.topics.alerts))
+                self.states[service.name] = _poll_service(service, self.topics)
             self._stop_polling.wait(POLL_EVERY_S)
 
-    def caught_up(self) -> bool:
-        """Processor and sink have read all input and output there is (by their metrics)."""
-        lags = [self.states[name].lag_records for name in ("process", "sink")
-                if name in self.states]
-        return bool(lags) and all(lag == 0 for lag in lags)
+    def caught_up(self) -> tuple[float, float] | None:
+        """The processor's output counts when it has read all input and the sink has
+        consumed all of its output (by their metrics); None otherwise."""
+        process, sink = self.states.get("process"), self.states.get("sink")
+        if process is None or sink is None or not process.idle or process.outputs is None:
+            return None
+        return process.outputs if sink.outputs == process.outputs else None
 
     # -- stopping --------------------------------------------------------------------------
 
@@ -231,13 +238,15 @@ class DemoPipeline:
             self.ingest.stop(timeout_s=30)
 
     def wait_caught_up(self, timeout_s: float) -> bool:
-        """Wait until processor and sink caught up twice in a row (or the deadline)."""
+        """Wait until processor and sink caught up with the same output counts on three
+        polls in a row (the engine may still be applying input it has read), or the
+        deadline."""
         deadline = time.monotonic() + timeout_s
-        streak = 0
+        seen: list[tuple[float, float] | None] = []
         while time.monotonic() < deadline:
             self.check()
-            streak = streak + 1 if self.caught_up() else 0
-            if streak >= 2:
+            seen = [*seen[-2:], self.caught_up()]
+            if len(seen) == 3 and seen[0] is not None and seen.count(seen[0]) == 3:
                 return True
             time.sleep(POLL_EVERY_S)
         return False
@@ -258,12 +267,11 @@ _SINK_FRAME_ROWS = 'heat_sink_rows_total{table="frames"}'
 _SINK_ALERT_ROWS = 'heat_sink_rows_total{table="alerts"}'
 
 
-def _sum(metrics: Mapping[str, float], name: str, topics: Collection[str] | None = None
-         ) -> float | None:
-    """The sum of a metric's samples (of those labelled with one of ``topics``)."""
+def _sum(metrics: Mapping[str, float], name: str, topic: str | None = None) -> float | None:
+    """The sum of a metric's samples (of those labelled with ``topic``)."""
     values = [value for key, value in metrics.items()
-              if (key == name and topics is None) or (key.startswith(f"{name}{{") and (
-                  topics is None or any(f'topic="{topic}"' in key for topic in topics)))]
+              if (key == name and topic is None) or (key.startswith(f"{name}{{") and (
+                  topic is None or f'topic="{topic}"' in key))]
     return sum(values) if values else None
 
 
@@ -271,7 +279,7 @@ def _count(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def _poll_service(service: HeatService, output_topics: Collection[str]) -> ServiceState:
+def _poll_service(service: HeatService, topics: Topics) -> ServiceState:
     """One look at a child: alive, health, and the few metrics the footer shows."""
     if not service.running():
         code = service.process.returncode
@@ -280,22 +288,27 @@ def _poll_service(service: HeatService, output_topics: Collection[str]) -> Servi
     health = service.health()
     metrics = service.metrics()
     healthy = None if not health else health.get("status") == "ok"
-    lag: float | None = None
     if service.name == "ingest":
         detail = f"{_count(metrics.get('heat_ingest_records_sent_total'))} records sent"
-    elif service.name == "process":
-        lag = _sum(metrics, "heat_process_input_lag_records")
+        return ServiceState(ServiceView(service.name, True, healthy, detail))
+    if service.name == "process":
+        frames = metrics.get("heat_process_frames_total")
+        alerts = metrics.get("heat_process_alerts_total")
         delay = health.get("input_delay_s")
-        detail = (f"{health.get('role', '-')} {health.get('phase', '-')}, input lag "
-                  f"{_count(lag)} records, delay {delay if delay is not None else '-'} s, "
-                  f"{_count(metrics.get('heat_process_frames_total'))} frames, "
-                  f"{_count(metrics.get('heat_process_alerts_total'))} alert transitions")
-    else:
-        # Only the outputs: the sink holds each symbol's newest price tick (the bar's close
-        # is known only when the next bar's tick comes), so the prices lag never ends at 0.
-        lag = _sum(metrics, "heat_sink_consumer_lag_records", output_topics)
-        frames = metrics.get(_SINK_FRAME_ROWS)
-        alerts = metrics.get(_SINK_ALERT_ROWS)
-        detail = (f"lag {_count(lag)} records, {_count(frames)} frames and {_count(alerts)} "
-                  "alert transitions stored")
-    return ServiceState(ServiceView(service.name, True, healthy, detail), lag)
+        watermark = health.get("watermark_ms")
+        event = f", event time {ms_to_rfc3339(watermark)[:19].replace('T', ' ')}" if isinstance(
+            watermark, int) else ""
+        detail = (f"{health.get('role', '-')} {health.get('phase', '-')}{event}, input lag "
+                  f"{_count(_sum(metrics, 'heat_process_input_lag_records'))} records, delay "
+                  f"{delay if delay is not None else '-'} s, {_count(frames)} frames, "
+                  f"{_count(alerts)} alert transitions")
+        outputs = None if frames is None or alerts is None else (frames, alerts)
+        return ServiceState(ServiceView(service.name, True, healthy, detail), outputs,
+                            idle=health.get("phase") == "live" and delay == 0)
+    frames = _sum(metrics, "heat_sink_records_total", topics.heat_frames)
+    alerts = _sum(metrics, "heat_sink_records_total", topics.alerts)
+    lag = _sum(metrics, "heat_sink_consumer_lag_records", topics.heat_frames)
+    detail = (f"{_count(frames)} frames and {_count(alerts)} alert transitions stored, "
+              f"{_count(lag)} records behind on frames")
+    return ServiceState(ServiceView(service.name, True, healthy, detail),
+                        (frames or 0.0, alerts or 0.0))
