@@ -30,6 +30,7 @@ class Board:
     firing: dict[AlertKey, Alert] = field(default_factory=dict)
     frames_read: int = 0
     alerts_read: int = 0
+    undecodable: int = 0
     first_event_ms: int | None = None
     event_ms: int | None = None  # the newest frame's time, any timeframe
 

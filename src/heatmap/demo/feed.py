@@ -8,6 +8,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from heatmap.demo.board import Board
 from heatmap.schema import Alert, Frame
+from heatmap.settings.kafka import TopicSettings
 from heatmap.topics import Topics
 
 _decode_frame = msgspec.json.Decoder(Frame).decode
@@ -17,22 +18,26 @@ _decode_alert = msgspec.json.Decoder(Alert).decode
 class OutputFeed:
     """A ``read_committed`` reader of ``heat-frames`` and ``alerts`` from their start."""
 
-    def __init__(self, bootstrap: str, topics: Topics) -> None:
+    def __init__(self, bootstrap: str, settings: TopicSettings) -> None:
+        topics = Topics.from_settings(settings)
         self._topics = topics
         self._consumer = KafkaConsumer(
             bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
             isolation_level="read_committed", auto_offset_reset="earliest",
             client_id="heat-demo")
-        partitions = [TopicPartition(topic, partition)
-                      for topic in (topics.heat_frames, topics.alerts)
-                      for partition in sorted(self._consumer.partitions_for_topic(topic) or ())]
+        # The run created these topics: their partitions are known (the consumer's own
+        # metadata may not list a topic yet this early).
+        partitions = [
+            *(TopicPartition(topics.heat_frames, p)
+              for p in range(settings.heat_frames_partitions)),
+            *(TopicPartition(topics.alerts, p) for p in range(settings.alerts_partitions))]
         self._consumer.assign(partitions)
         self._consumer.seek_to_beginning(*partitions)
 
     def read_into(self, board: Board, timeout_ms: int = 100, max_records: int = 5000) -> int:
         """Read what is committed now (waiting up to ``timeout_ms``) into ``board``;
-        returns the number of records read. Undecodable records are skipped (the
-        sink stores them as dead letters)."""
+        returns the number of records read. Undecodable records are counted in
+        ``board.undecodable`` and skipped (the sink stores them as dead letters)."""
         fetched = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
         count = 0
         for partition, records in fetched.items():
@@ -45,7 +50,7 @@ class OutputFeed:
                     else:
                         board.add_alert(_decode_alert(record.value))
                 except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
-                    continue
+                    board.undecodable += 1
         return count
 
     def close(self) -> None:

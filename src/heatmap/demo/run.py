@@ -106,7 +106,7 @@ def _with_stack(options: DemoOptions, endpoints: Endpoints, logs: Path,
     try:
         step(f"Starting sink, processor and {options.source} (logs in {logs})")
         pipeline.start()
-        feed = OutputFeed(stack.state.kafka_bootstrap, pipeline.topics)
+        feed = OutputFeed(stack.state.kafka_bootstrap, pipeline.topic_settings)
         snapshots.start()
         console.print(f"Live heat page: {pipeline.live_url}")
         _watch(options, pipeline, feed, board, snapshots, console)

@@ -289,7 +289,7 @@ def _poll_service(service: HeatService, topics: Topics) -> ServiceState:
     metrics = service.metrics()
     healthy = None if not health else health.get("status") == "ok"
     if service.name == "ingest":
-        detail = f"{_count(metrics.get('heat_ingest_records_sent_total'))} records sent"
+        detail = f"{_count(_sum(metrics, 'heat_ingest_records_sent_total'))} records sent"
         return ServiceState(ServiceView(service.name, True, healthy, detail))
     if service.name == "process":
         frames = metrics.get("heat_process_frames_total")

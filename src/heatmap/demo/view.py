@@ -246,6 +246,8 @@ def header(board: Board, run: RunView) -> Text:
     text.append(f"  {run.source} at {run.speed:g}x", style="cyan")
     text.append(f"  event time {event_time(board.event_ms)} UTC")
     text.append(f"  frames {board.frames_read:,}  alert transitions {board.alerts_read:,}")
+    if board.undecodable:
+        text.append(f"  undecodable {board.undecodable:,}", style="red")
     limit = "" if run.duration_s is None else f" of {run.duration_s:.0f}"
     text.append(f"  {run.elapsed_s:.0f}{limit} s", style="dim")
     text.append("\nlive page ")
