@@ -1,8 +1,13 @@
 # Entry points for a fresh machine; each target installs what it needs first.
-.PHONY: stack test lint bootstrap
+.PHONY: demo stack test lint bootstrap
 
 bootstrap:
 	@infra/bootstrap.sh
+
+## Run the whole pipeline here and watch its heat in the terminal (Ctrl-C stops it);
+## e.g. make demo DEMO_ARGS="--replay data/binance-5m" for the real January 2018 bars.
+demo: bootstrap
+	.venv/bin/heat demo $(DEMO_ARGS)
 
 ## Start the local stack (Kafka KRaft + PostgreSQL), migrate the database, show its status.
 stack: bootstrap

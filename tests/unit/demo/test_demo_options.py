@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from heatmap.demo.options import (
 )
 from heatmap.demo.services import run_prefix, writer_settings
 from heatmap.settings.database import DatabaseSettings
+from heatmap.stack.ports import free_port
 
 ROOT = Path(__file__).parents[3]
 BARS = ROOT / "data" / "binance-5m"
@@ -81,3 +84,36 @@ def test_the_sink_logs_in_as_the_writer_only_when_configured() -> None:
 def test_every_run_has_topics_of_its_own() -> None:
     first, second = run_prefix(), run_prefix()
     assert first != second and first.startswith("demo-") and first.endswith(".")
+
+
+def _demo_fails(tmp_path: Path, **settings: str) -> str:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HEAT_")}
+    env.update({"HEAT_STATE_DIR": str(tmp_path / "state"),
+                "HEAT_KAFKA_PORT": str(free_port()), "HEAT_POSTGRES_PORT": str(free_port()),
+                **settings})
+    result = subprocess.run([sys.executable, "-m", "heatmap.cli.main", "demo",
+                             "--duration", "5"], env=env, capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_without_postgresql_one_line_says_what_to_install(tmp_path: Path) -> None:
+    line = _demo_fails(tmp_path, HEAT_POSTGRES_BIN_DIR=str(tmp_path / "no-postgres"))
+    assert "install PostgreSQL 15" in line and "HEAT_POSTGRES_BIN_DIR" in line
+
+
+def test_without_java_one_line_says_what_to_install(tmp_path: Path) -> None:
+    line = _demo_fails(tmp_path, JAVA_HOME=str(tmp_path / "no-java"))
+    assert "java not found: install a Java 17 runtime" in line
+
+
+def test_a_busy_live_page_port_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _demo_fails(tmp_path, HEAT_WEB_PORT=str(port))
+    assert f"port {port} on 127.0.0.1 is in use" in line and "HEAT_WEB_PORT" in line
