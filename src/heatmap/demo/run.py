@@ -159,7 +159,7 @@ def _watch(options: DemoOptions, pipeline: DemoPipeline, feed: OutputFeed, board
                 elif time.monotonic() >= next_status_s:
                     console.print(status_line(board, run_view(), pipeline.views()),
                                   markup=False, highlight=False, soft_wrap=True)
-                    next_status_s += STATUS_EVERY_S
+                    next_status_s = time.monotonic() + STATUS_EVERY_S
         except KeyboardInterrupt:
             pass
         if live is not None:
