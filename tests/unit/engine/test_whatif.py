@@ -13,41 +13,9 @@ import pytest
 from heatmap.engine.alerts import AlertThresholds
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.market_view import capture_market
-from heatmap.engine.params import EngineParams
 from heatmap.engine.whatif import DESK_ORDERS_ACCOUNT, WhatIfError, what_if
 from heatmap.schema import Frame, WhatIfOrder
-
-PARAMS = EngineParams(bar_interval_s=60, timeframes={"10m": 600, "1h": 3600}, min_periods=5)
-SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF"]
-T0 = 1_700_000_000_000
-BARS = 40
-
-
-def _engine() -> tuple[HeatEngine, int]:
-    """Correlated random walks (AAA-CCC move together), two accounts on one desk, a third
-    alone; returns the engine and the time of its last event (mid-bar)."""
-    rng = np.random.default_rng(3)
-    engine = HeatEngine(PARAMS)
-    engine.on_account("a1", T0, 1_000.0, "d1", 0.01)
-    engine.on_account("a2", T0, 500.0, "d1")
-    engine.on_account("solo", T0, 2_000.0)
-    prices = np.full(len(SYMBOLS), 100.0)
-    for bar in range(BARS):
-        common = rng.normal(0, 0.01)
-        moves = rng.normal(0, 0.01, len(SYMBOLS))
-        moves[:3] += 4 * common
-        prices *= np.exp(moves)
-        for i, symbol in enumerate(SYMBOLS):
-            engine.on_price(symbol, T0 + bar * 60_000 + 1_000 + i, float(prices[i]))
-    last = T0 + (BARS - 1) * 60_000 + 30_000
-    engine.on_position("a1", "AAA", last - 9_000, 2.0, "trend", 0.8)
-    engine.on_position("a1", "BBB", last - 8_000, 1.5)
-    engine.on_position("a1", "DDD", last - 7_000, -1.0, None, 0.3)
-    engine.on_position("a2", "AAA", last - 6_000, 1.0)
-    engine.on_position("a2", "EEE", last - 5_000, 3.0, "carry")
-    engine.on_position("solo", "FFF", last - 4_000, 4.0)
-    engine.on_price("CCC", last, float(prices[2]) * 1.001)
-    return engine, last
+from sample_books import PARAMS, sample_engine
 
 
 def _applied_frames(engine: HeatEngine, key: tuple[str | None, str | None], ts_ms: int,
@@ -97,7 +65,7 @@ CASES = {
 @pytest.mark.parametrize("timeframe", ["10m", "1h"])
 def test_after_frame_equals_the_engines_own_frame(case: str, timeframe: str) -> None:
     account, desk, orders = CASES[case]
-    engine, ts_ms = _engine()
+    engine, ts_ms = sample_engine()
     market, book = capture_market(engine.market), engine.book.copy()
     key = (None, desk) if desk else (account, None)
     expected_before = engine.frames_for(key, ts_ms, "position")
@@ -116,8 +84,8 @@ def test_after_frame_equals_the_engines_own_frame(case: str, timeframe: str) -> 
         expected_after[index].correlated_exposure - expected_before[index].correlated_exposure)
 
 
-def test_what_if_changes_neither_the_copies_nor_the_engine() -> None:
-    engine, ts_ms = _engine()
+def test_what_if_changes_neither_the_copies_nor_thesample_engine() -> None:
+    engine, ts_ms = sample_engine()
     market, book = capture_market(engine.market), engine.book.copy()
     saved_book, saved_prices = copy.deepcopy(book), market.last_price.copy()
     version, frames = engine.book.version, engine.frames_for(("a1", None), ts_ms, "position")
@@ -131,7 +99,7 @@ def test_what_if_changes_neither_the_copies_nor_the_engine() -> None:
 
 
 def test_deltas_show_lines_crossed_and_alerts_that_would_fire() -> None:
-    engine, ts_ms = _engine()
+    engine, ts_ms = sample_engine()
     result = what_if(capture_market(engine.market), engine.book.copy(), PARAMS,
                      account="solo", desk=None, timeframe="1h",
                      orders=[WhatIfOrder(symbol="AAA", qty=3.0), WhatIfOrder(symbol="BBB",
@@ -157,7 +125,7 @@ def test_deltas_show_lines_crossed_and_alerts_that_would_fire() -> None:
 ])
 def test_unanswerable_what_ifs_say_why(account: str | None, desk: str | None,
                                        orders: dict[str, float], reason: str) -> None:
-    engine, ts_ms = _engine()
+    engine, ts_ms = sample_engine()
     with pytest.raises(WhatIfError, match=reason):
         what_if(capture_market(engine.market), engine.book.copy(), PARAMS, account=account,
                 desk=desk, timeframe="1h",
@@ -165,7 +133,7 @@ def test_unanswerable_what_ifs_say_why(account: str | None, desk: str | None,
 
 
 def test_a_market_copy_reuses_statistics_until_a_bar_closes() -> None:
-    engine, ts_ms = _engine()
+    engine, ts_ms = sample_engine()
     first = capture_market(engine.market)
     engine.on_price("AAA", ts_ms + 1, 123.0)
     second = capture_market(engine.market, first)
