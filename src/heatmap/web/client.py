@@ -37,7 +37,9 @@ def post_what_if(base_url: str, request: WhatIfRequest, timeout_s: float = 10.0)
     url = urljoin(base_url.rstrip("/") + "/", "v1/whatif")
     body = msgspec.json.encode(request)
     for _ in range(_REDIRECTS + 1):
-        asked = urllib.request.Request(url, data=body, method="POST",
+        if not url.startswith(("http://", "https://")):
+            raise ApiUnreachable(f"{url}: not an http(s) URL")
+        asked = urllib.request.Request(url, data=body, method="POST",  # noqa: S310 (checked above)
                                        headers={"Content-Type": "application/json"})
         try:
             with opener.open(asked, timeout=timeout_s) as response:
