@@ -27,8 +27,11 @@ def whatif(
                             "http://127.0.0.1:6066; a standby redirects to the active one."),
     as_json: bool = typer.Option(False, "--json", help="Print the API's JSON answer."),
 ) -> None:
-    """Show a book's heat before and after a proposed order, at live prices and correlations
-    (read-only: nothing is booked)."""
+    """Show a book's heat before and after a proposed order at live prices.
+
+    The processor computes it on a copy of its live prices, correlations and
+    holdings: nothing is booked.
+    """
     if account is None and desk is None:
         raise UsageFailed("give --account or --desk")
     try:
