@@ -115,9 +115,18 @@ class EngineSupervisor(Service):
             stalled_s = time.monotonic() - self.status.last_progress_s
             if self.status.phase != "standby" and stalled_s > limit_s:
                 log.critical("engine made no progress for %.0f s: exiting so another worker "
-                             "takes over", stalled_s)
+                             "takes over; it was waiting in: %s", stalled_s, self._where())
                 logging.shutdown()
                 os._exit(WATCHDOG_EXIT_CODE)
+
+    def _where(self) -> str:
+        """Where the engine task waits (its coroutine stack), for the watchdog's last word."""
+        task = self._task
+        if task is None or task.done():
+            return "no engine task"
+        frames = task.get_stack(limit=None)  # coroutine frames: readable from this thread
+        return " <- ".join(f"{frame.f_code.co_name} ({frame.f_code.co_filename.rsplit('/', 1)[-1]}"
+                           f":{frame.f_lineno})" for frame in reversed(frames))
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """(healthy, details): a standby is healthy; the active engine while live and
