@@ -31,6 +31,7 @@ from mode import Service
 from heatmap.process.active import ActiveEngine, EngineStatus, cancel_requested
 from heatmap.process.settings import ProcessSettings
 from heatmap.topics import Topics
+from heatmap.web.page import add_live_page
 from heatmap.web_views import add_metrics_and_health
 
 log = logging.getLogger("heatmap.process")
@@ -144,4 +145,5 @@ def build_app(settings: ProcessSettings, topics: Topics, web_port: int, datadir:
     app.on_partitions_assigned.connect(cast(Any, on_assigned))
 
     add_metrics_and_health(app, supervisor.health)
+    add_live_page(app)
     return app, supervisor

@@ -1,0 +1,1 @@
+"""The processor's web views: the live heat page and the JSON API for bots."""
