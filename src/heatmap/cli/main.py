@@ -13,6 +13,7 @@ from heatmap.cli import (
     sink,
     snapshot,
     stack,
+    whatif,
 )
 from heatmap.cli.errors import HeatTyper
 
@@ -30,6 +31,7 @@ app.add_typer(grafana.app, name="grafana")
 app.command("process")(process.process)
 app.command("sink")(sink.sink)
 app.command("snapshot")(snapshot.snapshot)
+app.command("whatif")(whatif.whatif)
 app.command(
     "replay",
     # Several price paths may follow one --prices (shell globs): they arrive as extra args.

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -46,6 +47,9 @@ from heatmap.process.recovery import (
 from heatmap.process.settings import ProcessSettings
 from heatmap.schema import Account, Position, Price
 from heatmap.topics import Topics
+
+if TYPE_CHECKING:
+    from heatmap.web.live import LiveView
 
 log = logging.getLogger("heatmap.process")
 
@@ -126,8 +130,10 @@ class ActiveEngine:
 
     def __init__(self, settings: ProcessSettings, topics: Topics, status: EngineStatus,
                  executor: ThreadPoolExecutor,
-                 now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+                 now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+                 view: LiveView | None = None) -> None:
         self.settings = settings
+        self.view = view  # the web views' read-only facade, fed after steps and commits
         self.topics = topics
         self.status = status
         self.executor = executor
@@ -238,6 +244,8 @@ class ActiveEngine:
             if raws or applied:
                 metrics.STEP_SECONDS.observe(time.perf_counter() - started_s)
             metrics.EVENTS.inc(applied)
+            if self.view is not None:  # the engine thread is idle until the next call
+                self.view.stepped(host.engine, host.monitor.thresholds)
             status.watermark_ms = host.sequencer.watermark_ms
             if status.watermark_ms is not None:
                 metrics.WATERMARK.set(status.watermark_ms / 1000)
@@ -256,6 +264,8 @@ class ActiveEngine:
             output = await loop.run_in_executor(
                 self.executor, functools.partial(host.cut_epoch, checkpoint=checkpoint))
             await self._commit(producer, output, source_topics)
+            if self.view is not None:
+                self.view.committed(output.frames)
             if checkpoint:
                 last_checkpoint_s = time.monotonic()
             epoch_started_s = time.monotonic()
