@@ -35,12 +35,14 @@ ODD_ACCOUNT = "o'brien \"macro\" <script>window.pwned = 1</script> 风险账户"
 ODD_DESK = "亚洲 \"desk\" <b>&amp;</b>"
 FIRST_END = "2018-01-11T08"   # the first feed: warm-up, three desks, the odd book
 SECOND_END = "2018-01-11T09"  # the second, while the page watches
+# A symbol of its own whose prices stop before the first feed ends: the book turns stale.
+ODD_SYMBOL = "风险币BTC"
+ODD_SYMBOL_PRICES = ("ZECBTC.csv", "2018-01-11T06")  # its prices: another pair's, until then
 ODD_POSITIONS = [
     ["2018-01-11T03:10:00Z", ODD_ACCOUNT, "ETHBTC", "40.5", 'swing "q"', "0.8"],
     ["2018-01-11T03:10:01Z", ODD_ACCOUNT, "LTCBTC", "-60", "", "0.3"],
     ["2018-01-11T03:10:02Z", ODD_ACCOUNT, "XMRBTC", "25", "<i>carry</i>", ""],
-    # After the first feed's last bar: its frame prices the book 150 s late, stale.
-    ["2018-01-11T07:57:30Z", ODD_ACCOUNT, "LTCBTC", "-45", "", "0.3"],
+    ["2018-01-11T03:10:03Z", ODD_ACCOUNT, ODD_SYMBOL, "30", "", "0.6"],
     ["2018-01-11T08:20:00Z", ODD_ACCOUNT, "ETHBTC", "55", 'swing "q"', "0.8"],
 ]
 ODD_ACCOUNTS = [["2018-01-11T00:00:00Z", ODD_ACCOUNT, "30", ODD_DESK, ""]]
@@ -65,8 +67,13 @@ def window(folder: Path, start: str, end: str) -> RecordedInputs:
             header, *rows = list(csv.reader(source))
         return header, rows
 
-    prices = [write(folder / "prices" / path.name, *rows_of(path))
-              for path in sorted((ROOT / "data" / "binance-5m").glob("*.csv"))]
+    bars = ROOT / "data" / "binance-5m"
+    header, rows = rows_of(bars / ODD_SYMBOL_PRICES[0])
+    odd_prices = [row for row in rows if row[0] < ODD_SYMBOL_PRICES[1]]
+    prices = [write(folder / "prices" / f"{ODD_SYMBOL}.csv", header, odd_prices)]
+    prices += [write(folder / "prices" / path.name, *rows_of(path))
+               for path in sorted(bars.glob("*.csv"))]
+    prices = [path for path in prices if len(path.read_text().splitlines()) > 1]
     books = ROOT / "tests" / "data" / "replay"
     header, rows = rows_of(books / "positions.csv")
     positions = write(folder / "positions.csv", header, rows + ODD_POSITIONS)
@@ -94,6 +101,18 @@ def latest_frame(base_url: str, query: str) -> dict[str, Any] | None:
         if error.code in (404, 503):
             return None
         raise
+
+
+def books(base_url: str) -> set[tuple[str, str]]:
+    """(kind, name) of every book ``/v1/books`` lists (none while no engine is live)."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/v1/books", timeout=10) as response:  # noqa: S310 (http only)
+            listed = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code == 503:
+            return set()
+        raise
+    return {(kind, book[kind]) for kind in ("account", "desk") for book in listed[f"{kind}s"]}
 
 
 def settled(browser: Any, base_url: str, query: str, timeout_s: float = 60
@@ -131,6 +150,9 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
     wait_until(lambda: processor.health()[1].get("phase") == "live", timeout_s=120,
                message="the processor did not go live")
     base_url = processor.url()
+    wait_until(lambda: books(base_url) >= {("account", ODD_ACCOUNT), ("desk", ODD_DESK),
+                                           ("account", "acct-a1"), ("desk", "beta")},
+               timeout_s=120, message="the processor never served every book of the feed")
     with headless_chromium(tmp_path / "chromedriver.log") as browser:
         # The numbers on the page are the latest frame's, for a desk and an account.
         state, frame = show(browser, base_url, "desk", "beta", "1h")
@@ -147,7 +169,8 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
         # Quotes, markup and CJK in names are text, nothing else; stale prices show.
         for kind, name in (("account", ODD_ACCOUNT), ("desk", ODD_DESK)):
             state, frame = show(browser, base_url, kind, name, "1h")
-            assert frame["stale"] and state["stale_banner"]
+            assert frame["stale"], f"{frame['ts']} {frame['trigger']} {frame['max_price_age_s']}"
+            assert state["stale_banner"]
             assert_page_shows(state, frame)
             assert state["book"] == name
             assert name in state["title"]

@@ -536,11 +536,13 @@
     });
     $("chooser").addEventListener("submit", (event) => event.preventDefault());
     setInterval(tick, 1000);
-    setInterval(async () => {
+    const refreshBooks = async () => {
       try {
         fillChooser((await loadBooks()).books);
       } catch (error) { /* the next refresh retries */ }
-    }, BOOKS_REFRESH_MS);
+    };
+    setInterval(refreshBooks, BOOKS_REFRESH_MS);
+    $("book").addEventListener("focus", refreshBooks); // books appear as the engine runs
     choose(book, timeframe);
   }
 
