@@ -18,6 +18,8 @@ command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
 # The live page's browser test drives the system's Chromium (never a downloaded one).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+# A CJK font, so the page's pictures show names like 币安人生USDT as glyphs.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

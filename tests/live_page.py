@@ -57,6 +57,14 @@ def headless_chromium(log_path: Path) -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
+def screenshot(driver: webdriver.Chrome, path: Path) -> None:
+    """A PNG of the whole page (the window grown to its height)."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(WINDOW[0], max(WINDOW[1], height + 16))
+    driver.save_screenshot(str(path))
+    driver.set_window_size(*WINDOW)
+
+
 def requested_hosts(driver: webdriver.Chrome) -> set[str]:
     """Hosts of every network request the browser made since the last call."""
     hosts = set()

@@ -25,6 +25,7 @@ from live_page import (
     page_errors,
     page_state,
     requested_hosts,
+    screenshot,
 )
 from waiting import wait_until
 
@@ -174,6 +175,7 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
             assert_page_shows(state, frame)
             assert state["book"] == name
             assert name in state["title"]
+            screenshot(browser, tmp_path / f"live-page-odd-{kind}.png")
         options = browser.execute_script(
             "return [...document.querySelectorAll('#book option')].map((o) => o.textContent)")
         assert {ODD_ACCOUNT, ODD_DESK} <= set(options)
@@ -186,8 +188,8 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
         assert {'swing "q"', "<i>carry</i>"} <= set(strategies)
 
         # New input: the page follows the committed frames without a reload.
-        query = book_query("desk", "alpha", "1h")
-        state, frame = show(browser, base_url, "desk", "alpha", "1h")
+        query = book_query("desk", "beta", "1h")
+        state, frame = show(browser, base_url, "desk", "beta", "1h")
         shown_before = state["ts"]
         browser.execute_script("window.sameDocument = true")
         feed(running, window(tmp_path / "second", FIRST_END, SECOND_END),
@@ -199,8 +201,6 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
         assert_page_shows(state, frame)
         assert browser.execute_script("return window.sameDocument")  # no reload
 
-        browser.set_window_size(1440, browser.execute_script(
-            "return document.documentElement.scrollHeight") + 16)
-        browser.save_screenshot(str(tmp_path / "live-page.png"))
+        screenshot(browser, tmp_path / "live-page-desk.png")
         assert requested_hosts(browser) == {"127.0.0.1"}
         assert page_errors(browser) == []

@@ -71,7 +71,7 @@
     const magnitude = Math.abs(x);
     const options = magnitude >= 1000 ? { maximumFractionDigits: 0 }
       : magnitude >= 1 ? { minimumFractionDigits: 2, maximumFractionDigits: 2 }
-        : { maximumSignificantDigits: 4 };
+        : { minimumSignificantDigits: 4, maximumSignificantDigits: 4 };
     return signed(x.toLocaleString("en-US", options), x);
   }
 
@@ -303,7 +303,7 @@
       kpi("equity", "equity", amount(frame.equity)),
       kpi("gross", "gross", pct(frame.gross)),
       kpi("net", "net", pct(frame.net)),
-      kpi("correlated_exposure", "correlated exp. E", pct(frame.correlated_exposure),
+      kpi("correlated_exposure", "corr. exposure", pct(frame.correlated_exposure),
         { title: "sqrt(s' ρ s): the book's exposure counting correlations" }),
       kpi("stress_exposure", "stress E", pct(frame.stress_exposure)),
       kpi("effective_bets", "effective bets", fixed(frame.effective_bets, 2)),
