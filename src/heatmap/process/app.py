@@ -162,7 +162,7 @@ def build_app(settings: ProcessSettings, topics: Topics, web_port: int, datadir:
         return ok, {**details, "url": own_url, "active_url": active_url()}
 
     add_metrics_and_health(app, health)
-    add_bot_api(app, BotApi(supervisor.view, Routing(lambda: supervisor.holds_lease,
-                                                     active_url, own_url)))
-    add_live_page(app)
+    routing = Routing(lambda: supervisor.holds_lease, active_url, own_url)
+    add_bot_api(app, BotApi(supervisor.view, routing))
+    add_live_page(app, routing)
     return app, supervisor

@@ -154,6 +154,7 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
     wait_until(lambda: books(base_url) >= {("account", ODD_ACCOUNT), ("desk", ODD_DESK),
                                            ("account", "acct-a1"), ("desk", "beta")},
                timeout_s=120, message="the processor never served every book of the feed")
+    standby = running.process()  # joins the group while the page is checked
     with headless_chromium(tmp_path / "chromedriver.log") as browser:
         # The numbers on the page are the latest frame's, for a desk and an account.
         state, frame = show(browser, base_url, "desk", "beta", "1h")
@@ -202,5 +203,13 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
         assert browser.execute_script("return window.sameDocument")  # no reload
 
         screenshot(browser, tmp_path / "live-page-desk.png")
+
+        # Opened on a standby, the page moves to the worker running the engine.
+        wait_until(lambda: (standby.health()[1].get("active_url") or "").rstrip("/")
+                   == base_url.rstrip("/"), timeout_s=60,
+                   message="the standby never learned which worker runs the engine")
+        browser.get(f"{standby.url()}/live?{query}")
+        wait_until(lambda: browser.current_url.startswith(f"{base_url}/live?"), timeout_s=10)
+        assert_page_shows(*settled(browser, base_url, query))
         assert requested_hosts(browser) == {"127.0.0.1"}
         assert page_errors(browser) == []

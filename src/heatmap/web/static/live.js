@@ -254,13 +254,24 @@
       if (generation !== state.generation) return;
       setConnection("reconnecting");
       if (source.readyState === EventSource.CLOSED) {
-        // The browser gave up (an HTTP error or a wrong content type): retry ourselves.
+        // The browser gave up (an HTTP error or a wrong content type): retry ourselves,
+        // and follow the engine when it moved to another worker.
+        followEngine();
         state.retryTimer = setTimeout(() => {
           if (generation === state.generation) connect();
         }, state.retryMs);
         state.retryMs = Math.min(state.retryMs * 2, RECONNECT_MAX_MS);
       }
     });
+  }
+
+  async function followEngine() {
+    // This worker redirects its page to the one running the engine: load it there.
+    try {
+      const page = await fetch(window.location.pathname + window.location.search,
+        { redirect: "manual", cache: "no-store" });
+      if (page.type === "opaqueredirect") window.location.reload();
+    } catch (error) { /* this worker is down: keep retrying it */ }
   }
 
   function choose(book, timeframe) {
