@@ -34,6 +34,7 @@ from heatmap.topics import Topics
 from heatmap.web.api import BotApi, Routing, add_bot_api
 from heatmap.web.live import LiveView
 from heatmap.web.members import lease_holder_url
+from heatmap.web.page import add_live_page
 from heatmap.web.views import add_metrics_and_health
 
 log = logging.getLogger("heatmap.process")
@@ -170,6 +171,7 @@ def build_app(settings: ProcessSettings, topics: Topics, web_port: int, datadir:
         return ok, {**details, "url": own_url, "active_url": active_url()}
 
     add_metrics_and_health(app, health)
-    add_bot_api(app, BotApi(supervisor.view, Routing(lambda: supervisor.holds_lease,
-                                                     active_url, own_url)))
+    routing = Routing(lambda: supervisor.holds_lease, active_url, own_url)
+    add_bot_api(app, BotApi(supervisor.view, routing))
+    add_live_page(app, routing)
     return app, supervisor
