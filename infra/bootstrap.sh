@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make this checkout runnable on a fresh Debian machine: system packages
-# (Java 17, Maven, PostgreSQL 15, Prometheus for the dashboard tests) when missing, then the project's venv.
+# (Java 17, Maven, PostgreSQL 15, Prometheus for the dashboard tests, Chromium and its driver
+# for the live page's browser test) when missing, then the project's venv.
 # Safe to run repeatedly; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,11 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
 # Prometheus and promtool: the pipeline-health dashboard and rules run against a real one.
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
+# The live page's browser test drives the system's Chromium (never a downloaded one).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+# A CJK font, so the page's pictures show names like 币安人生USDT as glyphs.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

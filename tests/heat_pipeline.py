@@ -172,12 +172,40 @@ def wait_for_outputs(running: Pipeline, expected: dict[str, list[tuple[Any, ...]
         assert all(service.alive() for service in running.started if not service.ended)
         return output_counts(url, last_input_ms) == want
 
-    wait_until(complete, timeout_s=timeout_s, interval_s=0.5,
-               message=f"stored {output_counts(url, last_input_ms)}, expected {want}")
+    def progress() -> str:
+        health = {service.log_path.name: _health_or_error(service)
+                  for service in running.started if not service.ended}
+        return (f"after {timeout_s:.0f} s stored {output_counts(url, last_input_ms)}, "
+                f"expected {want}; workers: {health}; "
+                f"{row_differences(output_rows(url, last_input_ms), expected)}")
+
+    wait_until(complete, timeout_s=timeout_s, interval_s=0.5, message=progress)
     return output_rows(url, last_input_ms)
+
+
+def _health_or_error(service: HeatService) -> object:
+    try:
+        return service.health()
+    except Exception as error:  # a failure message must not fail itself
+        return f"{type(error).__name__}: {error}"
+
+
+def row_differences(got: dict[str, list[tuple[Any, ...]]],
+                    expected: dict[str, list[tuple[Any, ...]]], shown: int = 5) -> str:
+    """Per table that differs, the first rows only the pipeline stored and only
+    ``heat replay`` stored (what a failure needs to be diagnosed)."""
+    parts = []
+    for table, rows in expected.items():
+        if got[table] == rows:
+            continue
+        extra = sorted(set(got[table]) - set(rows), key=repr)[:shown]
+        missing = sorted(set(rows) - set(got[table]), key=repr)[:shown]
+        parts.append(f"{table}: only stored by the pipeline {extra}; "
+                     f"only by heat replay {missing}")
+    return "; ".join(parts) or "every table equal"
 
 
 def assert_same_rows(got: dict[str, list[tuple[Any, ...]]],
                      expected: dict[str, list[tuple[Any, ...]]]) -> None:
-    for table, rows in expected.items():
-        assert got[table] == rows, f"{table} differs from heat replay"
+    assert all(got[table] == rows for table, rows in expected.items()), \
+        f"differs from heat replay: {row_differences(got, expected)}"

@@ -14,6 +14,7 @@ from heatmap.cli import (
     sink,
     snapshot,
     stack,
+    whatif,
 )
 from heatmap.cli.errors import HeatTyper
 
@@ -32,6 +33,7 @@ app.command("process")(process.process)
 app.command("sink")(sink.sink)
 app.command("snapshot")(snapshot.snapshot)
 app.command("demo")(demo.demo)
+app.command("whatif")(whatif.whatif)
 app.command(
     "replay",
     # Several price paths may follow one --prices (shell globs): they arrive as extra args.

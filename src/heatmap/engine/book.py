@@ -62,6 +62,20 @@ class PositionBook:
         # Desks stay known after their last member leaves, so they still get (empty)
         # frames and their alerts can resolve.
         self._desks: set[str] = set()
+        # Counts changes, so a reader copying the book can tell whether it changed.
+        self.version = 0
+
+    def copy(self, accounts: list[str] | None = None) -> PositionBook:
+        """An independent copy (of ``accounts`` only, when given): changing either
+        book leaves the other as it was. Entries and terms are replaced, never
+        changed in place, so copying the mappings suffices."""
+        chosen = self._entries.keys() | self.terms.keys() if accounts is None else accounts
+        book = PositionBook(self.default_maintenance_rate)
+        book._entries = {a: dict(self._entries[a]) for a in chosen if a in self._entries}
+        book.terms = {a: self.terms[a] for a in chosen if a in self.terms}
+        book._desks = set(self._desks)
+        book.version = self.version
+        return book
 
     @property
     def accounts(self) -> list[str]:
@@ -78,8 +92,13 @@ class PositionBook:
     def members(self, desk: str) -> list[str]:
         return sorted(account for account, terms in self.terms.items() if terms.desk == desk)
 
+    def entries(self, account: str) -> dict[tuple[str, str], _Entry]:
+        """The positions of ``account`` by (symbol, strategy or ""); read only."""
+        return self._entries.get(account, {})
+
     def set_position(self, account: str, symbol: str, strategy: str | None, qty: float,
                      conviction: float | None) -> None:
+        self.version += 1
         entries = self._entries.setdefault(account, {})
         key = (symbol, strategy or "")
         if qty == 0.0:
@@ -90,6 +109,7 @@ class PositionBook:
     def set_terms(self, account: str, equity: float, desk: str | None,
                   maintenance_rate: float | None) -> str | None:
         """Store an account's terms; returns the desk it left (None if unchanged)."""
+        self.version += 1
         previous = self.terms.get(account)
         self.terms[account] = AccountTerms(equity, desk or None, maintenance_rate)
         if desk:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from heatmap.engine.book import PositionBook
-from heatmap.engine.heat import BookSnapshot, compute_frame, regime_break
+from heatmap.engine.frames import book_frames, book_snapshot
+from heatmap.engine.heat import BookSnapshot
 from heatmap.engine.market import MarketState
 from heatmap.engine.params import EngineParams
 from heatmap.schema import Account, Frame, Position, Price, Trigger
@@ -182,31 +183,9 @@ class HeatEngine:
         else:
             raise ValueError("a book key names an account or a desk")
         holdings = self.book.holdings(members, self.params.zero_tol)
-        slots_by_symbol = self.market.slots
-        priced = [i for i, s in enumerate(holdings.symbols) if s in slots_by_symbol]
-        symbols = [holdings.symbols[i] for i in priced]
-        slots = np.array([slots_by_symbol[s] for s in symbols], dtype=np.int64)
-        price = self.market.last_price[slots]
-        qty = holdings.qty[priced]
-        margin_slots = [slots_by_symbol.get(s) for s in holdings.margin_symbols]
-        margin = float(sum(weight * self.market.last_price[slot]
-                           for weight, slot in zip(holdings.margin_weights.tolist(),
-                                                   margin_slots, strict=True)
-                           if slot is not None))
-        equity = holdings.equity
-        if equity is None:
-            equity = float(np.abs(qty * price).sum())
-        if not equity > 0.0 and symbols:
-            return None  # shares of equity are undefined; an empty book still gets a frame
-        return BookSnapshot(
-            ts_ms=ts_ms, trigger=trigger, account=account,
-            desk=desk if account is None else self.book.desk_of(account),
-            symbols=symbols, qty=qty, price=price,
-            price_age_s=(ts_ms - self.market.last_price_ms[slots]) / 1000.0,
-            strategy=[holdings.strategy[i] for i in priced],
-            conviction=[holdings.conviction[i] for i in priced],
-            equity=equity, margin=margin,
-        ), slots
+        return book_snapshot(holdings, self.market, account=account,
+                             desk=desk if account is None else self.book.desk_of(account),
+                             ts_ms=ts_ms, trigger=trigger)
 
     def frames_for(self, key: BookKey, ts_ms: int, trigger: Trigger) -> list[Frame]:
         """One frame per timeframe for the book ``key`` as of now, stamped ``ts_ms``."""
@@ -214,14 +193,5 @@ class HeatEngine:
         if taken is None:
             return []
         book, slots = taken
-        market, params = self.market, self.params
-        fast, slow = params.fast_timeframe, params.slow_timeframe
-        regime = regime_break(market.correlation(fast, slots), market.correlation(slow, slots),
-                              ~(market.warming(fast, slots) | market.warming(slow, slots)))
-        return [
-            compute_frame(book, timeframe, market.correlation(timeframe, slots),
-                          market.volatility(timeframe, slots),
-                          market.warming(timeframe, slots), regime, params,
-                          self._echo[timeframe])
-            for timeframe in params.timeframes
-        ]
+        return book_frames(book, slots, self.market, self.params, self.params.timeframes,
+                           self._echo)

@@ -81,14 +81,22 @@ class MarketState:
         self.next_boundary_ms = boundary_ms + self.bar_ms
         self._correlation_cache.clear()
 
-    def correlation(self, timeframe: str, slots: np.ndarray) -> np.ndarray:
-        """Correlations among ``slots`` for ``timeframe``, shape (k, k), from a per-bar cache."""
+    def full_correlation(self, timeframe: str) -> np.ndarray:
+        """Correlations of every slot for ``timeframe``, shape (n, n), cached per bar.
+
+        The array is shared and never written: a bar close or a new symbol replaces
+        it, so a reader may keep it (what-if's market copies do).
+        """
         full = self._correlation_cache.get(timeframe)
         if full is None:
             every_slot = np.arange(len(self.symbols))
             full = self.estimators[timeframe].correlation(every_slot)
             self._correlation_cache[timeframe] = full
-        return full[np.ix_(slots, slots)]
+        return full
+
+    def correlation(self, timeframe: str, slots: np.ndarray) -> np.ndarray:
+        """Correlations among ``slots`` for ``timeframe``, shape (k, k), from a per-bar cache."""
+        return self.full_correlation(timeframe)[np.ix_(slots, slots)]
 
     def volatility(self, timeframe: str, slots: np.ndarray) -> np.ndarray:
         """Per-bar volatility of log returns, shape (k,)."""

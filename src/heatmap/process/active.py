@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -47,6 +48,9 @@ from heatmap.process.settings import ProcessSettings
 from heatmap.schema import Account, Position, Price
 from heatmap.topics import Topics
 
+if TYPE_CHECKING:
+    from heatmap.web.live import LiveView
+
 log = logging.getLogger("heatmap.process")
 
 # A checkpoint is several MB; the checkpoints topic allows 16 MiB records.
@@ -57,6 +61,8 @@ FETCH_RECORDS = 5000
 STEP_MAX_EVENTS = 2000
 _PARTITION_FETCH_BYTES = 256 * 1024  # small per-partition fetches keep partitions in step
 _FETCH_MAX_WAIT_MS = 50
+# With input waiting and no epoch for this long, the live loop logs what holds it.
+_STALL_REPORT_S = 10.0
 
 
 @dataclass
@@ -126,8 +132,10 @@ class ActiveEngine:
 
     def __init__(self, settings: ProcessSettings, topics: Topics, status: EngineStatus,
                  executor: ThreadPoolExecutor,
-                 now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+                 now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+                 view: LiveView | None = None) -> None:
         self.settings = settings
+        self.view = view  # the web views' read-only facade, fed after steps and commits
         self.topics = topics
         self.status = status
         self.executor = executor
@@ -203,13 +211,13 @@ class ActiveEngine:
         loop = asyncio.get_running_loop()
         index_of = {tp: index for index, tp in enumerate(sources)}
         source_topics = [tp.topic for tp in sources]
-        last_record_s = [-math.inf] * len(sources)
         idle_after_s = settings.idle_after_ms / 1000
         epoch_max_s = settings.epoch_max_ms / 1000
         epoch_started_s = time.monotonic()
         last_checkpoint_s = -math.inf  # the first epoch carries a checkpoint
         paused: frozenset[TopicPartition] = frozenset()
         backlog = False
+        last_epoch_s = last_report_s = time.monotonic()
         status.phase = "live"
         metrics.ACTIVE.set(1)
         while True:
@@ -221,23 +229,26 @@ class ActiveEngine:
                 wait_s = min(wait_s, max(0.005, idle_after_s / 2))
             fetched = await consumer.getmany(timeout_ms=int(wait_s * 1000),
                                              max_records=FETCH_RECORDS)
-            now_s = time.monotonic()
+            # Wall clock, as aiokafka stamps each partition's last fetch answer.
+            arrived_s = time.time()
             raws: list[RawRecord] = []
             newest_append_ms = -1
             for tp, records in fetched.items():
                 index = index_of[tp]
-                last_record_s[index] = now_s
                 raws.extend(_raw(index, record) for record in records)
                 newest_append_ms = max(newest_append_ms, records[-1].timestamp)
-            caught_up = await self._caught_up(consumer, sources, last_record_s, now_s,
-                                              idle_after_s)
+            caught_up, settled_before_s = await self._caught_up(consumer, sources, paused,
+                                                                idle_after_s)
             started_s = time.perf_counter()
-            applied = await loop.run_in_executor(self.executor, host.step, raws, caught_up,
-                                                 STEP_MAX_EVENTS)
+            applied = await loop.run_in_executor(self.executor, functools.partial(
+                host.step, raws, caught_up, STEP_MAX_EVENTS, arrived_s=arrived_s,
+                settled_before_s=settled_before_s))
             backlog = applied == STEP_MAX_EVENTS
             if raws or applied:
                 metrics.STEP_SECONDS.observe(time.perf_counter() - started_s)
             metrics.EVENTS.inc(applied)
+            if self.view is not None:  # the engine thread is idle until the next call
+                self.view.stepped(host.engine, host.monitor.thresholds)
             status.watermark_ms = host.sequencer.watermark_ms
             if status.watermark_ms is not None:
                 metrics.WATERMARK.set(status.watermark_ms / 1000)
@@ -251,31 +262,60 @@ class ActiveEngine:
             if not due:
                 if host.open_events == 0:
                     epoch_started_s = time.monotonic()
+                if (host.sequencer.buffered or len(caught_up) != len(sources)) and \
+                        time.monotonic() - max(last_epoch_s, last_report_s) > _STALL_REPORT_S:
+                    last_report_s = time.monotonic()
+                    await self._report_stall(consumer, host, sources, caught_up, paused)
                 continue
             checkpoint = time.monotonic() - last_checkpoint_s >= settings.checkpoint_every_s
             output = await loop.run_in_executor(
                 self.executor, functools.partial(host.cut_epoch, checkpoint=checkpoint))
             await self._commit(producer, output, source_topics)
+            if self.view is not None:
+                self.view.committed(output.frames)
             if checkpoint:
                 last_checkpoint_s = time.monotonic()
-            epoch_started_s = time.monotonic()
+            epoch_started_s = last_epoch_s = time.monotonic()
             status.epochs = host.next_epoch
 
     async def _caught_up(self, consumer: AIOKafkaConsumer, sources: Sequence[TopicPartition],
-                         last_record_s: Sequence[float], now_s: float, idle_after_s: float
-                         ) -> list[int]:
-        """Sources read to their end that delivered nothing for ``idle_after_s``; also
-        updates the lag gauges."""
+                         paused: frozenset[TopicPartition], settle_s: float
+                         ) -> tuple[list[int], float | None]:
+        """The sources read to their end as of their last fetch answer (a paused one is
+        not: its answers are stale), and the latest arrival time (wall clock, s) all of
+        them vouch for: ``settle_s`` before the oldest of those answers (None when no
+        source is caught up). Also updates the lag gauges."""
         caught_up = []
+        oldest_answer_s = math.inf
         for index, tp in enumerate(sources):
             end = consumer.last_stable_offset(tp)
-            if end is None:
+            answered_ms = consumer.last_poll_timestamp(tp)
+            if end is None or answered_ms is None:
                 continue  # no fetch answered yet: unknown, so not caught up
             position = await consumer.position(tp)
             metrics.INPUT_LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
-            if position >= end and now_s - last_record_s[index] >= idle_after_s:
+            if position >= end and tp not in paused:
                 caught_up.append(index)
-        return caught_up
+                oldest_answer_s = min(oldest_answer_s, answered_ms / 1000)
+        settled_before_s = None if not caught_up else oldest_answer_s - settle_s
+        return caught_up, settled_before_s
+
+    async def _report_stall(self, consumer: AIOKafkaConsumer, host: EngineHost,
+                            sources: Sequence[TopicPartition], caught_up: Sequence[int],
+                            paused: frozenset[TopicPartition]) -> None:
+        """Log why no epoch was cut for a while although input waits: per source its
+        newest event time, whether it is paused or caught up, its position and end."""
+        newest = host.sequencer.newest_ts_ms()
+        states = []
+        for index, tp in enumerate(sources):
+            states.append(f"{tp.topic}[{tp.partition}] ts={newest[index]} "
+                          f"pos={await consumer.position(tp)} "
+                          f"end={consumer.last_stable_offset(tp)}"
+                          + (" paused" if tp in paused else "")
+                          + (" caught-up" if index in caught_up else ""))
+        log.warning("no epoch for %.0f s with input waiting: watermark %s, %d buffered; %s",
+                    _STALL_REPORT_S, host.sequencer.watermark_ms, host.sequencer.buffered,
+                    "; ".join(states))
 
     @staticmethod
     def _align(consumer: AIOKafkaConsumer, host: EngineHost, sources: Sequence[TopicPartition],

@@ -31,7 +31,11 @@ from mode import Service
 from heatmap.process.active import ActiveEngine, EngineStatus, cancel_requested
 from heatmap.process.settings import ProcessSettings
 from heatmap.topics import Topics
-from heatmap.web_views import add_metrics_and_health
+from heatmap.web.api import BotApi, Routing, add_bot_api
+from heatmap.web.live import LiveView
+from heatmap.web.members import lease_holder_url
+from heatmap.web.page import add_live_page
+from heatmap.web.views import add_metrics_and_health
 
 log = logging.getLogger("heatmap.process")
 
@@ -43,10 +47,12 @@ class EngineSupervisor(Service):
     """Runs :class:`ActiveEngine` while this worker holds the lease, restarting it
     (from the committed state) after a failure; stops it when the lease moves."""
 
-    def __init__(self, settings: ProcessSettings, topics: Topics, **kwargs: Any) -> None:
+    def __init__(self, settings: ProcessSettings, topics: Topics,
+                 view: LiveView | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.topics = topics
+        self.view = view or LiveView()  # what the web views read of the engine
         self.status = EngineStatus()
         self.holds_lease = False
         self._task: asyncio.Task[None] | None = None
@@ -67,7 +73,8 @@ class EngineSupervisor(Service):
         """Keep an engine running while the lease is held."""
         failures = 0
         while self.holds_lease:
-            engine = ActiveEngine(self.settings, self.topics, self.status, self._executor)
+            engine = ActiveEngine(self.settings, self.topics, self.status, self._executor,
+                                  view=self.view)
             try:
                 await engine.run()
             except asyncio.CancelledError:
@@ -84,6 +91,8 @@ class EngineSupervisor(Service):
                 self.status.last_error = f"{type(error).__name__}: {error}"
                 log.error("engine stopped: %s; recovering", self.status.last_error,
                           exc_info=log.isEnabledFor(logging.DEBUG))
+            finally:
+                self.view.stopped()
             failures += 1
             await asyncio.sleep(_RETRY_S[min(failures, len(_RETRY_S)) - 1])
             self.status.progressed()
@@ -107,9 +116,18 @@ class EngineSupervisor(Service):
             stalled_s = time.monotonic() - self.status.last_progress_s
             if self.status.phase != "standby" and stalled_s > limit_s:
                 log.critical("engine made no progress for %.0f s: exiting so another worker "
-                             "takes over", stalled_s)
+                             "takes over; it was waiting in: %s", stalled_s, self._where())
                 logging.shutdown()
                 os._exit(WATCHDOG_EXIT_CODE)
+
+    def _where(self) -> str:
+        """Where the engine task waits (its coroutine stack), for the watchdog's last word."""
+        task = self._task
+        if task is None or task.done():
+            return "no engine task"
+        frames = task.get_stack(limit=None)  # coroutine frames: readable from this thread
+        return " <- ".join(f"{frame.f_code.co_name} ({frame.f_code.co_filename.rsplit('/', 1)[-1]}"
+                           f":{frame.f_lineno})" for frame in reversed(frames))
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """(healthy, details): a standby is healthy; the active engine while live and
@@ -143,5 +161,17 @@ def build_app(settings: ProcessSettings, topics: Topics, web_port: int, datadir:
 
     app.on_partitions_assigned.connect(cast(Any, on_assigned))
 
-    add_metrics_and_health(app, supervisor.health)
+    own_url = str(app.conf.canonical_url)
+
+    def active_url() -> str | None:
+        return own_url if supervisor.holds_lease else lease_holder_url(app)
+
+    def health() -> tuple[bool, dict[str, object]]:
+        ok, details = supervisor.health()
+        return ok, {**details, "url": own_url, "active_url": active_url()}
+
+    add_metrics_and_health(app, health)
+    routing = Routing(lambda: supervisor.holds_lease, active_url, own_url)
+    add_bot_api(app, BotApi(supervisor.view, routing))
+    add_live_page(app, routing)
     return app, supervisor

@@ -239,12 +239,15 @@ class EngineHost:
     # -- input -------------------------------------------------------------------------------
 
     def step(self, records: Iterable[RawRecord], caught_up: Collection[int],
-             max_events: int | None = None) -> int:
+             max_events: int | None = None, *, arrived_s: float = 0.0,
+             settled_before_s: float | None = None) -> int:
         """Decode and buffer ``records`` (offsets increasing per source), then apply every
         record the watermark releases, at most ``max_events`` (a catch-up releases a
         backlog at once; the rest is applied by the next calls, in the same order).
-        ``caught_up``: the sources at their high-water mark. Returns the number of
-        events applied."""
+        ``caught_up``: the sources at their high-water mark. ``arrived_s``: when
+        ``records`` were fetched; ``settled_before_s``: the latest arrival every
+        caught-up source vouches for (see the sequencer's settling; same clock, s).
+        Returns the number of events applied."""
         kinds = self.config.source_kinds
         for raw in records:
             try:
@@ -254,12 +257,12 @@ class EngineHost:
                     self._dead_letters.append(DeadLetter.of(raw, str(error)))
                 continue
             rejection = self.sequencer.add(SourceRecord.of(raw.source_index, raw.offset,
-                                                           message))
+                                                           message), arrived_s)
             if rejection is not None:
                 self._dead_letters.append(DeadLetter.of(raw, rejection.reason))
             elif raw.timestamp_ms >= 0:
                 self._timestamps_ms[raw.source_index, raw.offset] = raw.timestamp_ms
-        released = self.sequencer.release(caught_up, max_events)
+        released = self.sequencer.release(caught_up, max_events, settled_before_s)
         for record in released:
             self._apply(record)
         return len(released)

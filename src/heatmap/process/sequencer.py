@@ -17,6 +17,15 @@ before the watermark:
   backlog whose sources are each in time order merges into one order, however
   the fetches were cut. The watermark never moves back and never advances on
   the wall clock: only records and the caller's caught-up flags move it.
+- **settling**: a caught-up source only vouches for what had reached Kafka when it
+  was last seen at its end. A producer writing several partitions in time order may
+  append one partition's record a little after another's later ones (batches leave
+  per partition), so a record passes a caught-up source only once that source was
+  seen at its end ``settle`` after the record arrived: the caller gives each record
+  its arrival time and :meth:`Sequencer.release` the latest arrival time every
+  caught-up source has vouched for (``settled_before``); later arrivals wait, in
+  order. Without that bound, a record of a quiet partition (a position change) that
+  arrives a moment after the prices following it would be applied after them.
 - **alignment** (:meth:`Sequencer.alignment`): a source whose newest ts is more
   than ``align_ms`` ahead of the slowest source that is not caught up is to be
   paused (the caller stops fetching it), every other source resumed, so a
@@ -50,6 +59,7 @@ Pure: no Kafka, asyncio or clock; the caller owns fetching, decoding and time.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -183,8 +193,8 @@ class Sequencer:
                          for index, offset in enumerate(start_offsets)]
         self.align_ms = align_ms
         self.max_gap_ms = max_gap_ms
-        # (ts_ms, source_index, offset, key, record): the first three are unique.
-        self._heap: list[tuple[int, int, int, EventKey, SourceRecord]] = []
+        # (ts_ms, source_index, offset, key, record, arrived): the first three are unique.
+        self._heap: list[tuple[int, int, int, EventKey, SourceRecord, float]] = []
         self._applied_ms: dict[EventKey, int] = dict(applied_ts_by_key or {})
         self._newest_ms: int | None = max(self._applied_ms.values(), default=None)
         self._bound: tuple[int, int] | None = None  # see _next_bound
@@ -212,10 +222,12 @@ class Sequencer:
 
     # -- input ---------------------------------------------------------------------------------
 
-    def add(self, record: SourceRecord) -> Rejection | None:
+    def add(self, record: SourceRecord, arrived: float = 0.0) -> Rejection | None:
         """Buffer one record; returns its rejection, or None when accepted (or already done).
 
         Offsets of a source must increase from call to call (ValueError otherwise).
+        ``arrived``: when the caller received it (the caller's clock and unit; see
+        ``settled_before`` of :meth:`release`).
         """
         source = self._sources[record.source_index]
         source.fed(record.source_index, record.offset)
@@ -239,13 +251,14 @@ class Sequencer:
         source.buffer(record.offset)
         self._note_newest(record.ts_ms)
         heapq.heappush(self._heap, (record.ts_ms, record.source_index, record.offset, key,
-                                    record))
+                                    record, arrived))
         return None
 
-    def add_all(self, records: Iterable[SourceRecord]) -> list[Rejection]:
+    def add_all(self, records: Iterable[SourceRecord], arrived: float = 0.0
+                ) -> list[Rejection]:
         """:meth:`add` every record; returns the rejections."""
         return [rejection for record in records
-                if (rejection := self.add(record)) is not None]
+                if (rejection := self.add(record, arrived)) is not None]
 
     def skip(self, source_index: int, offset: int) -> bool:
         """Count a record the caller refused itself (e.g. undecodable) as done.
@@ -272,15 +285,18 @@ class Sequencer:
 
     # -- output --------------------------------------------------------------------------------
 
-    def release(self, caught_up: Collection[int], max_records: int | None = None
-                ) -> list[SourceRecord]:
+    def release(self, caught_up: Collection[int], max_records: int | None = None,
+                settled_before: float | None = None) -> list[SourceRecord]:
         """Advance the watermark and return every buffered record before it (at or before
         it when every source is caught up), in ``(ts_ms, source_index, offset)`` order.
 
         ``caught_up``: indices of the sources whose position has reached their
         high-water mark; :meth:`alignment` uses the latest given. ``max_records``:
         return at most this many; the rest come first from the next call (the order
-        is the same however the releases are cut).
+        is the same however the releases are cut). ``settled_before``: release only
+        records that arrived at or before it (every caught-up source was seen at its
+        end long enough after them; None: no bound); the release stops at the first
+        record in order that arrived later.
         """
         self._caught_up = frozenset(caught_up)
         bound = self._next_bound()
@@ -293,8 +309,10 @@ class Sequencer:
         # ts < watermark: one integer comparison per record.
         release_below_ms = bound[0] + bound[1]
         remaining = len(heap) if max_records is None else max_records
-        while remaining > 0 and heap and heap[0][0] < release_below_ms:
-            ts_ms, source_index, offset, key, record = heapq.heappop(heap)
+        settled = math.inf if settled_before is None else settled_before
+        while remaining > 0 and heap and heap[0][0] < release_below_ms \
+                and heap[0][5] <= settled:
+            ts_ms, source_index, offset, key, record, _ = heapq.heappop(heap)
             sources[source_index].done(offset)
             applied_ms[key] = ts_ms
             released.append(record)
@@ -334,6 +352,10 @@ class Sequencer:
         pause = frozenset(index for index, source in enumerate(self._sources)
                           if source.max_ts_ms is not None and source.max_ts_ms > limit_ms)
         return Alignment(pause, everything - pause)
+
+    def newest_ts_ms(self) -> list[int | None]:
+        """Per source (index = source index), the newest ts accepted there (epoch ms)."""
+        return [source.max_ts_ms for source in self._sources]
 
     def positions(self) -> list[SourcePosition]:
         """Per source (index = source index), where a new owner resumes reading."""

@@ -25,7 +25,7 @@ from heatmap.sink.consumer import SinkLoop
 from heatmap.sink.price_sampling import PriceSampler
 from heatmap.sink.settings import SinkSettings
 from heatmap.topics import Topics
-from heatmap.web_views import add_metrics_and_health
+from heatmap.web.views import add_metrics_and_health
 
 log = logging.getLogger("heatmap.sink")
 

@@ -21,7 +21,7 @@ class Runs:
         self.started = 0
         self.running = asyncio.Event()
 
-    def engine(self, *_: object) -> Runs:
+    def engine(self, *_: object, **__: object) -> Runs:
         return self
 
     async def run(self) -> None:

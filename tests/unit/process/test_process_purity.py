@@ -10,8 +10,8 @@ from module_imports import assert_imports_only, assert_never_calls, top_level_pa
 
 PROCESS_DIR = Path(heatmap.process.__file__).parent
 PURE_FILES = [PROCESS_DIR / "sequencer.py", PROCESS_DIR / "epochs.py", PROCESS_DIR / "host.py"]
-ALLOWED_ROOTS = {"__future__", "collections", "dataclasses", "heapq", "types", "typing", "msgspec",
-                 "heatmap"}
+ALLOWED_ROOTS = {"__future__", "collections", "dataclasses", "heapq", "math", "types", "typing",
+                 "msgspec", "heatmap"}
 ALLOWED_HEATMAP = ("heatmap.schema", "heatmap.sources.csv_files", "heatmap.process.sequencer",
                    "heatmap.process.epochs", "heatmap.engine")
 SERVICE_LIBRARIES = {"kafka", "aiokafka", "faust", "mode", "asyncio", "psycopg",

@@ -81,6 +81,20 @@ def test_caught_up_sources_do_not_hold_the_watermark_back() -> None:
     assert keys(sequencer.release(caught_up={1})) == [(10, 1, 0), (1000, 0, 1)]
 
 
+def test_a_record_waits_until_every_caught_up_source_vouched_for_its_arrival() -> None:
+    # Prices (source 0) ran past a position (source 1) that a producer appended to
+    # its partition a moment later: the prices wait until source 1, caught up, was
+    # seen at its end long enough after they arrived.
+    sequencer = Sequencer([0, 0])
+    sequencer.add_all([price(0, 0, T0 + 10), price(0, 1, T0 + 30)], arrived=5.0)
+    assert sequencer.release(caught_up={0, 1}, settled_before=4.9) == []
+    sequencer.add(position(1, 0, T0 + 20), arrived=5.05)
+    # The position arrived in time: merged in event-time order, each once settled.
+    assert keys(sequencer.release(caught_up={0, 1}, settled_before=5.0)) == [(10, 0, 0)]
+    assert keys(sequencer.release(caught_up={0, 1}, settled_before=5.1)) == [(20, 1, 0),
+                                                                            (30, 0, 1)]
+
+
 def test_when_every_source_is_caught_up_everything_is_released() -> None:
     sequencer = Sequencer([0, 0, 0])
     sequencer.add_all([price(2, 0, T0 + 7, "C"), price(0, 0, T0 + 3, "A"),

@@ -1,0 +1,209 @@
+"""The read-only facade the web views read the active engine through.
+
+The active engine (:class:`heatmap.process.active.ActiveEngine`) feeds it from the
+event loop, at two moments when the engine thread is idle:
+
+- :meth:`LiveView.committed` after an epoch's transaction committed: its frames
+  become the latest per (book kind, book, timeframe) and go to subscribers (a
+  frame is never shown before its transaction committed);
+- :meth:`LiveView.stepped` right after each engine step: a what-if copy of the
+  market (prices every step; correlations, volatilities and warm-up flags once per
+  bar) and of the position book (only when it changed).
+
+Views only read: :meth:`latest`, :meth:`books`, :meth:`subscribe` and
+:meth:`what_if`, which runs the pure what-if on the copies, never on the engine.
+Everything here runs on the event loop: no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+import numpy as np
+
+from heatmap.engine.alerts import AlertThresholds
+from heatmap.engine.book import PositionBook
+from heatmap.engine.engine import HeatEngine
+from heatmap.engine.market_view import MarketView, capture_market
+from heatmap.engine.params import EngineParams
+from heatmap.engine.whatif import Target, WhatIfError, book_frame, target, what_if
+from heatmap.schema import BookKind, Frame, WhatIf, WhatIfRequest
+
+FrameKey = tuple[BookKind, str, str]  # (book kind, book, timeframe)
+# A subscriber this many frames behind loses the oldest: a live view wants the newest.
+SUBSCRIBER_QUEUE_FRAMES = 16
+_ENCODER = msgspec.json.Encoder()
+
+
+class EngineNotLive(RuntimeError):  # noqa: N818 - reads as the state it reports
+    """No engine is live in this worker (standby, recovering, or stopped)."""
+
+
+class Latest:
+    """A committed frame and its JSON, encoded once on first use."""
+
+    __slots__ = ("_json", "frame")
+
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
+        self._json: bytes | None = None
+
+    @property
+    def json(self) -> bytes:
+        if self._json is None:
+            self._json = _ENCODER.encode(self.frame)
+        return self._json
+
+
+def frame_key(frame: Frame) -> FrameKey:
+    if frame.account is not None:
+        return ("account", frame.account, frame.timeframe)
+    return ("desk", frame.desk or "", frame.timeframe)
+
+
+@dataclass
+class _Copies:
+    """What what-if runs on: copies taken after one engine step."""
+
+    engine: HeatEngine
+    params: EngineParams
+    thresholds: Callable[[str | None], AlertThresholds]
+    market: MarketView | None = None
+    book: PositionBook | None = None
+    # Before frames already computed on these copies, per (kind, book, timeframe).
+    before: dict[FrameKey, Frame] = field(default_factory=dict)
+
+
+class LiveView:
+    """Latest committed frames, subscriptions and what-if copies of one worker's engine."""
+
+    def __init__(self) -> None:
+        self._latest: dict[FrameKey, Latest] = {}
+        self._books: dict[str, object] | None = None  # /v1/books, rebuilt on a new book
+        self._subscribers: dict[FrameKey, set[asyncio.Queue[Latest]]] = {}
+        self._copies: _Copies | None = None
+
+    # -- written by the active engine (event loop, engine thread idle) ----------------------
+
+    def committed(self, frames: Sequence[Frame]) -> None:
+        """An epoch's transaction committed with ``frames`` (in order)."""
+        for frame in frames:
+            key = frame_key(frame)
+            latest = Latest(frame)
+            if self._latest.get(key) is None:
+                self._books = None
+            self._latest[key] = latest
+            for queue in self._subscribers.get(key, ()):
+                if queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(latest)
+
+    def stepped(self, engine: HeatEngine,
+                thresholds: Callable[[str | None], AlertThresholds]) -> None:
+        """Copy what what-if needs after an engine step (the engine thread is idle).
+
+        Prices are compared and copied (two vectors of the universe); statistics are
+        shared per bar (:func:`capture_market`); the book is copied only when it changed.
+        """
+        copies = self._copies
+        if copies is None or copies.engine is not engine:
+            copies = self._copies = _Copies(engine, engine.params, thresholds)
+        market, previous = engine.market, copies.market
+        if (previous is None or previous.bar_ms != market.last_boundary_ms
+                or len(previous.symbols) != len(market.symbols)
+                or not np.array_equal(previous.last_price, market.last_price)
+                or not np.array_equal(previous.last_price_ms, market.last_price_ms)):
+            copies.market = capture_market(market, previous)
+            copies.before = {}
+        if copies.book is None or copies.book.version != engine.book.version:
+            copies.book = engine.book.copy()
+            copies.before = {}
+
+    def stopped(self) -> None:
+        """The engine run ended: what-if stops; the last committed frames stay readable
+        until the next engine commits (they were committed, so they stay true)."""
+        self._copies = None
+
+    # -- read by the views ------------------------------------------------------------------
+
+    @property
+    def live(self) -> bool:
+        """Whether an engine runs here and has stepped since it (re)started."""
+        return self._copies is not None and self._copies.market is not None
+
+    @property
+    def timeframes(self) -> list[str]:
+        return [] if self._copies is None else list(self._copies.params.timeframes)
+
+    def latest(self, kind: BookKind, book: str, timeframe: str) -> Latest | None:
+        """The latest committed frame of the book and timeframe, if any."""
+        return self._latest.get((kind, book, timeframe))
+
+    def books(self) -> dict[str, object]:
+        """Books with a committed frame and their timeframes (``GET /v1/books``)."""
+        if self._books is None:
+            accounts: dict[str, dict[str, object]] = {}
+            desks: dict[str, dict[str, object]] = {}
+            for (kind, book, timeframe), latest in sorted(self._latest.items()):
+                if kind == "account":
+                    entry = accounts.setdefault(book, {"account": book, "desk": None,
+                                                       "timeframes": []})
+                    entry["desk"] = latest.frame.desk
+                else:
+                    entry = desks.setdefault(book, {"desk": book, "timeframes": []})
+                timeframes = entry["timeframes"]
+                assert isinstance(timeframes, list)
+                timeframes.append(timeframe)
+            self._books = {"accounts": list(accounts.values()), "desks": list(desks.values())}
+        return {**self._books, "timeframes": self.timeframes}
+
+    @contextlib.contextmanager
+    def subscribe(self, kind: BookKind, book: str, timeframe: str
+                  ) -> Iterator[asyncio.Queue[Latest]]:
+        """A queue receiving every frame of the book and timeframe committed from now on
+        (the newest :data:`SUBSCRIBER_QUEUE_FRAMES` when the reader falls behind)."""
+        queue: asyncio.Queue[Latest] = asyncio.Queue(SUBSCRIBER_QUEUE_FRAMES)
+        key = (kind, book, timeframe)
+        self._subscribers.setdefault(key, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            queues = self._subscribers.get(key)
+            if queues is not None:
+                queues.discard(queue)
+                if not queues:
+                    del self._subscribers[key]
+
+    @property
+    def subscribers(self) -> int:
+        return sum(len(queues) for queues in self._subscribers.values())
+
+    def what_if(self, request: WhatIfRequest) -> WhatIf:
+        """The book's frame before and after the request's orders, on the latest copies.
+
+        Raises EngineNotLive, or WhatIfError for what the request gets wrong.
+        """
+        copies = self._copies
+        if copies is None or copies.market is None or copies.book is None:
+            raise EngineNotLive("no engine is live in this worker")
+        market, book, params = copies.market, copies.book, copies.params
+        ts_ms = market.ts_ms
+        if ts_ms is None:
+            raise EngineNotLive("the engine has no prices yet")
+        timeframe = request.timeframe or params.fast_timeframe
+        if timeframe not in params.timeframes:
+            raise WhatIfError(f"unknown timeframe {timeframe!r}; the engine's are "
+                              + ", ".join(params.timeframes), not_found=True)
+        chosen: Target = target(book, request.account, request.desk)
+        key: FrameKey = (chosen.book_kind, chosen.book, timeframe)
+        before = copies.before.get(key)
+        if before is None:
+            before = copies.before[key] = book_frame(book, chosen, market, params, timeframe,
+                                                     ts_ms)
+        return what_if(market, book, params, account=request.account, desk=request.desk,
+                       timeframe=timeframe, orders=request.orders, ts_ms=ts_ms,
+                       thresholds=copies.thresholds(chosen.desk), before=before)

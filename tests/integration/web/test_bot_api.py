@@ -1,0 +1,156 @@
+"""The bot API of real ``heat process`` workers on a real broker: recorded inputs in,
+``/v1/frames/latest`` equals the latest frame on the frames topic, what-if answers (and
+refuses bad input), the standby redirects to the active worker, and a stream subscriber
+gets the frame a new position makes."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from heat_pipeline import Pipeline, ingest, pipeline, recorded_inputs
+from heat_services import HeatService
+from heatmap.schema import Position, encode, ms_to_datetime
+from waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+# The bars of the first day and the first positions (acct-a1 from 02:17, acct-b1 from 03:00).
+END = "2018-01-11T04"
+ACCOUNT = "acct-a1"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *_: object, **__: object) -> None:
+        return None
+
+
+def call(url: str, body: dict[str, Any] | bytes | None = None
+         ) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, JSON body, headers) of a GET (or a POST of ``body``), redirects not followed."""
+    data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data,  # noqa: S310 (http only)
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=30) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}"), dict(error.headers)
+
+
+def latest_on_topic(bootstrap: str, topic: str, account: str, timeframe: str
+                    ) -> dict[str, Any] | None:
+    """The last committed frame of ``account`` and ``timeframe`` on the frames topic."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                             enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p)
+                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        found = None
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            for records in consumer.poll(timeout_ms=1000).values():
+                for record in records:
+                    frame = json.loads(record.value)
+                    if frame["account"] == account and frame["timeframe"] == timeframe:
+                        found = frame
+        return found
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def running(stack, tmp_path: Path) -> Iterator[Pipeline]:
+    yield from pipeline(stack.kafka_bootstrap, None, tmp_path)
+
+
+def roles(workers: list[HeatService]) -> tuple[HeatService, HeatService] | None:
+    """(active, standby) once one runs the engine live and the other points at it."""
+    health = [worker.health()[1] for worker in workers]
+    if any(not h for h in health):
+        return None
+    active = [w for w, h in zip(workers, health, strict=True)
+              if h["role"] == "active" and h["phase"] == "live"]
+    standby = [w for w, h in zip(workers, health, strict=True) if h["role"] == "standby"]
+    if len(active) != 1 or len(standby) != 1:
+        return None
+    if health[workers.index(standby[0])]["active_url"] != active[0].url():
+        return None
+    return active[0], standby[0]
+
+
+def test_bot_api_on_live_workers(running: Pipeline, tmp_path: Path) -> None:
+    inputs = recorded_inputs(tmp_path / "inputs", END)
+    producer = ingest(inputs, running.topics, running.bootstrap, tmp_path / "ingest.log")
+    assert producer.process.wait(timeout=300) == 0, producer.log()[-3000:]
+    workers = [running.process(), running.process()]
+    active, standby = wait_until(lambda: roles(workers), timeout_s=120, interval_s=0.3,
+                                 message="no active worker with a standby pointing at it")
+    base = active.url()
+    query = f"/v1/frames/latest?account={ACCOUNT}&timeframe=1h"
+
+    def same_as_topic() -> dict[str, Any] | None:
+        status, served, _ = call(base + query)
+        on_topic = latest_on_topic(running.bootstrap, running.topics.heat_frames, ACCOUNT,
+                                   "1h")
+        return served if status == 200 and served == on_topic else None
+
+    frame = wait_until(same_as_topic, timeout_s=120, interval_s=0.5,
+                       message="/v1/frames/latest never equalled the frames topic")
+    assert frame["positions"] and frame["ts"] < END
+
+    status, books, _ = call(base + "/v1/books")
+    assert status == 200 and ACCOUNT in {book["account"] for book in books["accounts"]}
+    assert books["timeframes"] == ["1h", "4h", "1d"]
+
+    status, answer, _ = call(base + "/v1/whatif", {
+        "account": ACCOUNT, "timeframe": "1h", "orders": [{"symbol": "XMRBTC", "qty": 10}]})
+    assert status == 200, answer
+    assert answer["after"]["positions"] != answer["before"]["positions"]
+    assert any(p["symbol"] == "XMRBTC" for p in answer["after"]["positions"])
+    status, refused, _ = call(base + "/v1/whatif", {"account": ACCOUNT,
+                                                     "orders": [{"symbol": "NOPE", "qty": 1}]})
+    assert status == 404 and "unknown symbol" in refused["error"]
+    status, refused, _ = call(base + "/v1/whatif", b"{not json")
+    assert status == 400 and "malformed" in refused["error"]
+
+    status, _, headers = call(standby.url() + query)
+    assert status == 307 and headers["Location"] == base + query
+
+    stream = urllib.request.urlopen(  # noqa: S310 (http only)
+        f"{base}/v1/stream?account={ACCOUNT}&timeframe=1h", timeout=60)
+    try:
+        first = next_event(stream)
+        assert first == frame
+        position = Position(account=ACCOUNT, symbol="ETHBTC", qty=1.0,
+                            ts=ms_to_datetime(inputs.last_input_ms + 60_000))
+        sender = KafkaProducer(bootstrap_servers=running.bootstrap)
+        sender.send(running.topics.positions, key=ACCOUNT.encode(), value=encode(position))
+        sender.close()
+        pushed = next_event(stream)
+        assert pushed["ts"] > first["ts"]
+    finally:
+        stream.close()
+
+
+def next_event(stream: Any) -> dict[str, Any]:
+    """The data of the next ``frame`` event (heartbeat comments skipped)."""
+    event, data = "", ""
+    while True:
+        line = stream.readline().decode()
+        assert line, "the stream ended"
+        if line == "\n" and event == "frame":
+            return dict(json.loads(data))
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ").strip()
+        elif line.startswith("data: "):
+            data = line.removeprefix("data: ")

@@ -1,0 +1,215 @@
+"""The live heat page in a real headless Chromium, served by a real ``heat process`` on a
+real broker fed the recorded bars: it shows the numbers of the latest frame the API
+serves, follows new frames as they are committed, renders hostile names as text, and
+loads nothing from anywhere but the processor."""
+
+from __future__ import annotations
+
+import csv
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from heat_pipeline import ROOT, Pipeline, RecordedInputs, ingest, pipeline
+from heatmap.schema import rfc3339_to_ms
+from live_page import (
+    assert_page_shows,
+    headless_chromium,
+    page_errors,
+    page_state,
+    requested_hosts,
+    screenshot,
+)
+from waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+# A book whose names hold quotes, markup and CJK: the page must show them verbatim.
+ODD_ACCOUNT = "o'brien \"macro\" <script>window.pwned = 1</script> 风险账户"
+ODD_DESK = "亚洲 \"desk\" <b>&amp;</b>"
+FIRST_END = "2018-01-11T08"   # the first feed: warm-up, three desks, the odd book
+SECOND_END = "2018-01-11T09"  # the second, while the page watches
+# A symbol of its own whose prices stop before the first feed ends: the book turns stale.
+ODD_SYMBOL = "风险币BTC"
+ODD_SYMBOL_PRICES = ("ZECBTC.csv", "2018-01-11T06")  # its prices: another pair's, until then
+ODD_POSITIONS = [
+    ["2018-01-11T03:10:00Z", ODD_ACCOUNT, "ETHBTC", "40.5", 'swing "q"', "0.8"],
+    ["2018-01-11T03:10:01Z", ODD_ACCOUNT, "LTCBTC", "-60", "", "0.3"],
+    ["2018-01-11T03:10:02Z", ODD_ACCOUNT, "XMRBTC", "25", "<i>carry</i>", ""],
+    ["2018-01-11T03:10:03Z", ODD_ACCOUNT, ODD_SYMBOL, "30", "", "0.6"],
+    ["2018-01-11T08:20:00Z", ODD_ACCOUNT, "ETHBTC", "55", 'swing "q"', "0.8"],
+]
+ODD_ACCOUNTS = [["2018-01-11T00:00:00Z", ODD_ACCOUNT, "30", ODD_DESK, ""]]
+
+
+def window(folder: Path, start: str, end: str) -> RecordedInputs:
+    """The repository's real bars and test books (plus the odd book), rows from ``start``
+    (an RFC 3339 prefix) to before ``end``."""
+    (folder / "prices").mkdir(parents=True)
+    last = ""
+
+    def write(target: Path, header: list[str], rows: list[list[str]]) -> Path:
+        nonlocal last
+        kept = sorted((row for row in rows if start <= row[0] < end), key=lambda row: row[0])
+        with target.open("w", newline="", encoding="utf-8") as out:
+            csv.writer(out, lineterminator="\n").writerows([header, *kept])
+        last = max([last, *(row[0] for row in kept)])
+        return target
+
+    def rows_of(path: Path) -> tuple[list[str], list[list[str]]]:
+        with path.open(newline="", encoding="utf-8") as source:
+            header, *rows = list(csv.reader(source))
+        return header, rows
+
+    bars = ROOT / "data" / "binance-5m"
+    header, rows = rows_of(bars / ODD_SYMBOL_PRICES[0])
+    odd_prices = [row for row in rows if row[0] < ODD_SYMBOL_PRICES[1]]
+    prices = [write(folder / "prices" / f"{ODD_SYMBOL}.csv", header, odd_prices)]
+    prices += [write(folder / "prices" / path.name, *rows_of(path))
+               for path in sorted(bars.glob("*.csv"))]
+    prices = [path for path in prices if len(path.read_text().splitlines()) > 1]
+    books = ROOT / "tests" / "data" / "replay"
+    header, rows = rows_of(books / "positions.csv")
+    positions = write(folder / "positions.csv", header, rows + ODD_POSITIONS)
+    header, rows = rows_of(books / "accounts.csv")
+    accounts = write(folder / "accounts.csv", header, rows + ODD_ACCOUNTS)
+    return RecordedInputs(prices, positions, accounts, rfc3339_to_ms(last))
+
+
+def feed(running: Pipeline, inputs: RecordedInputs, log_path: Path) -> None:
+    producer = ingest(inputs, running.topics, running.bootstrap, log_path)
+    assert producer.process.wait(timeout=300) == 0, producer.log()[-3000:]
+
+
+def book_query(kind: str, name: str, timeframe: str) -> str:
+    return urllib.parse.urlencode({kind: name, "timeframe": timeframe})
+
+
+def latest_frame(base_url: str, query: str) -> dict[str, Any] | None:
+    """The API's latest frame of a book (None while it has none)."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/v1/frames/latest?{query}",  # noqa: S310 (http only)
+                                    timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code in (404, 503):
+            return None
+        raise
+
+
+def books(base_url: str) -> set[tuple[str, str]]:
+    """(kind, name) of every book ``/v1/books`` lists (none while no engine is live)."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/v1/books", timeout=10) as response:  # noqa: S310 (http only)
+            listed = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code == 503:
+            return set()
+        raise
+    return {(kind, book[kind]) for kind in ("account", "desk") for book in listed[f"{kind}s"]}
+
+
+def settled(browser: Any, base_url: str, query: str, timeout_s: float = 60
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what the page shows, the API's latest frame) once both are the same frame."""
+
+    def same() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        before = latest_frame(base_url, query)
+        state = page_state(browser)
+        after = latest_frame(base_url, query)
+        if before is not None and before == after and state["ts"] == after["ts"]:
+            return state, after
+        return None
+
+    return wait_until(same, timeout_s, interval_s=0.2,
+                      message=f"the page never showed the latest frame of {query}")
+
+
+def show(browser: Any, base_url: str, kind: str, name: str, timeframe: str
+         ) -> tuple[dict[str, Any], dict[str, Any]]:
+    query = book_query(kind, name, timeframe)
+    browser.get(f"{base_url}/live?{query}")
+    return settled(browser, base_url, query)
+
+
+@pytest.fixture
+def running(stack, tmp_path: Path):
+    yield from pipeline(stack.kafka_bootstrap, None, tmp_path)
+
+
+def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
+                                                          tmp_path: Path) -> None:
+    feed(running, window(tmp_path / "first", "", FIRST_END), tmp_path / "ingest-first.log")
+    processor = running.process()
+    wait_until(lambda: processor.health()[1].get("phase") == "live", timeout_s=120,
+               message="the processor did not go live")
+    base_url = processor.url()
+    wait_until(lambda: books(base_url) >= {("account", ODD_ACCOUNT), ("desk", ODD_DESK),
+                                           ("account", "acct-a1"), ("desk", "beta")},
+               timeout_s=120, message="the processor never served every book of the feed")
+    standby = running.process()  # joins the group while the page is checked
+    with headless_chromium(tmp_path / "chromedriver.log") as browser:
+        # The numbers on the page are the latest frame's, for a desk and an account.
+        state, frame = show(browser, base_url, "desk", "beta", "1h")
+        assert_page_shows(state, frame)
+        assert frame["positions"], "the desk should hold positions by then"
+
+        # The chooser switches book and timeframe, and the address follows.
+        Select(browser.find_element(By.ID, "book")).select_by_value("account:acct-a1")
+        browser.find_element(By.CSS_SELECTOR, "label[for='tf-4h']").click()
+        query = book_query("account", "acct-a1", "4h")
+        wait_until(lambda: browser.current_url.endswith(f"/live?{query}"), timeout_s=10)
+        assert_page_shows(*settled(browser, base_url, query))
+
+        # Quotes, markup and CJK in names are text, nothing else; stale prices show.
+        for kind, name in (("account", ODD_ACCOUNT), ("desk", ODD_DESK)):
+            state, frame = show(browser, base_url, kind, name, "1h")
+            assert frame["stale"], f"{frame['ts']} {frame['trigger']} {frame['max_price_age_s']}"
+            assert state["stale_banner"]
+            assert_page_shows(state, frame)
+            assert state["book"] == name
+            assert name in state["title"]
+            screenshot(browser, tmp_path / f"live-page-odd-{kind}.png")
+        options = browser.execute_script(
+            "return [...document.querySelectorAll('#book option')].map((o) => o.textContent)")
+        assert {ODD_ACCOUNT, ODD_DESK} <= set(options)
+        assert browser.execute_script(
+            "return window.pwned === undefined && document.scripts.length === 1"
+            " && document.querySelectorAll('i, option b, #positions b').length === 0")
+        strategies = browser.execute_script(
+            "return [...document.querySelectorAll('#positions [data-k=strategy]')]"
+            ".map((cell) => cell.textContent)")
+        assert {'swing "q"', "<i>carry</i>"} <= set(strategies)
+
+        # New input: the page follows the committed frames without a reload.
+        query = book_query("desk", "beta", "1h")
+        state, frame = show(browser, base_url, "desk", "beta", "1h")
+        shown_before = state["ts"]
+        browser.execute_script("window.sameDocument = true")
+        feed(running, window(tmp_path / "second", FIRST_END, SECOND_END),
+             tmp_path / "ingest-second.log")
+        wait_until(lambda: page_state(browser)["ts"] > shown_before, timeout_s=120,
+                   message="no new frame reached the page")
+        state, frame = settled(browser, base_url, query, timeout_s=120)
+        assert frame["ts"] > shown_before
+        assert_page_shows(state, frame)
+        assert browser.execute_script("return window.sameDocument")  # no reload
+
+        screenshot(browser, tmp_path / "live-page-desk.png")
+
+        # Opened on a standby, the page moves to the worker running the engine.
+        wait_until(lambda: (standby.health()[1].get("active_url") or "").rstrip("/")
+                   == base_url.rstrip("/"), timeout_s=60,
+                   message="the standby never learned which worker runs the engine")
+        browser.get(f"{standby.url()}/live?{query}")
+        wait_until(lambda: browser.current_url.startswith(f"{base_url}/live?"), timeout_s=10)
+        assert_page_shows(*settled(browser, base_url, query))
+        assert requested_hosts(browser) == {"127.0.0.1"}
+        assert page_errors(browser) == []

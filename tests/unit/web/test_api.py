@@ -1,0 +1,175 @@
+"""The bot API's handlers over a plain aiohttp server (no Faust, no Kafka): answers,
+request validation (every bad request is a 4xx with a JSON reason), the redirect of a
+worker without the engine, and server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from heatmap.engine.alerts import AlertMonitor
+from heatmap.engine.engine import HeatEngine
+from heatmap.web.api import BotApi, Routing, routes
+from heatmap.web.live import LiveView
+from sample_books import sample_engine
+
+
+class Worker:
+    """A LiveView fed by the sample engine, the API on it, and who holds the lease."""
+
+    def __init__(self) -> None:
+        self.engine, self.ts_ms = sample_engine()
+        self.view = LiveView()
+        self.holds_lease = True
+        self.active_url: str | None = "http://127.0.0.1:1"
+        self.view.stepped(self.engine, AlertMonitor().thresholds)
+        self.view.committed(self.engine.frames_for(("a1", None), self.ts_ms, "position"))
+
+    def api(self) -> BotApi:
+        return BotApi(self.view, Routing(lambda: self.holds_lease, lambda: self.active_url,
+                                         "http://127.0.0.1:2"))
+
+
+def serve(worker: Worker, scenario: Callable[[TestClient], Awaitable[None]]) -> None:
+    async def run() -> None:
+        app = web.Application()
+        app.add_routes(routes(worker.api()))
+        async with TestClient(TestServer(app)) as client:
+            await scenario(client)
+
+    asyncio.run(run())
+
+
+def test_latest_frame_books_and_what_if_answer() -> None:
+    worker = Worker()
+
+    async def scenario(client: TestClient) -> None:
+        response = await client.get("/v1/frames/latest", params={"account": "a1",
+                                                                  "timeframe": "1h"})
+        assert response.status == 200
+        body = await response.json()
+        assert body["account"] == "a1" and body["timeframe"] == "1h"
+        assert {"positions", "clusters", "correlated_exposure"} <= body.keys()
+        books = await (await client.get("/v1/books")).json()
+        assert books["accounts"][0]["account"] == "a1" and books["timeframes"] == ["10m", "1h"]
+        response = await client.post("/v1/whatif", json={
+            "account": "a1", "timeframe": "1h", "orders": [{"symbol": "CCC", "qty": 2}]})
+        assert response.status == 200, await response.text()
+        answer = await response.json()
+        assert answer["book"] == "a1" and answer["book_kind"] == "account"
+        assert answer["before"] == body
+        ccc = [p for p in answer["delta"]["positions"] if p["symbol"] == "CCC"]
+        assert ccc[0]["qty"] == {"before": None, "after": 2.0, "delta": None}
+
+    serve(worker, scenario)
+
+
+BAD_WHATIFS: dict[str, tuple[Any, int, str]] = {
+    "malformed JSON": (b'{"account": "a1", "orders": [', 400, "malformed JSON"),
+    "NaN literal": (b'{"account": "a1", "orders": [{"symbol": "AAA", "qty": NaN}]}', 400,
+                    "malformed"),
+    "infinite qty": (b'{"account": "a1", "orders": [{"symbol": "AAA", "qty": 1e999}]}', 422,
+                     "out of range"),
+    "qty as text": ({"account": "a1", "orders": [{"symbol": "AAA", "qty": "1"}]}, 422,
+                    "Expected `float`"),
+    "absurd qty": ({"account": "a1", "orders": [{"symbol": "AAA", "qty": 1e13}]}, 422,
+                   "at most"),
+    "absurd notional": ({"account": "a1", "orders": [{"symbol": "AAA", "qty": 1e9}]}, 422,
+                        "times the book's equity"),
+    "no orders": ({"account": "a1", "orders": []}, 422, "length"),
+    "no book": ({"orders": [{"symbol": "AAA", "qty": 1}]}, 422, "account or a desk"),
+    "unknown field": ({"account": "a1", "orders": [{"symbol": "AAA", "qty": 1}], "x": 1}, 422,
+                      "unknown field"),
+    "not an object": ([1, 2], 422, "Expected `object`"),
+    "bad name": ({"account": "a\u200b1", "orders": [{"symbol": "AAA", "qty": 1}]}, 422,
+                 "printable"),
+    "unknown account": ({"account": "zz", "orders": [{"symbol": "AAA", "qty": 1}]}, 404,
+                        "unknown account"),
+    "unknown symbol": ({"account": "a1", "orders": [{"symbol": "ZZZ", "qty": 1}]}, 404,
+                       "unknown symbol"),
+    "unknown timeframe": ({"account": "a1", "timeframe": "2h",
+                           "orders": [{"symbol": "AAA", "qty": 1}]}, 404, "unknown timeframe"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_WHATIFS, ids=list(BAD_WHATIFS))
+def test_bad_what_ifs_are_4xx_with_a_reason(case: str) -> None:
+    body, status, reason = BAD_WHATIFS[case]
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+
+    async def scenario(client: TestClient) -> None:
+        response = await client.post("/v1/whatif", data=data,
+                                     headers={"Content-Type": "application/json"})
+        assert response.status == status
+        assert reason in (await response.json())["error"]
+
+    serve(Worker(), scenario)
+
+
+@pytest.mark.parametrize(("params", "status", "reason"), [
+    ({"timeframe": "1h"}, 400, "exactly one of"),
+    ({"account": "a1", "desk": "d1"}, 400, "exactly one of"),
+    ({"account": " a1"}, 400, "printable"),
+    ({"account": "a1", "timeframe": "3d"}, 404, "unknown timeframe"),
+    ({"account": "a2", "timeframe": "1h"}, 404, "no committed 1h frame"),
+])
+def test_bad_frame_queries_are_4xx_with_a_reason(params: dict[str, str], status: int,
+                                                 reason: str) -> None:
+    async def scenario(client: TestClient) -> None:
+        response = await client.get("/v1/frames/latest", params=params)
+        assert response.status == status
+        assert reason in (await response.json())["error"]
+
+    serve(Worker(), scenario)
+
+
+def test_a_worker_without_the_engine_redirects_or_says_why() -> None:
+    worker = Worker()
+    worker.holds_lease = False
+
+    async def scenario(client: TestClient) -> None:
+        response = await client.post("/v1/whatif?x=1", json={}, allow_redirects=False)
+        assert response.status == 307
+        assert response.headers["Location"] == "http://127.0.0.1:1/v1/whatif?x=1"
+        worker.active_url = None
+        response = await client.get("/v1/books")
+        assert response.status == 503 and "no worker runs the engine" in (
+            await response.json())["error"]
+        worker.holds_lease = True
+        worker.view.stopped()
+        response = await client.get("/v1/books")
+        assert response.status == 503 and "starting" in (await response.json())["error"]
+
+    serve(worker, scenario)
+
+
+def test_the_stream_sends_the_latest_frame_then_each_new_one() -> None:
+    worker = Worker()
+    engine: HeatEngine = worker.engine
+
+    async def scenario(client: TestClient) -> None:
+        response = await client.get("/v1/stream", params={"account": "a1", "timeframe": "1h"})
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+
+        async def event() -> dict[str, Any]:
+            lines = []
+            while (line := await response.content.readline()) != b"\n":
+                lines.append(line.decode())
+            assert lines[0] == "event: frame\n"
+            return dict(json.loads(lines[1].removeprefix("data: ")))
+
+        first = await asyncio.wait_for(event(), 5)
+        assert first["ts"] == worker.view.latest("account", "a1", "1h").frame.ts  # type: ignore[union-attr]
+        worker.view.committed(engine.frames_for(("a1", None), worker.ts_ms + 1000, "bar"))
+        second = await asyncio.wait_for(event(), 5)
+        assert second["trigger"] == "bar" and second["ts"] > first["ts"]
+        response.close()
+
+    serve(worker, scenario)

@@ -1,0 +1,91 @@
+"""The engine facade: committed frames become the latest and reach subscribers; what-if
+runs on copies taken after a step, which later engine changes do not touch."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from heatmap.engine.alerts import AlertMonitor
+from heatmap.schema import WhatIfOrder, WhatIfRequest
+from heatmap.web.live import SUBSCRIBER_QUEUE_FRAMES, EngineNotLive, LiveView
+from sample_books import sample_engine
+
+THRESHOLDS = AlertMonitor().thresholds
+
+
+def test_latest_frames_are_the_committed_ones_per_book_and_timeframe() -> None:
+    engine, ts_ms = sample_engine()
+    view = LiveView()
+    assert view.latest("account", "a1", "1h") is None
+    first = engine.frames_for(("a1", None), ts_ms, "position")
+    view.committed(first)
+    second = engine.frames_for(("a1", None), ts_ms + 500, "position")
+    desk = engine.frames_for((None, "d1"), ts_ms, "position")
+    view.committed(second + desk)
+    latest = view.latest("account", "a1", "1h")
+    assert latest is not None and latest.frame is second[1]
+    assert b'"account":"a1"' in latest.json and b'"timeframe":"1h"' in latest.json
+    assert view.latest("desk", "d1", "10m") is not None
+    view.stepped(engine, THRESHOLDS)
+    assert view.books() == {
+        "accounts": [{"account": "a1", "desk": "d1", "timeframes": ["10m", "1h"]}],
+        "desks": [{"desk": "d1", "timeframes": ["10m", "1h"]}],
+        "timeframes": ["10m", "1h"]}
+
+
+def test_subscribers_get_each_new_frame_of_their_book_only() -> None:
+    async def scenario() -> None:
+        engine, ts_ms = sample_engine()
+        view = LiveView()
+        with view.subscribe("account", "a1", "1h") as queue:
+            assert view.subscribers == 1
+            view.committed(engine.frames_for(("a2", None), ts_ms, "position"))
+            assert queue.empty()
+            frames = engine.frames_for(("a1", None), ts_ms, "position")
+            view.committed(frames)
+            got = await asyncio.wait_for(queue.get(), 1)
+            assert got.frame is frames[1]
+            for step in range(SUBSCRIBER_QUEUE_FRAMES + 5):  # a slow reader keeps the newest
+                view.committed(engine.frames_for(("a1", None), ts_ms + step, "position"))
+            assert queue.qsize() == SUBSCRIBER_QUEUE_FRAMES
+        assert view.subscribers == 0
+
+    asyncio.run(scenario())
+
+
+def test_what_if_reads_the_copies_of_the_last_step() -> None:
+    engine, ts_ms = sample_engine()
+    view = LiveView()
+    request = WhatIfRequest(account="a1", timeframe="1h",
+                            orders=[WhatIfOrder(symbol="CCC", qty=1.0)])
+    with pytest.raises(EngineNotLive):
+        view.what_if(request)
+    view.stepped(engine, THRESHOLDS)
+    answer = view.what_if(request)
+    assert answer.before == engine.frames_for(("a1", None), ts_ms, "position")[1]
+    # The engine moves on; the copies stay as they were until the next step.
+    engine.on_position("a1", "CCC", ts_ms + 1, 7.0)
+    engine.on_price("AAA", ts_ms + 2, 1.0)
+    again = view.what_if(request)
+    assert again.before == answer.before and again.after == answer.after
+    view.stepped(engine, THRESHOLDS)
+    moved = view.what_if(request)
+    assert moved.before != answer.before
+    assert [p.qty.after for p in moved.delta.positions if p.symbol == "CCC"] == [8.0]
+    view.stopped()
+    assert not view.live
+    with pytest.raises(EngineNotLive):
+        view.what_if(request)
+
+
+def test_a_step_that_changed_nothing_keeps_the_copies() -> None:
+    engine, _ = sample_engine()
+    view = LiveView()
+    view.stepped(engine, THRESHOLDS)
+    copies = view._copies
+    assert copies is not None
+    market, book = copies.market, copies.book
+    view.stepped(engine, THRESHOLDS)
+    assert copies.market is market and copies.book is book
