@@ -60,12 +60,6 @@ def deadletter_reasons(url: str) -> list[str]:
             "SELECT reason FROM heat.deadletters ORDER BY kafka_offset")]
 
 
-# Known intermittent stall: in 2 of about 8 runs under a loaded machine the pipeline
-# stopped storing after about 500 frames while both workers stayed up and silent (no
-# error, no watchdog exit). Being diagnosed; the input-first variant and every fault
-# test pass.
-@pytest.mark.xfail(reason="intermittent stall of the pipeline when input arrives while "
-                   "it runs (under investigation)", strict=False)
 def test_input_arriving_while_the_processor_runs(
         running: Pipeline, pipeline_inputs: RecordedInputs, pipeline_expected: dict,
         tmp_path: Path) -> None:
