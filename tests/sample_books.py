@@ -1,5 +1,5 @@
-"""A small engine with history, accounts on a desk and held positions, for what-if and
-the web facade's tests."""
+"""A small engine with history, accounts on a desk and held positions, and alert
+transitions of its books, for what-if and the web facade's tests."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams
+from heatmap.schema import Alert, AlertKind, AlertState, Severity
 
 PARAMS = EngineParams(bar_interval_s=60, timeframes={"10m": 600, "1h": 3600}, min_periods=5)
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF"]
@@ -39,3 +40,13 @@ def sample_engine() -> tuple[HeatEngine, int]:
     engine.on_position("solo", "FFF", last - 4_000, 4.0)
     engine.on_price("CCC", last, float(prices[2]) * 1.001)
     return engine, last
+
+
+def sample_alert(kind: AlertKind, subject: str, state: AlertState,
+                 severity: Severity = "warning", *, account: str | None = "a1",
+                 desk: str | None = "d1", timeframe: str = "1h",
+                 ts: str = "2018-01-11T04:00:00.000Z") -> Alert:
+    """An alert transition of a book (an account of desk d1 unless told)."""
+    return Alert(ts=ts, account=account, desk=desk, timeframe=timeframe, kind=kind,
+                 subject=subject, severity=severity, state=state, value=0.3, threshold=0.2,
+                 message=f"{kind} {subject} {state}")

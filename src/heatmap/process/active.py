@@ -272,7 +272,7 @@ class ActiveEngine:
                 self.executor, functools.partial(host.cut_epoch, checkpoint=checkpoint))
             await self._commit(producer, output, source_topics)
             if self.view is not None:
-                self.view.committed(output.frames)
+                self.view.committed(output.frames, output.alerts)
             if checkpoint:
                 last_checkpoint_s = time.monotonic()
             epoch_started_s = last_epoch_s = time.monotonic()

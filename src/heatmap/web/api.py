@@ -3,8 +3,10 @@ route to the worker running the engine, read the facade, encode.
 
 - ``GET /v1/books``: books with a committed frame and their timeframes;
 - ``GET /v1/frames/latest?account=A|desk=D&timeframe=1h``: the latest committed frame;
+- ``GET /v1/alerts?account=A|desk=D&timeframe=1h``: the book's firing alerts (a list);
 - ``GET /v1/stream?account=A|desk=D&timeframe=1h``: server-sent events, ``event: frame``
-  per committed frame (the latest first), a comment line every ``HEARTBEAT_S``;
+  per committed frame (the latest first), ``event: alert`` per committed alert
+  transition, a comment line every ``HEARTBEAT_S``;
 - ``POST /v1/whatif``: :class:`heatmap.schema.WhatIfRequest` in,
   :class:`heatmap.schema.WhatIf` out.
 
@@ -117,6 +119,14 @@ class BotApi:
                                 "every bar close and position change)")
         return json_response(latest.json)
 
+    async def alerts(self, request: web.Request) -> web.StreamResponse:
+        self._here(request)
+        kind, book, timeframe = self._book(request)
+        if self.view.latest(kind, book, timeframe) is None:
+            raise ApiError(404, f"no committed {timeframe} frame of {kind} {book!r} (unknown "
+                                "book, or none since this engine started)")
+        return json_response(_ENCODER.encode(self.view.firing(kind, book, timeframe)))
+
     async def stream(self, request: web.Request) -> web.StreamResponse:
         self._here(request)
         kind, book, timeframe = self._book(request)
@@ -131,13 +141,14 @@ class BotApi:
             with contextlib.suppress(ConnectionResetError):
                 while True:
                     try:
-                        latest = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+                        pushed = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
                     except TimeoutError:
                         if not self.routing.holds_lease():
                             break  # the engine moved: the client reconnects and is redirected
                         await response.write(b": heartbeat\n\n")
                         continue
-                    await response.write(b"event: frame\ndata: " + latest.json + b"\n\n")
+                    await response.write(b"event: " + pushed.event + b"\ndata: " + pushed.json
+                                         + b"\n\n")
         return response
 
     async def what_if(self, request: web.Request) -> web.StreamResponse:
@@ -181,6 +192,7 @@ def add_bot_api(app: faust.App, api: BotApi) -> None:
 
     page("/v1/books", "get", api.books)
     page("/v1/frames/latest", "get", api.latest_frame)
+    page("/v1/alerts", "get", api.alerts)
     page("/v1/stream", "get", api.stream)
     page("/v1/whatif", "post", api.what_if)
 
@@ -195,5 +207,6 @@ def routes(api: BotApi) -> list[web.RouteDef]:
 
     return [web.get("/v1/books", wrapped(api.books)),
             web.get("/v1/frames/latest", wrapped(api.latest_frame)),
+            web.get("/v1/alerts", wrapped(api.alerts)),
             web.get("/v1/stream", wrapped(api.stream)),
             web.post("/v1/whatif", wrapped(api.what_if))]

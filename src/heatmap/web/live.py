@@ -4,14 +4,15 @@ The active engine (:class:`heatmap.process.active.ActiveEngine`) feeds it from t
 event loop, at two moments when the engine thread is idle:
 
 - :meth:`LiveView.committed` after an epoch's transaction committed: its frames
-  become the latest per (book kind, book, timeframe) and go to subscribers (a
-  frame is never shown before its transaction committed);
+  become the latest per (book kind, book, timeframe), its alert transitions update
+  the firing alerts of their book (a resolved one leaves), and both go to
+  subscribers (nothing is shown before its transaction committed);
 - :meth:`LiveView.stepped` right after each engine step: a what-if copy of the
   market (prices every step; correlations, volatilities and warm-up flags once per
   bar) and of the position book (only when it changed).
 
-Views only read: :meth:`latest`, :meth:`books`, :meth:`subscribe` and
-:meth:`what_if`, which runs the pure what-if on the copies, never on the engine.
+Views only read: :meth:`latest`, :meth:`firing`, :meth:`books`, :meth:`subscribe`
+and :meth:`what_if`, which runs the pure what-if on the copies, never on the engine.
 Everything here runs on the event loop: no locks.
 """
 
@@ -31,10 +32,11 @@ from heatmap.engine.engine import HeatEngine
 from heatmap.engine.market_view import MarketView, capture_market
 from heatmap.engine.params import EngineParams
 from heatmap.engine.whatif import Target, WhatIfError, book_frame, target, what_if
-from heatmap.schema import BookKind, Frame, WhatIf, WhatIfRequest
+from heatmap.schema import Alert, AlertKind, BookKind, Frame, WhatIf, WhatIfRequest
 
 FrameKey = tuple[BookKind, str, str]  # (book kind, book, timeframe)
-# A subscriber this many frames behind loses the oldest: a live view wants the newest.
+AlertSubject = tuple[AlertKind, str]  # (alert kind, subject) within a book and timeframe
+# A subscriber this many events behind loses the oldest: a live view wants the newest.
 SUBSCRIBER_QUEUE_FRAMES = 16
 _ENCODER = msgspec.json.Encoder()
 
@@ -47,6 +49,7 @@ class Latest:
     """A committed frame and its JSON, encoded once on first use."""
 
     __slots__ = ("_json", "frame")
+    event = b"frame"  # its server-sent event name
 
     def __init__(self, frame: Frame) -> None:
         self.frame = frame
@@ -59,7 +62,28 @@ class Latest:
         return self._json
 
 
-def frame_key(frame: Frame) -> FrameKey:
+class Transition:
+    """A committed alert transition and its JSON, encoded once on first use."""
+
+    __slots__ = ("_json", "alert")
+    event = b"alert"  # its server-sent event name
+
+    def __init__(self, alert: Alert) -> None:
+        self.alert = alert
+        self._json: bytes | None = None
+
+    @property
+    def json(self) -> bytes:
+        if self._json is None:
+            self._json = _ENCODER.encode(self.alert)
+        return self._json
+
+
+Pushed = Latest | Transition  # what a subscriber receives
+
+
+def frame_key(frame: Frame | Alert) -> FrameKey:
+    """The book and timeframe of a frame, or of an alert (the same fields)."""
     if frame.account is not None:
         return ("account", frame.account, frame.timeframe)
     return ("desk", frame.desk or "", frame.timeframe)
@@ -84,23 +108,40 @@ class LiveView:
     def __init__(self) -> None:
         self._latest: dict[FrameKey, Latest] = {}
         self._books: dict[str, object] | None = None  # /v1/books, rebuilt on a new book
-        self._subscribers: dict[FrameKey, set[asyncio.Queue[Latest]]] = {}
+        # The latest firing transition per book and (kind, subject); resolved ones leave.
+        self._firing: dict[FrameKey, dict[AlertSubject, Alert]] = {}
+        self._subscribers: dict[FrameKey, set[asyncio.Queue[Pushed]]] = {}
         self._copies: _Copies | None = None
 
     # -- written by the active engine (event loop, engine thread idle) ----------------------
 
-    def committed(self, frames: Sequence[Frame]) -> None:
-        """An epoch's transaction committed with ``frames`` (in order)."""
+    def committed(self, frames: Sequence[Frame], alerts: Sequence[Alert] = ()) -> None:
+        """An epoch's transaction committed with ``frames`` and ``alerts`` (transitions),
+        each in order; subscribers get the frames, then the transitions."""
         for frame in frames:
             key = frame_key(frame)
             latest = Latest(frame)
             if self._latest.get(key) is None:
                 self._books = None
             self._latest[key] = latest
-            for queue in self._subscribers.get(key, ()):
-                if queue.full():
-                    queue.get_nowait()
-                queue.put_nowait(latest)
+            self._push(key, latest)
+        for alert in alerts:
+            key = frame_key(alert)
+            subject = (alert.kind, alert.subject)
+            if alert.state == "firing":
+                self._firing.setdefault(key, {})[subject] = alert
+            else:
+                firing = self._firing.get(key, {})
+                firing.pop(subject, None)
+                if not firing:
+                    self._firing.pop(key, None)
+            self._push(key, Transition(alert))
+
+    def _push(self, key: FrameKey, pushed: Pushed) -> None:
+        for queue in self._subscribers.get(key, ()):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(pushed)
 
     def stepped(self, engine: HeatEngine,
                 thresholds: Callable[[str | None], AlertThresholds]) -> None:
@@ -143,6 +184,13 @@ class LiveView:
         """The latest committed frame of the book and timeframe, if any."""
         return self._latest.get((kind, book, timeframe))
 
+    def firing(self, kind: BookKind, book: str, timeframe: str) -> list[Alert]:
+        """The book's firing alerts in the timeframe (the latest firing transition of each
+        kind and subject), critical first, then by kind and subject."""
+        firing = self._firing.get((kind, book, timeframe), {})
+        return sorted(firing.values(), key=lambda alert: (alert.severity != "critical",
+                                                          alert.kind, alert.subject))
+
     def books(self) -> dict[str, object]:
         """Books with a committed frame and their timeframes (``GET /v1/books``)."""
         if self._books is None:
@@ -163,10 +211,11 @@ class LiveView:
 
     @contextlib.contextmanager
     def subscribe(self, kind: BookKind, book: str, timeframe: str
-                  ) -> Iterator[asyncio.Queue[Latest]]:
-        """A queue receiving every frame of the book and timeframe committed from now on
-        (the newest :data:`SUBSCRIBER_QUEUE_FRAMES` when the reader falls behind)."""
-        queue: asyncio.Queue[Latest] = asyncio.Queue(SUBSCRIBER_QUEUE_FRAMES)
+                  ) -> Iterator[asyncio.Queue[Pushed]]:
+        """A queue receiving every frame and alert transition of the book and timeframe
+        committed from now on (the newest :data:`SUBSCRIBER_QUEUE_FRAMES` when the reader
+        falls behind)."""
+        queue: asyncio.Queue[Pushed] = asyncio.Queue(SUBSCRIBER_QUEUE_FRAMES)
         key = (kind, book, timeframe)
         self._subscribers.setdefault(key, set()).add(queue)
         try:

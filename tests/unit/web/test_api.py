@@ -1,6 +1,6 @@
 """The bot API's handlers over a plain aiohttp server (no Faust, no Kafka): answers,
-request validation (every bad request is a 4xx with a JSON reason), the redirect of a
-worker without the engine, and server-sent events."""
+firing alerts, request validation (every bad request is a 4xx with a JSON reason), the
+redirect of a worker without the engine, and server-sent events."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -17,6 +18,7 @@ from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
 from heatmap.web.api import BotApi, Routing, routes
 from heatmap.web.live import LiveView
+from sample_books import sample_alert as alert
 from sample_books import sample_engine
 
 
@@ -149,6 +151,42 @@ def test_a_worker_without_the_engine_redirects_or_says_why() -> None:
     serve(worker, scenario)
 
 
+def test_alerts_are_the_firing_ones_of_the_book_as_spec_json() -> None:
+    worker = Worker()
+    worker.view.committed(worker.engine.frames_for((None, "d1"), worker.ts_ms, "position"))
+    concentration = alert("cluster_concentration", "AAA", "firing")
+    stale = alert("stale_heat", "frame", "firing", "critical")
+    worker.view.committed([], [concentration, stale,
+                               alert("regime_break", "portfolio", "firing", account=None)])
+
+    async def firing(**params: str) -> Any:
+        response = await client_of[0].get("/v1/alerts", params=params)
+        return response.status, await response.json()
+
+    client_of: list[TestClient] = []
+
+    async def scenario(client: TestClient) -> None:
+        client_of.append(client)
+        status, body = await firing(account="a1", timeframe="1h")
+        assert status == 200
+        assert body == [json.loads(msgspec.json.encode(stale)),
+                        json.loads(msgspec.json.encode(concentration))]
+        assert set(body[0]) == {"ts", "account", "desk", "timeframe", "kind", "subject",
+                                "severity", "state", "value", "threshold", "message"}
+        assert [a["kind"] for a in (await firing(desk="d1", timeframe="1h"))[1]] == [
+            "regime_break"]
+        assert await firing(account="a1", timeframe="10m") == (200, [])
+        worker.view.committed([], [alert("stale_heat", "frame", "resolved", "critical")])
+        assert [a["kind"] for a in (await firing(account="a1"))[1]] == []  # 10m: shortest
+        assert [a["kind"] for a in (await firing(account="a1", timeframe="1h"))[1]] == [
+            "cluster_concentration"]
+        status, body = await firing(account="a2", timeframe="1h")
+        assert status == 404 and "no committed 1h frame" in body["error"]
+        assert (await firing(timeframe="1h"))[0] == 400
+
+    serve(worker, scenario)
+
+
 def test_the_stream_sends_the_latest_frame_then_each_new_one() -> None:
     worker = Worker()
     engine: HeatEngine = worker.engine
@@ -158,11 +196,11 @@ def test_the_stream_sends_the_latest_frame_then_each_new_one() -> None:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/event-stream")
 
-        async def event() -> dict[str, Any]:
+        async def event(name: str = "frame") -> dict[str, Any]:
             lines = []
             while (line := await response.content.readline()) != b"\n":
                 lines.append(line.decode())
-            assert lines[0] == "event: frame\n"
+            assert lines[0] == f"event: {name}\n"
             return dict(json.loads(lines[1].removeprefix("data: ")))
 
         first = await asyncio.wait_for(event(), 5)
@@ -170,6 +208,14 @@ def test_the_stream_sends_the_latest_frame_then_each_new_one() -> None:
         worker.view.committed(engine.frames_for(("a1", None), worker.ts_ms + 1000, "bar"))
         second = await asyncio.wait_for(event(), 5)
         assert second["trigger"] == "bar" and second["ts"] > first["ts"]
+        # Alert transitions of the book follow, firing and resolved alike; others' do not.
+        worker.view.committed([], [alert("stale_heat", "frame", "firing", account="a2"),
+                                   alert("stale_heat", "frame", "firing", "critical")])
+        fired = await asyncio.wait_for(event("alert"), 5)
+        assert (fired["account"], fired["kind"], fired["state"]) == ("a1", "stale_heat",
+                                                                     "firing")
+        worker.view.committed([], [alert("stale_heat", "frame", "resolved", "critical")])
+        assert (await asyncio.wait_for(event("alert"), 5))["state"] == "resolved"
         response.close()
 
     serve(worker, scenario)

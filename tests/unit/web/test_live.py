@@ -1,5 +1,6 @@
-"""The engine facade: committed frames become the latest and reach subscribers; what-if
-runs on copies taken after a step, which later engine changes do not touch."""
+"""The engine facade: committed frames become the latest and reach subscribers, committed
+alert transitions keep each book's firing alerts; what-if runs on copies taken after a
+step, which later engine changes do not touch."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ import pytest
 
 from heatmap.engine.alerts import AlertMonitor
 from heatmap.schema import WhatIfOrder, WhatIfRequest
-from heatmap.web.live import SUBSCRIBER_QUEUE_FRAMES, EngineNotLive, LiveView
+from heatmap.web.live import (
+    SUBSCRIBER_QUEUE_FRAMES,
+    EngineNotLive,
+    LiveView,
+    Transition,
+)
+from sample_books import sample_alert as alert
 from sample_books import sample_engine
 
 THRESHOLDS = AlertMonitor().thresholds
+
 
 
 def test_latest_frames_are_the_committed_ones_per_book_and_timeframe() -> None:
@@ -89,3 +97,51 @@ def test_a_step_that_changed_nothing_keeps_the_copies() -> None:
     market, book = copies.market, copies.book
     view.stepped(engine, THRESHOLDS)
     assert copies.market is market and copies.book is book
+
+
+def test_firing_alerts_are_the_latest_firing_transition_per_book_until_resolved() -> None:
+    view = LiveView()
+    concentration = alert("cluster_concentration", "AAA", "firing")
+    desk_stale = alert("stale_heat", "frame", "firing", "critical", account=None)
+    other_timeframe = alert("regime_break", "portfolio", "firing", timeframe="10m")
+    view.committed([], [concentration, desk_stale, other_timeframe])
+    assert view.firing("account", "a1", "1h") == [concentration]
+    assert view.firing("desk", "d1", "1h") == [desk_stale]  # a desk is a book of its own
+    assert view.firing("account", "a1", "10m") == [other_timeframe]
+    assert view.firing("account", "a2", "1h") == []
+    # A higher level replaces the lower one; critical ones come first.
+    critical = alert("cluster_concentration", "AAA", "firing", "critical",
+                     ts="2018-01-11T04:05:00.000Z")
+    regime = alert("regime_break", "portfolio", "firing")
+    view.committed([], [critical, regime])
+    assert view.firing("account", "a1", "1h") == [critical, regime]
+    # Resolved removes it; other books and timeframes keep theirs.
+    view.committed([], [alert("cluster_concentration", "AAA", "resolved", "critical")])
+    assert view.firing("account", "a1", "1h") == [regime]
+    view.committed([], [alert("regime_break", "portfolio", "resolved")])
+    assert view.firing("account", "a1", "1h") == []
+    assert view.firing("desk", "d1", "1h") == [desk_stale]
+    assert view.firing("account", "a1", "10m") == [other_timeframe]
+    view.stopped()  # committed, so still true until the next engine commits
+    assert view.firing("desk", "d1", "1h") == [desk_stale]
+
+
+def test_subscribers_get_the_alert_transitions_of_their_book_after_its_frames() -> None:
+    async def scenario() -> None:
+        engine, ts_ms = sample_engine()
+        view = LiveView()
+        with view.subscribe("account", "a1", "1h") as queue:
+            view.committed([], [alert("stale_heat", "frame", "firing", account="a2"),
+                                alert("stale_heat", "frame", "firing", account=None)])
+            assert queue.empty()
+            frames = engine.frames_for(("a1", None), ts_ms, "position")
+            fired = alert("stale_heat", "frame", "firing", "critical")
+            view.committed(frames, [fired])
+            assert (await asyncio.wait_for(queue.get(), 1)).json == view.latest(
+                "account", "a1", "1h").json  # type: ignore[union-attr]
+            pushed = await asyncio.wait_for(queue.get(), 1)
+            assert isinstance(pushed, Transition) and pushed.alert is fired
+            assert pushed.event == b"alert" and b'"state":"firing"' in pushed.json
+            assert queue.empty()
+
+    asyncio.run(scenario())
