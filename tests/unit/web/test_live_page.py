@@ -91,7 +91,7 @@ def test_the_script_never_parses_data_as_markup(sink: str) -> None:
 
 def test_the_page_reads_only_the_documented_api() -> None:
     paths = set(re.findall(r"[\"`](/v1/[a-z/]+)", SCRIPT))
-    assert paths == {"/v1/books", "/v1/frames/latest", "/v1/stream"}
+    assert paths == {"/v1/books", "/v1/frames/latest", "/v1/alerts", "/v1/stream"}
 
 
 @pytest.mark.parametrize("broken", ["missing", "cannot-start"])

@@ -1,11 +1,13 @@
 // The live heat page: one book (desk or account) and timeframe, redrawn on every
-// committed frame the processor pushes on /v1/stream. Data only ever reaches the
-// document as text (textContent / text nodes), never as markup.
+// committed frame the processor pushes on /v1/stream; its firing alerts read from
+// /v1/alerts and kept up to date by the stream's alert transitions. Data only ever
+// reaches the document as text (textContent / text nodes), never as markup.
 "use strict";
 
 (() => {
   // SPEC alert lines (defaults): cluster concentration, liquidation distance in sigmas,
-  // regime break. Drawn on the bars and used for the lines crossed in this frame.
+  // regime break. Drawn on the bars and colour the numbers beyond them; what fires comes
+  // from the processor's alert rules (per desk thresholds, debounced), not from these.
   const CONCENTRATION_LINES = { warning: 0.20, critical: 0.25 };
   const LIQ_SIGMA_LINES = { warning: 3, critical: 1 };
   const REGIME_BREAK_LINE = 0.3;
@@ -23,6 +25,8 @@
     timeframe: null,
     timeframes: [],
     frame: null,
+    alerts: new Map(),  // the book's firing alerts by kind and subject
+    alertsMissed: null, // transitions received while /v1/alerts is being read, else null
     receivedMs: 0,     // Date.now() when the shown frame arrived
     source: null,      // the EventSource of the current book
     generation: 0,     // bumps on every book/timeframe change; late answers are dropped
@@ -207,6 +211,43 @@
     render(frame);
   }
 
+  const alertKey = (alert) => `${alert.kind}\u0000${alert.subject}`;
+
+  function applyAlert(alert) {
+    // A firing transition sets its kind and subject; a resolved one takes it away.
+    if (alert.state === "firing") state.alerts.set(alertKey(alert), alert);
+    else state.alerts.delete(alertKey(alert));
+  }
+
+  function acceptAlert(alert, generation) {
+    if (generation !== state.generation || !belongs(alert)) return;
+    applyAlert(alert);
+    if (state.alertsMissed) state.alertsMissed.push(alert);
+    renderAlerts();
+  }
+
+  async function fetchAlerts(generation) {
+    // The firing alerts now; transitions arriving meanwhile are applied again on top.
+    const missed = state.alertsMissed = [];
+    try {
+      const response = await fetch(`/v1/alerts?${bookQuery()}`, { cache: "no-store" });
+      if (generation !== state.generation || missed !== state.alertsMissed) return;
+      const firing = response.status === 404 ? [] : response.ok ? await response.json() : null;
+      if (generation !== state.generation || missed !== state.alertsMissed) return;
+      if (!Array.isArray(firing)) return;
+      state.alerts = new Map();
+      for (const alert of firing) {
+        if (belongs(alert)) applyAlert(alert);
+      }
+      for (const alert of missed) applyAlert(alert);
+      renderAlerts();
+    } catch (error) {
+      /* the stream's reconnection reads them again */
+    } finally {
+      if (missed === state.alertsMissed) state.alertsMissed = null;
+    }
+  }
+
   async function fetchLatest(generation) {
     try {
       const response = await fetch(`/v1/frames/latest?${bookQuery()}`, { cache: "no-store" });
@@ -242,12 +283,20 @@
       state.retryMs = 500;
       setConnection("live");
       fetchLatest(generation); // frames committed while (re)connecting
+      fetchAlerts(generation); // and alert transitions
     });
     source.addEventListener("frame", (event) => {
       try {
         accept(JSON.parse(event.data), generation);
       } catch (error) {
         console.error("unreadable frame", error);
+      }
+    });
+    source.addEventListener("alert", (event) => {
+      try {
+        acceptAlert(JSON.parse(event.data), generation);
+      } catch (error) {
+        console.error("unreadable alert", error);
       }
     });
     source.addEventListener("error", () => {
@@ -278,10 +327,14 @@
     state.book = book;
     state.timeframe = timeframe;
     state.frame = null;
+    state.alerts = new Map();
+    state.alertsMissed = null;
     state.generation += 1;
     writeQuery();
     clearView();
+    renderAlerts();
     fetchLatest(state.generation);
+    fetchAlerts(state.generation);
     connect();
   }
 
@@ -434,46 +487,45 @@
     }));
   }
 
-  function crossedLines(frame) {
-    // The SPEC alert lines this frame is beyond (the alert fires after consecutive frames).
-    const out = [];
-    for (const cluster of frame.clusters) {
-      const k = level(cluster.concentration, CONCENTRATION_LINES);
-      if (k !== "ok") {
-        out.push({ kind: "cluster_concentration", subject: cluster.cluster, severity: k,
-          message: `K ${pct(cluster.concentration)} ≥ ${pct(CONCENTRATION_LINES[k], 0)}` });
-      }
-      const liq = level(cluster.liq_sigma, LIQ_SIGMA_LINES, false);
-      if (liq !== "ok") {
-        out.push({ kind: "liquidation_proximity", subject: cluster.cluster, severity: liq,
-          message: `${pct(cluster.liq_distance)} move (${sigmas(cluster.liq_sigma)}) < ${LIQ_SIGMA_LINES[liq]}σ` });
-      }
-    }
-    if (isNum(frame.regime_break) && frame.regime_break >= REGIME_BREAK_LINE) {
-      out.push({ kind: "regime_break", subject: frame.timeframe, severity: "warning",
-        message: `${fixed(frame.regime_break, 3)} ≥ ${REGIME_BREAK_LINE}` });
-    }
-    if (frame.stale) {
-      out.push({ kind: "stale_heat", subject: "prices", severity: "warning",
-        message: `oldest held price ${age(frame.max_price_age_s)}` });
-    }
-    return out;
+  // How each kind's value reads against its threshold (the alert rule's direction).
+  const ALERT_READINGS = {
+    cluster_concentration: { relation: "≥", value: (x) => pct(x), line: (x) => pct(x, 0) },
+    liquidation_proximity: { relation: "<", value: sigmas, line: sigmas },
+    stale_heat: { relation: ">", value: age, line: age },
+    regime_break: { relation: "≥", value: (x) => fixed(x, 3), line: (x) => fixed(x, 2) },
+  };
+  const SEVERITY_ORDER = { critical: 0, warning: 1 };
+
+  function duration(fromTs, toTs) {
+    // Event time between two RFC 3339 stamps, as "3 h 05 min" / "12 min" (null if unknown).
+    const ms = Date.parse(toTs) - Date.parse(fromTs);
+    if (!Number.isFinite(ms) || ms < 0) return null;
+    const minutes = Math.floor(ms / 60000);
+    if (minutes < 60) return `${minutes} min`;
+    return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
   }
 
-  function renderAlerts(frame) {
-    // Firing alerts when the frame carries them, else the lines this frame crossed.
-    const firing = Array.isArray(frame.alerts);
-    const alerts = firing ? frame.alerts.filter((alert) => alert.state !== "resolved")
-      : crossedLines(frame);
-    alerts.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === "critical" ? -1 : 1));
-    $("alerts-hint").textContent = firing ? "firing" : "alert lines crossed by this frame";
-    $("alerts").replaceChildren(...alerts.map((alert) => el("li",
-      { class: `alert ${alert.severity}`, dataset: { kind: alert.kind, subject: alert.subject } },
+  function renderAlerts() {
+    // The book's firing alerts (critical first), as the processor's alert rules fired them.
+    const alerts = [...state.alerts.values()].sort((a, b) =>
+      (SEVERITY_ORDER[a.severity] ?? 2) - (SEVERITY_ORDER[b.severity] ?? 2)
+      || a.kind.localeCompare(b.kind) || a.subject.localeCompare(b.subject));
+    $("alerts-hint").textContent = `firing · ${state.timeframe}`;
+    $("alerts").replaceChildren(...alerts.map((alert) => {
+      const reading = ALERT_READINGS[alert.kind]
+        || { relation: "vs", value: (x) => fixed(x, 3), line: (x) => fixed(x, 3) };
+      const lasted = state.frame ? duration(alert.ts, state.frame.ts) : null;
+      return el("li", { class: `alert ${alert.severity}`, title: alert.message,
+        dataset: { kind: alert.kind, subject: alert.subject, severity: alert.severity } },
       el("span", { class: "sev" }, alert.severity),
-      el("span", { class: "what" }, alert.kind.replace(/_/g, " ")),
-      el("span", { class: "subject" }, alert.subject),
-      el("span", { class: "msg" }, alert.message))));
-    if (!alerts.length) $("alerts").append(el("li", { class: "alert none" }, "none"));
+      el("span", { class: "head" }, el("span", { class: "what" }, alert.kind.replace(/_/g, " ")),
+        " ", el("span", { class: "subject" }, alert.subject)),
+      el("span", { class: "msg" }, el("span", { dataset: { k: "value" } }, reading.value(alert.value)),
+        ` ${reading.relation} `, el("span", { dataset: { k: "threshold" } }, reading.line(alert.threshold))),
+      el("span", { class: "since" }, "since ",
+        el("time", { datetime: alert.ts }, eventTime(alert.ts)), lasted ? ` · ${lasted}` : ""));
+    }));
+    if (!alerts.length) $("alerts").append(el("li", { class: "alert none" }, "none firing"));
   }
 
   function renderStale(frame) {
@@ -500,7 +552,7 @@
     renderPositions(frame);
     renderClusters(frame);
     renderQuadrants(frame);
-    renderAlerts(frame);
+    renderAlerts();
     renderStale(frame);
     $("params").textContent = `params ${frame.params_hash} · ${frame.timeframe} horizon · `
       + `ρ cut ${frame.params?.rho_min ?? "–"} · stress κ ${frame.params?.stress_kappa ?? "–"}`;
