@@ -99,7 +99,9 @@ return {
   quadrants: rows("#quadrants [data-quadrant]", "quadrant"),
   tiles: [...document.querySelectorAll("#strip .tile")].map((tile) => tile.dataset.symbol),
   alerts: [...document.querySelectorAll("#alerts li[data-kind]")]
-    .map((item) => [item.dataset.kind, item.dataset.subject]),
+    .map((item) => ({kind: item.dataset.kind, subject: item.dataset.subject,
+      severity: item.dataset.severity, ts: item.querySelector("time").getAttribute("datetime"),
+      ...texts(item)})),
   stale_banner: !document.getElementById("stale-banner").hidden,
   book: document.getElementById("book").selectedOptions[0]?.textContent ?? null,
   title: document.title,
@@ -174,20 +176,18 @@ def assert_page_shows(state: dict[str, Any], frame: dict[str, Any]) -> None:
         assert_shows(shown["heat"], sum(row["heat"] for row in rows), f"{quadrant} heat")
         assert_shows(shown["size"], sum(abs(row["share"]) for row in rows), f"{quadrant} size")
     assert state["stale_banner"] == frame["stale"]
-    if "alerts" not in frame:
-        assert sorted(state["alerts"]) == sorted(crossed_lines(frame))
 
 
-def crossed_lines(frame: dict[str, Any]) -> list[list[str]]:
-    """[kind, subject] of the SPEC's default alert lines ``frame`` is beyond."""
-    crossed = []
-    for cluster in frame["clusters"]:
-        if cluster["concentration"] >= 0.20:
-            crossed.append(["cluster_concentration", cluster["cluster"]])
-        if cluster["liq_sigma"] is not None and cluster["liq_sigma"] < 3:
-            crossed.append(["liquidation_proximity", cluster["cluster"]])
-    if frame["regime_break"] is not None and frame["regime_break"] >= 0.3:
-        crossed.append(["regime_break", frame["timeframe"]])
-    if frame["stale"]:
-        crossed.append(["stale_heat", "prices"])
-    return crossed
+def assert_alerts_show(shown: list[dict[str, Any]], firing: list[dict[str, Any]]) -> None:
+    """The page's alert list is ``firing`` (``/v1/alerts``), each with its severity, the
+    time it fired and its value and threshold as rounded on screen, critical first."""
+    by_key = {(alert["kind"], alert["subject"]): alert for alert in firing}
+    assert sorted((item["kind"], item["subject"]) for item in shown) == sorted(by_key)
+    for item in shown:
+        alert = by_key[(item["kind"], item["subject"])]
+        what = f"alert {item['kind']} {item['subject']}"
+        assert (item["severity"], item["ts"]) == (alert["severity"], alert["ts"]), what
+        assert_shows(item["value"], alert["value"], f"{what} value")
+        assert_shows(item["threshold"], alert["threshold"], f"{what} threshold")
+    ranks = [item["severity"] != "critical" for item in shown]
+    assert ranks == sorted(ranks), "critical alerts come first"

@@ -2,8 +2,9 @@
 processor's web server at ``/`` and ``/live`` (assets under ``/static/``).
 
 The page reads only the JSON API (``/v1/books``, ``/v1/frames/latest``, ``/v1/alerts``,
-``/v1/stream``) of the worker that serves it; nothing here computes heat or alerts. Asset URLs carry a hash of
-their content, so a browser never runs an old script against a new page.
+``/v1/stream``) of the worker that serves it; nothing here computes heat or alerts. Asset
+URLs carry a hash of their content, so a browser never runs an old script against a new
+page.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The live heat page in a real headless Chromium, served by a real ``heat process`` on a
 real broker fed the recorded bars: it shows the numbers of the latest frame the API
-serves, follows new frames as they are committed, renders hostile names as text, and
-loads nothing from anywhere but the processor."""
+serves and the book's firing alerts, follows new frames as they are committed, renders
+hostile names as text, and loads nothing from anywhere but the processor."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from selenium.webdriver.support.ui import Select
 from heat_pipeline import ROOT, Pipeline, RecordedInputs, ingest, pipeline
 from heatmap.schema import rfc3339_to_ms
 from live_page import (
+    assert_alerts_show,
     assert_page_shows,
     headless_chromium,
     page_errors,
@@ -104,6 +105,18 @@ def latest_frame(base_url: str, query: str) -> dict[str, Any] | None:
         raise
 
 
+def firing_alerts(base_url: str, query: str) -> list[dict[str, Any]] | None:
+    """The API's firing alerts of a book (None while it has no frame)."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/v1/alerts?{query}",  # noqa: S310 (http only)
+                                    timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code in (404, 503):
+            return None
+        raise
+
+
 def books(base_url: str) -> set[tuple[str, str]]:
     """(kind, name) of every book ``/v1/books`` lists (none while no engine is live)."""
     try:
@@ -130,6 +143,28 @@ def settled(browser: Any, base_url: str, query: str, timeout_s: float = 60
 
     return wait_until(same, timeout_s, interval_s=0.2,
                       message=f"the page never showed the latest frame of {query}")
+
+
+def alerts_settled(browser: Any, base_url: str, query: str, timeout_s: float = 30
+                   ) -> list[dict[str, Any]]:
+    """The API's firing alerts of the book once the page shows the same ones, checked."""
+
+    def keyed(alerts: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+        return sorted((a["kind"], a["subject"], a["severity"], a["ts"]) for a in alerts)
+
+    def same() -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+        before = firing_alerts(base_url, query)
+        shown = page_state(browser)["alerts"]
+        after = firing_alerts(base_url, query)
+        if before is not None and before == after and keyed(shown) == keyed(after):
+            return shown, after
+        return None
+
+    shown, firing = wait_until(same, timeout_s, interval_s=0.2, message=lambda: (
+        f"the page's alerts never were /v1/alerts of {query}: page "
+        f"{page_state(browser)['alerts']}, API {firing_alerts(base_url, query)}"))
+    assert_alerts_show(shown, firing)
+    return firing
 
 
 def show(browser: Any, base_url: str, kind: str, name: str, timeframe: str
@@ -160,6 +195,7 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
         state, frame = show(browser, base_url, "desk", "beta", "1h")
         assert_page_shows(state, frame)
         assert frame["positions"], "the desk should hold positions by then"
+        alerts_settled(browser, base_url, book_query("desk", "beta", "1h"))
 
         # The chooser switches book and timeframe, and the address follows.
         Select(browser.find_element(By.ID, "book")).select_by_value("account:acct-a1")
@@ -167,6 +203,7 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
         query = book_query("account", "acct-a1", "4h")
         wait_until(lambda: browser.current_url.endswith(f"/live?{query}"), timeout_s=10)
         assert_page_shows(*settled(browser, base_url, query))
+        alerts_settled(browser, base_url, query)
 
         # Quotes, markup and CJK in names are text, nothing else; stale prices show.
         for kind, name in (("account", ODD_ACCOUNT), ("desk", ODD_DESK)):
@@ -174,6 +211,8 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
             assert frame["stale"], f"{frame['ts']} {frame['trigger']} {frame['max_price_age_s']}"
             assert state["stale_banner"]
             assert_page_shows(state, frame)
+            firing = alerts_settled(browser, base_url, book_query(kind, name, "1h"))
+            assert ("stale_heat", "critical") in {(a["kind"], a["severity"]) for a in firing}
             assert state["book"] == name
             assert name in state["title"]
             screenshot(browser, tmp_path / f"live-page-odd-{kind}.png")
@@ -201,6 +240,7 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
         assert frame["ts"] > shown_before
         assert_page_shows(state, frame)
         assert browser.execute_script("return window.sameDocument")  # no reload
+        alerts_settled(browser, base_url, query)  # followed through the stream's transitions
 
         screenshot(browser, tmp_path / "live-page-desk.png")
 
@@ -211,5 +251,6 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
         browser.get(f"{standby.url()}/live?{query}")
         wait_until(lambda: browser.current_url.startswith(f"{base_url}/live?"), timeout_s=10)
         assert_page_shows(*settled(browser, base_url, query))
+        alerts_settled(browser, base_url, query)
         assert requested_hosts(browser) == {"127.0.0.1"}
         assert page_errors(browser) == []
