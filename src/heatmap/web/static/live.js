@@ -515,15 +515,20 @@
       const reading = ALERT_READINGS[alert.kind]
         || { relation: "vs", value: (x) => fixed(x, 3), line: (x) => fixed(x, 3) };
       const lasted = state.frame ? duration(alert.ts, state.frame.ts) : null;
+      // The day only when it is not the shown frame's (the full stamp is the tooltip).
+      const sameDay = state.frame && alert.ts.slice(0, 10) === state.frame.ts.slice(0, 10);
+      const since = eventTime(alert.ts);
       return el("li", { class: `alert ${alert.severity}`, title: alert.message,
         dataset: { kind: alert.kind, subject: alert.subject, severity: alert.severity } },
       el("span", { class: "sev" }, alert.severity),
       el("span", { class: "head" }, el("span", { class: "what" }, alert.kind.replace(/_/g, " ")),
         " ", el("span", { class: "subject" }, alert.subject)),
       el("span", { class: "msg" }, el("span", { dataset: { k: "value" } }, reading.value(alert.value)),
-        ` ${reading.relation} `, el("span", { dataset: { k: "threshold" } }, reading.line(alert.threshold))),
+        ` ${reading.relation} `, el("span", { dataset: { k: "threshold" } }, reading.line(alert.threshold)),
+        el("span", { class: "muted" }, " when it fired")),
       el("span", { class: "since" }, "since ",
-        el("time", { datetime: alert.ts }, eventTime(alert.ts)), lasted ? ` · ${lasted}` : ""));
+        el("time", { datetime: alert.ts, title: since }, sameDay ? since.slice(11) : since),
+        lasted ? ` · ${lasted}` : ""));
     }));
     if (!alerts.length) $("alerts").append(el("li", { class: "alert none" }, "none firing"));
   }
