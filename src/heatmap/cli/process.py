@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 
 import faust
@@ -33,7 +32,6 @@ def process() -> None:
     # gains nothing there and, with the event loop and Kafka's clients on the same cores,
     # made a bar close of desk books several times slower (`heat bench pipeline`).
     threadpool_limits(limits=1, user_api="blas")
-    sys.setswitchinterval(settings.switch_interval_ms / 1000)
     topics = Topics.from_settings(settings.kafka.topics)
     checks.kafka_ready(settings.kafka.bootstrap_servers,
                        [topics.prices, topics.positions, topics.accounts, topics.heat_frames,

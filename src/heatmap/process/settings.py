@@ -51,11 +51,6 @@ class ProcessSettings(BaseSettings):
         arrived (so every event waits at least this long). Longer tolerates burstier
         producers (a record arriving later, behind the watermark, is applied after
         later events of other keys); shorter releases frames sooner.
-    switch_interval_ms : float
-        ``HEAT_SWITCH_INTERVAL_MS``: the interpreter's thread switch interval. The
-        web views (what-if, live page) share one interpreter lock with the engine
-        thread and wait up to this long for it at each hand-over (Python's default
-        is 5 ms).
     health_max_delay_s : float
         ``HEAT_HEALTH_MAX_DELAY_S``: ``/health`` answers 503 while the active engine's
         input lag (wall clock minus the append time of the newest applied record)
@@ -82,7 +77,6 @@ class ProcessSettings(BaseSettings):
     checkpoint_every_s: float = Field(default=10.0, gt=0)
     watchdog_s: float = Field(default=60.0, gt=0)
     idle_after_ms: int = Field(default=100, ge=0)
-    switch_interval_ms: float = Field(default=0.5, gt=0, le=100)
     health_max_delay_s: float = Field(default=10.0, gt=0)
     engine_name: str = Field(default="engine", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     log_level: str = "INFO"
