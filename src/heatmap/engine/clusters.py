@@ -32,21 +32,18 @@ def _cut(tree: np.ndarray, k: int, height: float) -> np.ndarray:
     than the clustering itself on a book of a few symbols (tests assert
     equality with fcluster).
     """
+    # Row ``step`` joins two nodes into node ``k + step``; a kept merge points both at it.
     parent = list(range(2 * k - 1))
-
-    def root(node: int) -> int:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
     for step, (left, right, merge_height, _) in enumerate(tree.tolist()):
         if merge_height <= height:
-            parent[root(int(left))] = k + step
-            parent[root(int(right))] = k + step
-    roots = [root(leaf) for leaf in range(k)]
+            parent[int(left)] = parent[int(right)] = k + step
+    # A node's parent comes after it, so walking down from the last node each parent
+    # already points at its top: one pass leaves every node pointing at its top.
+    for node in range(2 * k - 2, -1, -1):
+        parent[node] = parent[parent[node]]
     order: dict[int, int] = {}
-    return np.array([order.setdefault(r, len(order)) for r in roots], dtype=np.int64)
+    return np.array([order.setdefault(top, len(order)) for top in parent[:k]],
+                    dtype=np.int64)
 
 
 def cluster_names(labels: np.ndarray, symbols: list[str], shares: np.ndarray) -> list[str]:
