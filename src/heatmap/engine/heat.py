@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from heatmap.engine.clusters import cluster_labels, cluster_names
+from heatmap.engine.clusters import cluster_labels, cluster_names, upper_pairs
 from heatmap.engine.params import EngineParams
 from heatmap.schema import ClusterRow, Frame, PositionRow, Quadrant, Trigger, ms_to_rfc3339
 
@@ -68,7 +68,7 @@ def regime_break(rho_fast: np.ndarray, rho_slow: np.ndarray,
     nothing about a break. None when no pair counts.
     """
     k = rho_fast.shape[0]
-    rows, cols = np.triu_indices(k, 1)
+    rows, cols = upper_pairs(k)
     if warm is not None:
         counted = warm[rows] & warm[cols]
         rows, cols = rows[counted], cols[counted]
