@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.cluster.hierarchy import linkage
-from scipy.spatial.distance import squareform
+
+
+@lru_cache(maxsize=64)  # a bar's books come in a few sizes; bounded all the same
+def upper_pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the pairs ``i < j`` of ``k`` symbols, row by row, each of
+    shape (k (k - 1) / 2,): the order of a condensed distance matrix.
+
+    Shared read-only arrays: building them costs more than a small book's clustering
+    or regime break, and a book's size takes few values.
+    """
+    rows, cols = np.triu_indices(k, 1)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 def cluster_labels(rho: np.ndarray, rho_min: float) -> np.ndarray:
@@ -17,9 +31,10 @@ def cluster_labels(rho: np.ndarray, rho_min: float) -> np.ndarray:
     k = rho.shape[0]
     if k < 2:
         return np.zeros(k, dtype=np.int64)
-    distance = np.sqrt(np.clip((1.0 - rho) / 2.0, 0.0, 1.0))
-    np.fill_diagonal(distance, 0.0)
-    tree = linkage(squareform(distance, checks=False), method="average")
+    # Condensed (the pairs i < j) straight from rho: the k x k matrix was only ever
+    # read back as its upper triangle.
+    distance = np.sqrt(np.clip((1.0 - rho[upper_pairs(k)]) / 2.0, 0.0, 1.0))
+    tree = linkage(distance, method="average")
     return _cut(tree, k, float(np.sqrt((1.0 - rho_min) / 2.0)))
 
 
@@ -32,21 +47,18 @@ def _cut(tree: np.ndarray, k: int, height: float) -> np.ndarray:
     than the clustering itself on a book of a few symbols (tests assert
     equality with fcluster).
     """
+    # Row ``step`` joins two nodes into node ``k + step``; a kept merge points both at it.
     parent = list(range(2 * k - 1))
-
-    def root(node: int) -> int:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
     for step, (left, right, merge_height, _) in enumerate(tree.tolist()):
         if merge_height <= height:
-            parent[root(int(left))] = k + step
-            parent[root(int(right))] = k + step
-    roots = [root(leaf) for leaf in range(k)]
+            parent[int(left)] = parent[int(right)] = k + step
+    # A node's parent comes after it, so walking down from the last node each parent
+    # already points at its top: one pass leaves every node pointing at its top.
+    for node in range(2 * k - 2, -1, -1):
+        parent[node] = parent[parent[node]]
     order: dict[int, int] = {}
-    return np.array([order.setdefault(r, len(order)) for r in roots], dtype=np.int64)
+    return np.array([order.setdefault(top, len(order)) for top in parent[:k]],
+                    dtype=np.int64)
 
 
 def cluster_names(labels: np.ndarray, symbols: list[str], shares: np.ndarray) -> list[str]:

@@ -86,11 +86,14 @@ def book_frames(book: BookSnapshot, slots: np.ndarray, market: MarketReader,
     ``echo``: per timeframe, precomputed ``(frame_params, params_hash)``.
     """
     fast, slow = params.fast_timeframe, params.slow_timeframe
-    regime = regime_break(market.correlation(fast, slots), market.correlation(slow, slots),
-                          ~(market.warming(fast, slots) | market.warming(slow, slots)))
+    timeframes = list(timeframes)
+    # Each timeframe's block is gathered once: the regime break reads the same blocks.
+    rho = {tf: market.correlation(tf, slots) for tf in {*timeframes, fast, slow}}
+    warming = {tf: market.warming(tf, slots) for tf in rho}
+    regime = regime_break(rho[fast], rho[slow], ~(warming[fast] | warming[slow]))
     return [
-        compute_frame(book, timeframe, market.correlation(timeframe, slots),
-                      market.volatility(timeframe, slots), market.warming(timeframe, slots),
-                      regime, params, None if echo is None else echo[timeframe])
+        compute_frame(book, timeframe, rho[timeframe], market.volatility(timeframe, slots),
+                      warming[timeframe], regime, params,
+                      None if echo is None else echo[timeframe])
         for timeframe in timeframes
     ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from heatmap.engine.clusters import cluster_labels, cluster_names
+from heatmap.engine.clusters import cluster_labels, cluster_names, upper_pairs
 from heatmap.engine.params import EngineParams
 from heatmap.schema import ClusterRow, Frame, PositionRow, Quadrant, Trigger, ms_to_rfc3339
 
@@ -68,7 +68,7 @@ def regime_break(rho_fast: np.ndarray, rho_slow: np.ndarray,
     nothing about a break. None when no pair counts.
     """
     k = rho_fast.shape[0]
-    rows, cols = np.triu_indices(k, 1)
+    rows, cols = upper_pairs(k)
     if warm is not None:
         counted = warm[rows] & warm[cols]
         rows, cols = rows[counted], cols[counted]
@@ -122,23 +122,8 @@ def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np
     clusters = _cluster_rows(labels, names, book.symbols, shares, rho, stress_rho, covariance,
                              mu, params)
 
-    conviction_for_quadrant = [params.missing_conviction if c is None else c
-                               for c in book.conviction]
-    positions = [
-        PositionRow(
-            symbol=symbol, strategy=book.strategy[i], qty=float(book.qty[i]),
-            price=float(book.price[i]), notional=float(notional[i]), share=float(shares[i]),
-            heat=float(heat[i]), heat_share=heat_share[i], risk_contribution=float(risk[i]),
-            cluster=names[labels[i]],
-            quadrant=_quadrant(float(heat[i]), conviction_for_quadrant[i],
-                               float(abs_shares[i]), params),
-            conviction=book.conviction[i],
-            stale=bool(book.price_age_s[i] > params.price_stale_after_s),
-            price_age_s=float(book.price_age_s[i]),
-        )
-        for i, symbol in enumerate(book.symbols)
-    ]
-    positions.sort(key=lambda row: row.symbol)
+    positions = _position_rows(book, notional, shares, abs_shares, heat, heat_share, risk,
+                               [names[label] for label in labels.tolist()], params)
     held = len(book.symbols)
     return Frame(
         ts=ms_to_rfc3339(book.ts_ms), trigger=book.trigger, account=book.account,
@@ -161,13 +146,45 @@ def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np
     )
 
 
-def _quadrant(heat: float, conviction: float, abs_share: float,
-              params: EngineParams) -> Quadrant:
-    if heat < 0.0:
-        return "hedge"
-    if conviction < params.unsure_below:
-        return "unsure"
-    return "core" if abs_share >= params.size_threshold else "speculative"
+# Quadrant names by code, in the order their tests apply (the first that holds wins).
+_QUADRANTS: tuple[Quadrant, ...] = ("hedge", "unsure", "core", "speculative")
+
+
+def _position_rows(book: BookSnapshot, notional: np.ndarray, shares: np.ndarray,
+                   abs_shares: np.ndarray, heat: np.ndarray, heat_share: list[float | None],
+                   risk: np.ndarray, cluster_names_by_position: list[str],
+                   params: EngineParams) -> list[PositionRow]:
+    """One row per held symbol, sorted by symbol; arrays of shape (k,) in book order.
+
+    The per-position tests run on whole arrays and every array becomes a list of
+    Python floats once (``tolist``), so the row loop only assembles rows: indexing
+    numpy scalars per field costs more than the frame's linear algebra.
+    """
+    conviction = np.array([params.missing_conviction if c is None else c
+                           for c in book.conviction], dtype=float)
+    # hedge if heat < 0; else unsure if conviction < unsure_below; else core if
+    # |share| >= size_threshold; else speculative: written from the last test to the
+    # first, so the first test that holds has the last word.
+    quadrant_codes = np.full(len(book.symbols), 3)
+    quadrant_codes[abs_shares >= params.size_threshold] = 2
+    quadrant_codes[conviction < params.unsure_below] = 1
+    quadrant_codes[heat < 0.0] = 0
+    stale = book.price_age_s > params.price_stale_after_s
+    columns = zip(book.symbols, book.strategy, np.asarray(book.qty, dtype=float).tolist(),
+                  book.price.tolist(), notional.tolist(), shares.tolist(), heat.tolist(),
+                  heat_share, risk.tolist(), cluster_names_by_position, quadrant_codes.tolist(),
+                  book.conviction, stale.tolist(), book.price_age_s.tolist(), strict=True)
+    positions = [
+        PositionRow(
+            symbol=symbol, strategy=strategy, qty=qty, price=price, notional=notional_i,
+            share=share, heat=heat_i, heat_share=heat_share_i, risk_contribution=risk_i,
+            cluster=cluster, quadrant=_QUADRANTS[code], conviction=conviction_i,
+            stale=stale_i, price_age_s=price_age_s)
+        for (symbol, strategy, qty, price, notional_i, share, heat_i, heat_share_i, risk_i,
+             cluster, code, conviction_i, stale_i, price_age_s) in columns
+    ]
+    positions.sort(key=lambda row: row.symbol)
+    return positions
 
 
 def _cluster_rows(labels: np.ndarray, names: list[str], symbols: list[str], shares: np.ndarray,
@@ -186,18 +203,23 @@ def _cluster_rows(labels: np.ndarray, names: list[str], symbols: list[str], shar
                                             quadratic(covariance))
     gross, net = membership @ np.abs(shares), membership @ shares
     sqrt_bars = float(np.sqrt(params.bars_per_day))
+    members: list[list[str]] = [[] for _ in names]
+    for symbol, label in zip(symbols, labels.tolist(), strict=True):
+        members[label].append(symbol)
     rows = []
-    for c, name in enumerate(names):
-        abs_net = abs(float(net[c]))
+    # Python floats from here on (tolist): the same numbers, without a numpy scalar per field.
+    for name, member_symbols, gross_c, net_c, concentration_c, stress_c, sigma_c in zip(
+            names, members, gross.tolist(), net.tolist(), concentration.tolist(),
+            stress.tolist(), cluster_sigma.tolist(), strict=True):
+        abs_net = abs(net_c)
         liq = (1.0 - mu) / abs_net if abs_net >= tol else None
         liq_sigma = None
-        if liq is not None and cluster_sigma[c] >= tol:
-            liq_sigma = liq / (float(cluster_sigma[c]) / abs_net * sqrt_bars)
+        if liq is not None and sigma_c >= tol:
+            liq_sigma = liq / (sigma_c / abs_net * sqrt_bars)
         rows.append(ClusterRow(
-            cluster=name,
-            members=sorted(symbols[i] for i in np.flatnonzero(labels == c)),
-            gross=float(gross[c]), net=float(net[c]), concentration=float(concentration[c]),
-            stress_concentration=float(stress[c]), liq_distance=liq, liq_sigma=liq_sigma,
+            cluster=name, members=sorted(member_symbols), gross=gross_c, net=net_c,
+            concentration=concentration_c, stress_concentration=stress_c,
+            liq_distance=liq, liq_sigma=liq_sigma,
         ))
     rows.sort(key=lambda row: (-row.concentration, row.cluster))
     return rows
