@@ -159,6 +159,7 @@ def test_active_processor_killed_three_times(
         third.kill()  # right after its first commit, which carries a checkpoint
 
         last = running.process(**often)
+        wait_live(last)  # the third may have stored everything already: wait for the takeover
         assert_same_rows(wait_for_outputs(running, pipeline_expected,
                                           pipeline_inputs.last_input_ms), pipeline_expected)
     finally:
