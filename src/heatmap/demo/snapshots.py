@@ -102,7 +102,8 @@ class SnapshotWriter:
                 except (psycopg.Error, OSError) as error:
                     self.failures.append(f"{target.name}: {error}")
                     continue
-                self.written.append(target)
+                if target not in self.written:  # a moment asked again redraws its file
+                    self.written.append(target)
 
     def _wait_stored(self, account: str, moment_ms: int) -> bool:
         """Whether the sink stored the account's frame at or after the moment (polling
