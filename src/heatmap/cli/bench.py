@@ -25,7 +25,7 @@ STORAGE_TARGETS = {"writer": 100_000.0, "vs_executemany": 10.0, "vs_raw_copy": 0
                    "history_ms": 50.0, "compression_ratio": 0.5}
 
 
-def _results_table(title: str) -> Table:
+def results_table(title: str) -> Table:
     """The measure / value / target table every benchmark prints."""
     table = Table(title=title)
     table.add_column("measure")
@@ -57,7 +57,7 @@ def engine(
     with console.status(f"Running the engine benchmark ({size})"):
         result = engine_bench.run(size, seed)
     spec = engine_bench.SIZES[size]
-    table = _results_table(f"heat engine ({size})")
+    table = results_table(f"heat engine ({size})")
     for n, rate in result.correlation_updates_per_s.items():
         target = f">= {ENGINE_TARGETS['corr_updates_200']:,.0f}" if n == 200 else ""
         table.add_row(f"correlation updates/s, N={n}", f"{rate:,.0f}", target)
@@ -93,7 +93,7 @@ def storage(
     with console.status(f"Running the storage benchmark ({size})"):
         result = storage_bench.run(database_url, size)
     spec = storage_bench.SIZES[size]
-    table = _results_table(f"heat storage ({size})")
+    table = results_table(f"heat storage ({size})")
     table.add_row("frame-position rows/s through the writer (idempotent merge)",
                   f"{result.writer_rows_per_s:,.0f}", f">= {STORAGE_TARGETS['writer']:,.0f}")
     table.add_row("rows/s, psycopg executemany INSERT", f"{result.executemany_rows_per_s:,.0f}",
@@ -146,7 +146,7 @@ def ingest(
     checks.kafka_ready(bootstrap)
     with console.status(f"Running the ingest benchmark ({size})"):
         result = ingest_bench.run(bootstrap, size)
-    table = _results_table(f"heat ingest ({size}, {result.records:,} price records)")
+    table = results_table(f"heat ingest ({size}, {result.records:,} price records)")
     table.add_row("price records/s through the ingest producer",
                   f"{result.producer_records_per_s:,.0f}",
                   f">= {INGEST_TARGETS['records']:,.0f}")
@@ -269,7 +269,7 @@ def whatif(
         result = whatif_bench.run(bench, duration_s=duration_s, concurrency=concurrency,
                                   ticks_per_s=ticks_per_s)
     latency = result.latency
-    table = _results_table(f"what-if over HTTP: {result.account} ({result.timeframe}), "
+    table = results_table(f"what-if over HTTP: {result.account} ({result.timeframe}), "
                            f"{result.shape}, {result.live_ticks_per_s:,.0f} ticks/s live, "
                            f"{result.concurrency} clients")
     table.add_row("requests/s (one worker)", f"{result.requests_per_s:,.0f}",

@@ -16,14 +16,7 @@ from heatmap.bench.pipeline import (
     PipelineBenchResult,
     ThroughputFigures,
 )
-
-
-def _table(title: str) -> Table:
-    table = Table(title=title)
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_column("target", justify="right")
-    return table
+from heatmap.cli.bench import results_table
 
 
 def _ms(value: float) -> str:
@@ -42,7 +35,7 @@ def _percentiles(summary: LatencySummary | None) -> str:
 
 def _throughput(console: Console, figures: ThroughputFigures, shape: str,
                 targets: Mapping[str, float]) -> None:
-    table = _table(f"throughput: a backlog of {figures.dense_ticks:,} ticks at "
+    table = results_table(f"throughput: a backlog of {figures.dense_ticks:,} ticks at "
                    f"{figures.backlog_ticks_per_s:,.0f}/s event time ({figures.bar_closes} "
                    f"bar closes), {shape}")
     table.add_row("ticks/s applied by heat process (history excluded)",
@@ -78,7 +71,7 @@ def _throughput(console: Console, figures: ThroughputFigures, shape: str,
 
 def _latency(console: Console, figures: LatencyFigures, shape: str,
              targets: Mapping[str, float]) -> None:
-    table = _table(f"latency at {figures.ticks_per_s:,.0f} ticks/s and "
+    table = results_table(f"latency at {figures.ticks_per_s:,.0f} ticks/s and "
                    f"{figures.positions_per_s:,.0f} position changes/s, {shape}, "
                    f"{figures.bar_closes} bar closes in {figures.live_s:,.0f} s; p50 / p99 "
                    "from the append time of the record that released each frame")
@@ -113,7 +106,7 @@ def _latency(console: Console, figures: LatencyFigures, shape: str,
 
 
 def _failover(console: Console, figures: FailoverFigures) -> None:
-    table = _table(f"failover: kill -9 of the active worker at "
+    table = results_table(f"failover: kill -9 of the active worker at "
                    f"{figures.ticks_per_s:,.0f} ticks/s")
     table.add_row("baseline: a bare consumer-group member takes over (same session, 6 s)",
                   _s(figures.baseline_group_takeover_s), "")

@@ -225,7 +225,7 @@ class ActiveEngine:
             wait_s = max(0.0, epoch_started_s + epoch_max_s - time.monotonic())
             if backlog:  # released events still to apply: fetch without waiting
                 wait_s = 0.0
-            elif host.sequencer.buffered:  # look again soon: a quiet partition may turn idle
+            elif host.sequencer.buffered:  # look again soon: buffered records may settle
                 wait_s = min(wait_s, max(0.005, idle_after_s / 2))
             fetched = await consumer.getmany(timeout_ms=int(wait_s * 1000),
                                              max_records=FETCH_RECORDS)
@@ -265,7 +265,8 @@ class ActiveEngine:
                 if (host.sequencer.buffered or len(caught_up) != len(sources)) and \
                         time.monotonic() - max(last_epoch_s, last_report_s) > _STALL_REPORT_S:
                     last_report_s = time.monotonic()
-                    await self._report_stall(consumer, host, sources, caught_up, paused)
+                    await self._report_stall(consumer, host, sources, caught_up, paused,
+                                             last_report_s - last_epoch_s)
                 continue
             checkpoint = time.monotonic() - last_checkpoint_s >= settings.checkpoint_every_s
             output = await loop.run_in_executor(
@@ -302,7 +303,8 @@ class ActiveEngine:
 
     async def _report_stall(self, consumer: AIOKafkaConsumer, host: EngineHost,
                             sources: Sequence[TopicPartition], caught_up: Sequence[int],
-                            paused: frozenset[TopicPartition]) -> None:
+                            paused: frozenset[TopicPartition], without_epoch_s: float
+                            ) -> None:
         """Log why no epoch was cut for a while although input waits: per source its
         newest event time, whether it is paused or caught up, its position and end."""
         newest = host.sequencer.newest_ts_ms()
@@ -314,7 +316,7 @@ class ActiveEngine:
                           + (" paused" if tp in paused else "")
                           + (" caught-up" if index in caught_up else ""))
         log.warning("no epoch for %.0f s with input waiting: watermark %s, %d buffered; %s",
-                    _STALL_REPORT_S, host.sequencer.watermark_ms, host.sequencer.buffered,
+                    without_epoch_s, host.sequencer.watermark_ms, host.sequencer.buffered,
                     "; ".join(states))
 
     @staticmethod

@@ -31,7 +31,7 @@ from faust.web import View
 
 from heatmap.engine.whatif import WhatIfError
 from heatmap.schema import NAME_RULE, BookKind, WhatIfRequest, valid_name
-from heatmap.web.live import EngineNotLive, LiveView
+from heatmap.web.live import EngineNotLive, LiveView, Pushed
 
 HEARTBEAT_S = 10.0
 JSON = "application/json"
@@ -61,6 +61,11 @@ class ApiError(Exception):
 def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None
                   ) -> web.Response:
     return web.Response(body=body, status=status, content_type=JSON, headers=headers)
+
+
+def server_sent(item: Pushed) -> bytes:
+    """One server-sent event: the item's event name and its JSON."""
+    return b"event: " + item.event + b"\ndata: " + item.json + b"\n\n"
 
 
 def error_response(error: ApiError) -> web.Response:
@@ -137,7 +142,7 @@ class BotApi:
             await response.prepare(request)
             latest = self.view.latest(kind, book, timeframe)
             if latest is not None:
-                await response.write(b"event: frame\ndata: " + latest.json + b"\n\n")
+                await response.write(server_sent(latest))
             with contextlib.suppress(ConnectionResetError):
                 while True:
                     try:
@@ -147,8 +152,7 @@ class BotApi:
                             break  # the engine moved: the client reconnects and is redirected
                         await response.write(b": heartbeat\n\n")
                         continue
-                    await response.write(b"event: " + pushed.event + b"\ndata: " + pushed.json
-                                         + b"\n\n")
+                    await response.write(server_sent(pushed))
         return response
 
     async def what_if(self, request: web.Request) -> web.StreamResponse:

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import msgspec
 import numpy as np
@@ -34,6 +35,7 @@ from heatmap.engine.params import EngineParams
 from heatmap.engine.whatif import Target, WhatIfError, book_frame, target, what_if
 from heatmap.schema import Alert, AlertKind, BookKind, Frame, WhatIf, WhatIfRequest
 
+M = TypeVar("M", Frame, Alert)
 FrameKey = tuple[BookKind, str, str]  # (book kind, book, timeframe)
 AlertSubject = tuple[AlertKind, str]  # (alert kind, subject) within a book and timeframe
 # A subscriber this many events behind loses the oldest: a live view wants the newest.
@@ -45,41 +47,26 @@ class EngineNotLive(RuntimeError):  # noqa: N818 - reads as the state it reports
     """No engine is live in this worker (standby, recovering, or stopped)."""
 
 
-class Latest:
-    """A committed frame and its JSON, encoded once on first use."""
+class Committed(Generic[M]):
+    """A committed message (a frame or an alert transition), its server-sent event name
+    and its JSON, encoded once on first use."""
 
-    __slots__ = ("_json", "frame")
-    event = b"frame"  # its server-sent event name
+    __slots__ = ("_json", "event", "message")
 
-    def __init__(self, frame: Frame) -> None:
-        self.frame = frame
+    def __init__(self, event: bytes, message: M) -> None:
+        self.event = event
+        self.message: M = message
         self._json: bytes | None = None
 
     @property
     def json(self) -> bytes:
         if self._json is None:
-            self._json = _ENCODER.encode(self.frame)
+            self._json = _ENCODER.encode(self.message)
         return self._json
 
 
-class Transition:
-    """A committed alert transition and its JSON, encoded once on first use."""
-
-    __slots__ = ("_json", "alert")
-    event = b"alert"  # its server-sent event name
-
-    def __init__(self, alert: Alert) -> None:
-        self.alert = alert
-        self._json: bytes | None = None
-
-    @property
-    def json(self) -> bytes:
-        if self._json is None:
-            self._json = _ENCODER.encode(self.alert)
-        return self._json
-
-
-Pushed = Latest | Transition  # what a subscriber receives
+Latest = Committed[Frame]
+Pushed = Committed[Frame] | Committed[Alert]  # what a subscriber receives
 
 
 def frame_key(frame: Frame | Alert) -> FrameKey:
@@ -120,7 +107,7 @@ class LiveView:
         each in order; subscribers get the frames, then the transitions."""
         for frame in frames:
             key = frame_key(frame)
-            latest = Latest(frame)
+            latest = Committed(b"frame", frame)
             if self._latest.get(key) is None:
                 self._books = None
             self._latest[key] = latest
@@ -135,7 +122,7 @@ class LiveView:
                 firing.pop(subject, None)
                 if not firing:
                     self._firing.pop(key, None)
-            self._push(key, Transition(alert))
+            self._push(key, Committed(b"alert", alert))
 
     def _push(self, key: FrameKey, pushed: Pushed) -> None:
         for queue in self._subscribers.get(key, ()):
@@ -200,7 +187,7 @@ class LiveView:
                 if kind == "account":
                     entry = accounts.setdefault(book, {"account": book, "desk": None,
                                                        "timeframes": []})
-                    entry["desk"] = latest.frame.desk
+                    entry["desk"] = latest.message.desk
                 else:
                     entry = desks.setdefault(book, {"desk": book, "timeframes": []})
                 timeframes = entry["timeframes"]

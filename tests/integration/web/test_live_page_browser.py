@@ -93,28 +93,26 @@ def book_query(kind: str, name: str, timeframe: str) -> str:
     return urllib.parse.urlencode({kind: name, "timeframe": timeframe})
 
 
-def latest_frame(base_url: str, query: str) -> dict[str, Any] | None:
-    """The API's latest frame of a book (None while it has none)."""
+def book_answer(base_url: str, path: str, query: str) -> Any:
+    """The API's JSON answer about a book at ``path`` (None while it has no frame)."""
     try:
-        with urllib.request.urlopen(f"{base_url}/v1/frames/latest?{query}",  # noqa: S310 (http only)
+        with urllib.request.urlopen(f"{base_url}{path}?{query}",  # noqa: S310 (http only)
                                     timeout=10) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         if error.code in (404, 503):
             return None
         raise
+
+
+def latest_frame(base_url: str, query: str) -> dict[str, Any] | None:
+    """The API's latest frame of a book (None while it has none)."""
+    return book_answer(base_url, "/v1/frames/latest", query)
 
 
 def firing_alerts(base_url: str, query: str) -> list[dict[str, Any]] | None:
     """The API's firing alerts of a book (None while it has no frame)."""
-    try:
-        with urllib.request.urlopen(f"{base_url}/v1/alerts?{query}",  # noqa: S310 (http only)
-                                    timeout=10) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        if error.code in (404, 503):
-            return None
-        raise
+    return book_answer(base_url, "/v1/alerts", query)
 
 
 def books(base_url: str) -> set[tuple[str, str]]:

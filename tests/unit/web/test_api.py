@@ -204,7 +204,7 @@ def test_the_stream_sends_the_latest_frame_then_each_new_one() -> None:
             return dict(json.loads(lines[1].removeprefix("data: ")))
 
         first = await asyncio.wait_for(event(), 5)
-        assert first["ts"] == worker.view.latest("account", "a1", "1h").frame.ts  # type: ignore[union-attr]
+        assert first["ts"] == worker.view.latest("account", "a1", "1h").message.ts  # type: ignore[union-attr]
         worker.view.committed(engine.frames_for(("a1", None), worker.ts_ms + 1000, "bar"))
         second = await asyncio.wait_for(event(), 5)
         assert second["trigger"] == "bar" and second["ts"] > first["ts"]

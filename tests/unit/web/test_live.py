@@ -14,7 +14,6 @@ from heatmap.web.live import (
     SUBSCRIBER_QUEUE_FRAMES,
     EngineNotLive,
     LiveView,
-    Transition,
 )
 from sample_books import sample_alert as alert
 from sample_books import sample_engine
@@ -33,7 +32,7 @@ def test_latest_frames_are_the_committed_ones_per_book_and_timeframe() -> None:
     desk = engine.frames_for((None, "d1"), ts_ms, "position")
     view.committed(second + desk)
     latest = view.latest("account", "a1", "1h")
-    assert latest is not None and latest.frame is second[1]
+    assert latest is not None and latest.message is second[1]
     assert b'"account":"a1"' in latest.json and b'"timeframe":"1h"' in latest.json
     assert view.latest("desk", "d1", "10m") is not None
     view.stepped(engine, THRESHOLDS)
@@ -54,7 +53,7 @@ def test_subscribers_get_each_new_frame_of_their_book_only() -> None:
             frames = engine.frames_for(("a1", None), ts_ms, "position")
             view.committed(frames)
             got = await asyncio.wait_for(queue.get(), 1)
-            assert got.frame is frames[1]
+            assert got.message is frames[1]
             for step in range(SUBSCRIBER_QUEUE_FRAMES + 5):  # a slow reader keeps the newest
                 view.committed(engine.frames_for(("a1", None), ts_ms + step, "position"))
             assert queue.qsize() == SUBSCRIBER_QUEUE_FRAMES
@@ -140,7 +139,7 @@ def test_subscribers_get_the_alert_transitions_of_their_book_after_its_frames() 
             assert (await asyncio.wait_for(queue.get(), 1)).json == view.latest(
                 "account", "a1", "1h").json  # type: ignore[union-attr]
             pushed = await asyncio.wait_for(queue.get(), 1)
-            assert isinstance(pushed, Transition) and pushed.alert is fired
+            assert pushed.message is fired
             assert pushed.event == b"alert" and b'"state":"firing"' in pushed.json
             assert queue.empty()
 
