@@ -1,5 +1,5 @@
 # Entry points for a fresh machine; each target installs what it needs first.
-.PHONY: demo stack test lint bootstrap
+.PHONY: demo stack test test-fast lint bootstrap lock lock-upgrade
 
 bootstrap:
 	@infra/bootstrap.sh
@@ -15,12 +15,25 @@ stack: bootstrap
 	eval "$$(.venv/bin/heat stack env)" && .venv/bin/heat db migrate
 	.venv/bin/heat stack status
 
-## Lint, type-check and run the whole test suite (unit + integration against real services).
-test: bootstrap
-	.venv/bin/ruff check src tests benchmarks
-	.venv/bin/mypy
-	.venv/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadfile
+## The lock matches pyproject.toml, lint, import layers, types, then the whole test suite
+## (unit + integration against real services), slowest tests listed at the end.
+test: lint
+	.venv/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadfile --durations=15
+
+## The unit tier alone (no services), for the edit-test loop.
+test-fast: bootstrap
+	.venv/bin/python -m pytest -p no:cacheprovider -n 2 -m "unit and not slow" tests/unit
 
 lint: bootstrap
+	infra/lock.sh check
 	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/lint-imports
 	.venv/bin/mypy
+
+## Re-lock after editing pyproject.toml's dependencies (other pins stay); commit uv.lock
+## and requirements/. lock-upgrade moves every pin to the newest release.
+lock:
+	infra/lock.sh update
+
+lock-upgrade:
+	infra/lock.sh upgrade

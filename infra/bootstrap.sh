@@ -37,15 +37,20 @@ if ! "${PYTHON}" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   echo "Python >= 3.11 is required (found $(${PYTHON} --version 2>&1))" >&2
   exit 1
 fi
-if [ ! -x .venv/bin/python ]; then
-  "${PYTHON}" -m venv .venv
-fi
-# Reinstall only when the dependency list changed.
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+# The venv holds exactly the lock: built anew whenever the lock or the project's
+# metadata changed, installed with --require-hashes (nothing unpinned, nothing unhashed).
+stamp=.venv/.installed-$(cat requirements/build.txt requirements/dev.txt pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "${stamp}" ]; then
-  echo "installing the project into .venv" >&2
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test,bench]'
-  rm -f .venv/.installed-*
+  echo "installing the project and its locked dependencies into .venv" >&2
+  rm -rf .venv
+  "${PYTHON}" -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
+    -r requirements/build.txt -r requirements/dev.txt
+  # The project itself, editable, built by the locked setuptools (no isolated build env).
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  if ! .venv/bin/python -m pip check >/dev/null; then
+    echo "the lock lacks what pyproject.toml requires: run 'make lock' (needs uv) and commit it" >&2
+    exit 1
+  fi
   touch "${stamp}"
 fi

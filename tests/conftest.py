@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# First, before any plugin or test module loads numpy: the package pins the BLAS kernel.
+import heatmap  # noqa: F401
+
 TESTS_DIR = Path(__file__).parent
 
 

@@ -2,20 +2,27 @@
 round-trip floats), so a change that is meant to be a pure speed-up cannot move a digit.
 
 Regenerate ``tests/data/engine/pinned_frames.jsonl`` only when a number is meant to
-change: ``PYTHONPATH=src:tests python tests/unit/engine/test_frame_pinned.py``.
+change: ``OPENBLAS_CORETYPE=Haswell PYTHONPATH=src:tests python
+tests/unit/engine/test_frame_pinned.py`` (the kernel every ``heat`` process pins). It writes
+``pinned_frames.made_with.json`` beside it: the numpy, scipy and OpenBLAS (with its CPU
+kernel) that computed the bytes, so a mismatch says whether the numerics or the code moved.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import msgspec
 import numpy as np
+import scipy
+from threadpoolctl import threadpool_info
 
 from heatmap.engine.heat import BookSnapshot, compute_frame
 from heatmap.engine.params import EngineParams
 
 PINNED = Path(__file__).parents[2] / "data" / "engine" / "pinned_frames.jsonl"
+MADE_WITH = PINNED.with_name("pinned_frames.made_with.json")
 SYMBOLS = ["ADAUSDT", "BTCUSDT", "DOGEUSDT", "ETHUSDT", "LTCUSDT", "SOLUSDT", "XRPUSDT"]
 # Two correlated groups (BTC/ETH/LTC, ADA/SOL/XRP) and DOGE on its own.
 RHO = np.array([
@@ -58,9 +65,24 @@ def frames() -> list[bytes]:
     return encoded
 
 
+def numerics() -> dict[str, str]:
+    """The libraries whose rounding the pinned bytes depend on, and the BLAS kernel."""
+    blas = [pool for pool in threadpool_info() if pool["internal_api"] == "openblas"]
+    return {
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "openblas": ", ".join(sorted({f"{p['version']} {p['architecture']}" for p in blas})),
+    }
+
+
 def test_frames_equal_the_pinned_bytes() -> None:
+    made_with, running = json.loads(MADE_WITH.read_text()), numerics()
+    assert running == made_with, (
+        f"the pinned frames were computed with {made_with}, this run has {running}: "
+        "install from the lock (make bootstrap) and let heatmap load numpy first")
     assert frames() == PINNED.read_bytes().splitlines()
 
 
 if __name__ == "__main__":
     PINNED.write_bytes(b"\n".join(frames()) + b"\n")
+    MADE_WITH.write_text(json.dumps(numerics(), indent=2) + "\n")
