@@ -10,9 +10,13 @@ from threadpoolctl import threadpool_limits
 
 from heatmap.cli import checks
 from heatmap.cli.faust_worker import run_worker, start_logging, web_port
-from heatmap.process.app import build_app
+from heatmap.process.app import ProcessWorker, build_app
 from heatmap.process.settings import ProcessSettings
 from heatmap.topics import Topics
+from heatmap.web.api import BotApi, Routing, add_bot_api
+from heatmap.web.live import LiveView
+from heatmap.web.page import add_live_page
+from heatmap.web.views import add_metrics_and_health
 
 log = logging.getLogger("heatmap.process")
 
@@ -39,10 +43,22 @@ def process() -> None:
                         topics.sequence, topics.checkpoints])
     port = web_port(settings.web_host, settings.web_port, "HEAT_WEB_PORT")
 
+    view = LiveView()  # what the web views read of the engine, fed by it
+
     def build(datadir: str, stop_worker: Callable[[], None]) -> faust.App:
-        app, _ = build_app(settings, topics, port, datadir)
+        worker = build_app(settings, topics, port, datadir, observer=view)
+        mount_web_views(worker, view)
         log.info("process web server", extra={
             "url": f"http://{settings.web_host}:{port}", "engine": settings.engine_name})
-        return app
+        return worker.app
 
     run_worker("process", settings.log_level, build)
+
+
+def mount_web_views(worker: ProcessWorker, view: LiveView) -> None:
+    """/metrics, /health, the bot API and the live page on the worker's web server; a
+    standby redirects book requests to the worker holding the lease."""
+    add_metrics_and_health(worker.app, worker.health)
+    routing = Routing(worker.holds_lease, worker.active_url, worker.own_url)
+    add_bot_api(worker.app, BotApi(view, routing))
+    add_live_page(worker.app, routing)

@@ -13,6 +13,7 @@ from heatmap.settings.database import WRITER_ROLE
 from heatmap.sink.app import SinkService, build_app, sink_topics
 from heatmap.sink.settings import SinkSettings
 from heatmap.topics import Topics
+from heatmap.web.views import add_metrics_and_health
 
 log = logging.getLogger("heatmap.sink")
 
@@ -36,6 +37,7 @@ def sink() -> None:
 
     def build(datadir: str, stop_worker: Callable[[], None]) -> faust.App:
         app, service = build_app(settings, topics, writer_url, port, datadir, stop_worker)
+        add_metrics_and_health(app, service.healthy)
         services.append(service)
         log.info("sink web server", extra={"url": f"http://{settings.web_host}:{port}"})
         return app

@@ -49,7 +49,7 @@ from heatmap.schema import Account, Position, Price
 from heatmap.topics import Topics
 
 if TYPE_CHECKING:
-    from heatmap.web.live import LiveView
+    from heatmap.process.observer import EngineObserver
 
 log = logging.getLogger("heatmap.process")
 
@@ -133,7 +133,7 @@ class ActiveEngine:
     def __init__(self, settings: ProcessSettings, topics: Topics, status: EngineStatus,
                  executor: ThreadPoolExecutor,
                  now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
-                 view: LiveView | None = None) -> None:
+                 view: EngineObserver | None = None) -> None:
         self.settings = settings
         self.view = view  # the web views' read-only facade, fed after steps and commits
         self.topics = topics

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
@@ -29,13 +30,10 @@ from aiokafka.errors import ProducerFenced
 from mode import Service
 
 from heatmap.process.active import ActiveEngine, EngineStatus, cancel_requested
+from heatmap.process.lease import lease_holder_url
+from heatmap.process.observer import EngineObserver
 from heatmap.process.settings import ProcessSettings
 from heatmap.topics import Topics
-from heatmap.web.api import BotApi, Routing, add_bot_api
-from heatmap.web.live import LiveView
-from heatmap.web.members import lease_holder_url
-from heatmap.web.page import add_live_page
-from heatmap.web.views import add_metrics_and_health
 
 log = logging.getLogger("heatmap.process")
 
@@ -47,12 +45,12 @@ class EngineSupervisor(Service):
     """Runs :class:`ActiveEngine` while this worker holds the lease, restarting it
     (from the committed state) after a failure; stops it when the lease moves."""
 
-    def __init__(self, settings: ProcessSettings, topics: Topics,
-                 view: LiveView | None = None, **kwargs: Any) -> None:
+    def __init__(self, settings: ProcessSettings, topics: Topics, view: EngineObserver,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.topics = topics
-        self.view = view or LiveView()  # what the web views read of the engine
+        self.view = view  # told of every step and commit (the web views read it)
         self.status = EngineStatus()
         self.holds_lease = False
         self._task: asyncio.Task[None] | None = None
@@ -143,9 +141,31 @@ class EngineSupervisor(Service):
         return ok, details
 
 
-def build_app(settings: ProcessSettings, topics: Topics, web_port: int, datadir: str
-              ) -> tuple[faust.App, EngineSupervisor]:
-    """The Faust app with the engine supervisor and the web views (bound to ``web_host``)."""
+@dataclass(frozen=True)
+class ProcessWorker:
+    """One ``heat process`` worker: its Faust app, the engine supervisor, and where the
+    engine's web views are (here, or on the worker holding the lease)."""
+
+    app: faust.App
+    supervisor: EngineSupervisor
+    own_url: str
+
+    def holds_lease(self) -> bool:
+        return self.supervisor.holds_lease
+
+    def active_url(self) -> str | None:
+        """The web URL of the worker running the engine; None before the first assignment."""
+        return self.own_url if self.supervisor.holds_lease else lease_holder_url(self.app)
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        ok, details = self.supervisor.health()
+        return ok, {**details, "url": self.own_url, "active_url": self.active_url()}
+
+
+def build_app(settings: ProcessSettings, topics: Topics, web_port: int, datadir: str,
+              observer: EngineObserver) -> ProcessWorker:
+    """The Faust app with the engine supervisor (its web server bound to ``web_host``;
+    the caller mounts the views)."""
     app = faust.App(
         settings.app_id, broker=f"kafka://{settings.kafka.bootstrap_servers}",
         datadir=datadir, store="memory://", autodiscover=False,
@@ -153,25 +173,11 @@ def build_app(settings: ProcessSettings, topics: Topics, web_port: int, datadir:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=max(10.0, 2 * settings.session_timeout_s))
-    supervisor = EngineSupervisor(settings, topics)
+    supervisor = EngineSupervisor(settings, topics, observer)
     app.service(cast(Any, supervisor))  # an instance is started as is
 
     async def on_assigned(sender: faust.App, *_: Any, **__: Any) -> None:
         supervisor.lease_changed(sender.is_leader())
 
     app.on_partitions_assigned.connect(cast(Any, on_assigned))
-
-    own_url = str(app.conf.canonical_url)
-
-    def active_url() -> str | None:
-        return own_url if supervisor.holds_lease else lease_holder_url(app)
-
-    def health() -> tuple[bool, dict[str, object]]:
-        ok, details = supervisor.health()
-        return ok, {**details, "url": own_url, "active_url": active_url()}
-
-    add_metrics_and_health(app, health)
-    routing = Routing(lambda: supervisor.holds_lease, active_url, own_url)
-    add_bot_api(app, BotApi(supervisor.view, routing))
-    add_live_page(app, routing)
-    return app, supervisor
+    return ProcessWorker(app, supervisor, str(app.conf.canonical_url))

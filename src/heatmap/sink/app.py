@@ -25,7 +25,6 @@ from heatmap.sink.consumer import SinkLoop
 from heatmap.sink.price_sampling import PriceSampler
 from heatmap.sink.settings import SinkSettings
 from heatmap.topics import Topics
-from heatmap.web.views import add_metrics_and_health
 
 log = logging.getLogger("heatmap.sink")
 
@@ -121,7 +120,8 @@ class SinkService(Service):
 
 def build_app(settings: SinkSettings, topics: Topics, writer_url: str, web_port: int,
               datadir: str, on_failure: Any) -> tuple[faust.App, SinkService]:
-    """The Faust app with the sink service and its web views (bound to ``web_host``)."""
+    """The Faust app with the sink service (its web server bound to ``web_host``; the
+    caller mounts the views)."""
     app = faust.App(
         f"{settings.kafka.topics.prefix}sink-host",
         broker=f"kafka://{settings.kafka.bootstrap_servers}", datadir=datadir,
@@ -131,6 +131,4 @@ def build_app(settings: SinkSettings, topics: Topics, writer_url: str, web_port:
         broker_heartbeat_interval=_HEARTBEAT_MS / 1000)
     service = SinkService(settings, topics, writer_url, on_failure)
     app.service(cast(Any, service))  # an instance is started as is
-
-    add_metrics_and_health(app, service.healthy)
     return app, service

@@ -11,6 +11,7 @@ import pytest
 from heatmap.process import app
 from heatmap.process.settings import ProcessSettings
 from heatmap.topics import Topics
+from heatmap.web.live import LiveView
 
 
 class Runs:
@@ -44,7 +45,7 @@ def test_a_run_ended_by_a_kafka_client_is_started_again(
     async def scenario() -> tuple[int, str | None]:
         runs = Runs(ending)
         monkeypatch.setattr(app, "ActiveEngine", runs.engine)
-        supervisor = app.EngineSupervisor(ProcessSettings(), Topics.from_settings())
+        supervisor = app.EngineSupervisor(ProcessSettings(), Topics.from_settings(), LiveView())
         supervisor.lease_changed(True)
         await asyncio.wait_for(runs.running.wait(), timeout=10)
         supervisor.lease_changed(False)
@@ -60,7 +61,7 @@ def test_the_lease_moving_stops_the_engine(monkeypatch: pytest.MonkeyPatch,
     async def scenario() -> bool:
         runs = Runs(ConnectionError("first run fails"))
         monkeypatch.setattr(app, "ActiveEngine", runs.engine)
-        supervisor = app.EngineSupervisor(ProcessSettings(), Topics.from_settings())
+        supervisor = app.EngineSupervisor(ProcessSettings(), Topics.from_settings(), LiveView())
         supervisor.lease_changed(True)
         await asyncio.wait_for(runs.running.wait(), timeout=10)
         task = supervisor._task
