@@ -18,7 +18,7 @@ from heat_services import HEAT, HeatService, service_env
 from heatmap.db import tables
 from heatmap.schema import rfc3339_to_ms
 from heatmap.settings.database import WRITER_ROLE
-from heatmap.settings.kafka import TopicSettings
+from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.topics import Topics, topic_specs
 from waiting import wait_until
@@ -73,7 +73,7 @@ def recorded_inputs(folder: Path, end: str) -> RecordedInputs:
 def fresh_topics(bootstrap: str) -> Topics:
     """The product topics under a prefix of their own."""
     settings = TopicSettings(prefix=f"p{uuid.uuid4().hex[:8]}.")
-    kafka_broker.ensure_topics(bootstrap, topic_specs(settings))
+    kafka_broker.ensure_topics(KafkaConnection(bootstrap_servers=bootstrap), topic_specs(settings))
     return Topics.from_settings(settings)
 
 

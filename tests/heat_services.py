@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka
 from heatmap.stack.kafka import KafkaBrokerConfig
 from heatmap.stack.ports import free_port
@@ -95,7 +96,8 @@ class KafkaBroker:
 
     def start(self, timeout_s: float = 120) -> None:
         self.pid = kafka.start_broker(self.config, self.java, self.lib_dir)
-        kafka.wait_until_ready(self.bootstrap, timeout_s, pid=self.pid)
+        kafka.wait_until_ready(KafkaConnection(bootstrap_servers=self.bootstrap), timeout_s,
+                               pid=self.pid)
 
     def kill(self) -> None:
         """kill -9 (no-op when not running)."""

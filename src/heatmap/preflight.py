@@ -21,6 +21,8 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from heatmap.settings.kafka import KafkaConnection
+
 KAFKA_SETTING = "HEAT_KAFKA_BOOTSTRAP"
 DATABASE_SETTING = "HEAT_DATABASE_URL"
 
@@ -109,7 +111,7 @@ def _quiet(logger_name: str) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-def require_kafka(bootstrap: str, timeout_s: float, topics: Iterable[str] = (),
+def require_kafka(connection: KafkaConnection, timeout_s: float, topics: Iterable[str] = (),
                   remedy: str | None = None) -> None:
     """Return when a Kafka broker answers at ``bootstrap`` and holds ``topics``.
 
@@ -125,13 +127,14 @@ def require_kafka(bootstrap: str, timeout_s: float, topics: Iterable[str] = (),
         ``bootstrap`` is not a ``host:port[,host:port...]`` list.
     """
     remedy = remedy or default_remedy(KAFKA_SETTING)
+    bootstrap = connection.bootstrap_servers
     reason = _tcp_reason(bootstrap_addresses(bootstrap), timeout_s)
     if reason is not None:
         raise ServiceUnreachable("Kafka", bootstrap, reason, remedy)
     timeout_ms = int(timeout_s * 1000)
     with _quiet("kafka"):
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="heat-preflight",
+            admin = KafkaAdminClient(**connection.named("heat-preflight").kafka_python(),
                                      bootstrap_timeout_ms=timeout_ms,
                                      request_timeout_ms=timeout_ms)
         except (KafkaError, OSError) as error:

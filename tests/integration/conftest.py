@@ -20,7 +20,7 @@ import pytest
 from kafka.admin import NewTopic
 
 from heatmap.settings.database import DatabaseSettings
-from heatmap.settings.kafka import KafkaSettings, TopicSettings
+from heatmap.settings.kafka import KafkaConnection, KafkaSettings, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack import postgres
 from heatmap.stack.kafka import StackError
@@ -81,7 +81,7 @@ def make_topic(stack: StackState) -> Iterator[object]:
 
     def make(partitions: int = 1, stem: str = "t") -> str:
         name = f"{stem}-{uuid.uuid4().hex[:10]}"
-        admin = kafka_broker.admin_client(stack.kafka_bootstrap)
+        admin = kafka_broker.admin_client(KafkaConnection(bootstrap_servers=stack.kafka_bootstrap))
         try:
             admin.create_topics([NewTopic(name, partitions, 1)])
         finally:
@@ -91,7 +91,7 @@ def make_topic(stack: StackState) -> Iterator[object]:
 
     yield make
     if created:
-        admin = kafka_broker.admin_client(stack.kafka_bootstrap)
+        admin = kafka_broker.admin_client(KafkaConnection(bootstrap_servers=stack.kafka_bootstrap))
         try:
             admin.delete_topics(created)
         finally:

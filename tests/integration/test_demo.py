@@ -17,6 +17,7 @@ from psycopg import sql
 
 from conftest import DatabaseServer, new_database
 from heat_pipeline import recorded_inputs
+from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack import postgres
 from heatmap.stack.local import LocalStack, StackState
@@ -124,5 +125,5 @@ def test_demo_replays_the_real_bars_on_the_running_stack(
     pictures = sorted((tmp_path / "demo-snapshots").glob("201801*.png"))
     assert any(picture.name.endswith("-acct-b2.png") for picture in pictures), pictures
     # The session's broker still answers, without the run's own topics.
-    names = kafka_broker.topic_names(stack.kafka_bootstrap)
+    names = kafka_broker.topic_names(KafkaConnection(bootstrap_servers=stack.kafka_bootstrap))
     assert names and not any(name.startswith("demo-") for name in names)

@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from heatmap.schema import Account, Position, Price, decode
-from heatmap.settings.kafka import TopicSettings
+from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack import processes
 from heatmap.topics import Topics, topic_specs
@@ -35,7 +35,8 @@ HEAT = [sys.executable, "-m", "heatmap.cli.main"]
 def topics(stack) -> Topics:
     """The product topics under a prefix of this test only."""
     settings = TopicSettings(prefix=f"i{uuid.uuid4().hex[:8]}.")
-    kafka_broker.ensure_topics(stack.kafka_bootstrap, topic_specs(settings))
+    kafka_broker.ensure_topics(KafkaConnection(bootstrap_servers=stack.kafka_bootstrap),
+                               topic_specs(settings))
     return Topics.from_settings(settings)
 
 

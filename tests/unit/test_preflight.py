@@ -13,6 +13,7 @@ from heatmap.preflight import (
     require_kafka,
     require_postgres,
 )
+from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack.ports import free_port
 
 
@@ -45,7 +46,7 @@ def test_connection_failure_keeps_the_reason() -> None:
 def test_closed_kafka_port_fails_at_once() -> None:
     bootstrap = f"127.0.0.1:{free_port()}"
     with pytest.raises(ServiceUnreachable) as caught:
-        require_kafka(bootstrap, timeout_s=5.0)
+        require_kafka(KafkaConnection(bootstrap_servers=bootstrap), timeout_s=5.0)
     assert caught.value.address == bootstrap
     assert caught.value.reason == "connection refused"
     assert "heat stack up" in str(caught.value) and "HEAT_KAFKA_BOOTSTRAP" in str(caught.value)

@@ -21,25 +21,31 @@ from kafka import KafkaProducer
 from heatmap.bench.load import Books, LoadShape, PositionChanges, PriceWalk, make_books, price
 from heatmap.bench.load import tick_times_ms as spaced_times_ms
 from heatmap.schema import Account, Position, Price, encode
-from heatmap.settings.kafka import ProducerSettings, TopicSettings
+from heatmap.settings.kafka import KafkaConnection, ProducerSettings, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.topics import Topics, TopicSpec, topic_specs
 
 BAR_MS = 60_000
 
 
+def bench_connection(bootstrap: str) -> KafkaConnection:
+    """How the benchmarks' own clients reach the broker under test."""
+    return KafkaConnection(bootstrap_servers=bootstrap, client_id="heat-bench")
+
+
 def fresh_topics(bootstrap: str, label: str, extra: Iterable[TopicSpec] = ()
                  ) -> tuple[TopicSettings, Topics]:
     """The product topics under a new prefix (plus ``extra`` topics), created now."""
     settings = TopicSettings(prefix=f"bench-{label}-{uuid.uuid4().hex[:8]}.")
-    kafka_broker.ensure_topics(bootstrap, [*topic_specs(settings), *extra])
+    kafka_broker.ensure_topics(KafkaConnection(bootstrap_servers=bootstrap),
+                               [*topic_specs(settings), *extra])
     return settings, Topics.from_settings(settings)
 
 
 def delete_topics(bootstrap: str, prefix: str) -> None:
     """Delete every topic whose name starts with ``prefix`` (the run's own, and those
     Faust made for its workers)."""
-    admin = kafka_broker.admin_client(bootstrap)
+    admin = kafka_broker.admin_client(KafkaConnection(bootstrap_servers=bootstrap))
     try:
         names = [name for name in admin.list_topics() if name.startswith(prefix)]
         if names:
@@ -51,7 +57,7 @@ def delete_topics(bootstrap: str, prefix: str) -> None:
 def producer(bootstrap: str) -> KafkaProducer:
     """A kafka-python producer with the product's producer settings."""
     options = ProducerSettings()
-    return KafkaProducer(bootstrap_servers=bootstrap, acks=options.client_acks,
+    return KafkaProducer(**bench_connection(bootstrap).kafka_python(), acks=options.client_acks,
                          enable_idempotence=options.idempotence,
                          compression_type=options.compression,
                          linger_ms=options.linger_ms, batch_size=options.batch_size)

@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 from kafka import KafkaProducer
 
+from heatmap.bench.feeds import bench_connection
 from heatmap.ingest.producer import HeatProducer
 from heatmap.ingest.settings import IngestSettings
 from heatmap.schema import Price, encode
-from heatmap.settings.kafka import KafkaSettings, TopicSettings
+from heatmap.settings.kafka import KafkaConnection, KafkaSettings, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.topics import Topics, topic_specs
 
@@ -47,7 +48,8 @@ def run(bootstrap: str, size_name: str = "full") -> IngestBenchResult:
     count = SIZES[size_name]
     result = IngestBenchResult(size=size_name, records=count)
     topic_settings = TopicSettings(prefix=f"bench-{uuid.uuid4().hex[:8]}.")
-    kafka_broker.ensure_topics(bootstrap, topic_specs(topic_settings))
+    kafka_broker.ensure_topics(KafkaConnection(bootstrap_servers=bootstrap),
+                               topic_specs(topic_settings))
     topics = Topics.from_settings(topic_settings)
     kafka = KafkaSettings(bootstrap=bootstrap, topics=topic_settings)
     settings = IngestSettings(kafka=kafka, service_name="bench")
@@ -56,7 +58,7 @@ def run(bootstrap: str, size_name: str = "full") -> IngestBenchResult:
     try:
         # Baseline first, so the broker is equally warm for both: raw bytes, same settings.
         encoded = [(p.symbol.encode(), encode(p)) for p in prices]
-        raw = KafkaProducer(bootstrap_servers=bootstrap, acks=options.client_acks,
+        raw = KafkaProducer(**bench_connection(bootstrap).kafka_python(), acks=options.client_acks,
                             enable_idempotence=options.idempotence,
                             compression_type=options.compression,
                             linger_ms=options.linger_ms, batch_size=options.batch_size)
@@ -79,7 +81,7 @@ def run(bootstrap: str, size_name: str = "full") -> IngestBenchResult:
         result.simulator_vs_producer = (result.simulator_events_per_s
                                         / result.producer_records_per_s)
     finally:
-        admin = kafka_broker.admin_client(bootstrap)
+        admin = kafka_broker.admin_client(KafkaConnection(bootstrap_servers=bootstrap))
         try:
             admin.delete_topics([spec.name for spec in topic_specs(topic_settings)])
         finally:

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import TopicPartition
 
+from heatmap.bench.feeds import bench_connection
 from heatmap.process import active
 from heatmap.process.host import MessageKind
 from heatmap.schema import (
@@ -36,6 +37,7 @@ from heatmap.schema import (
     ms_to_datetime,
     rfc3339_to_ms,
 )
+from heatmap.settings.kafka import KafkaConnection
 
 FrameKey = tuple[str, str, str, int, str]  # (book kind, book, timeframe, ts ms, trigger)
 
@@ -57,11 +59,12 @@ async def relay(bootstrap: str, sources: Sequence[TopicPartition], kinds: Sequen
     same fetch sizes); the producer as its producer without transactions.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed",
+        **bench_connection(bootstrap).aiokafka(),
+        group_id=None, isolation_level="read_committed",
         enable_auto_commit=False, auto_offset_reset="earliest",
         max_partition_fetch_bytes=active._PARTITION_FETCH_BYTES,
         fetch_max_bytes=active.MAX_REQUEST_BYTES + 1024 * 1024)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+    producer = AIOKafkaProducer(**bench_connection(bootstrap).aiokafka(), acks="all",
                                 enable_idempotence=True, linger_ms=0)
     await consumer.start()
     await producer.start()
@@ -107,11 +110,13 @@ async def relay_latency(bootstrap: str, sources: Sequence[TopicPartition], out_t
     ``out_topic`` ``read_committed``; returns, per relayed record, milliseconds from its
     Kafka timestamp (kept by the relay) to when the reader saw it."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed",
+        **bench_connection(bootstrap).aiokafka(),
+        group_id=None, isolation_level="read_committed",
         enable_auto_commit=False, max_partition_fetch_bytes=active._PARTITION_FETCH_BYTES)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0,
+    producer = AIOKafkaProducer(**bench_connection(bootstrap).aiokafka(), acks="all", linger_ms=0,
                                 enable_idempotence=True, transactional_id=transactional_id)
-    reader = AIOKafkaConsumer(out_topic, bootstrap_servers=bootstrap, group_id=None,
+    reader = AIOKafkaConsumer(out_topic, **bench_connection(bootstrap).aiokafka(),
+                              group_id=None,
                               isolation_level="read_committed", enable_auto_commit=False,
                               auto_offset_reset="earliest", fetch_max_wait_ms=10)
     latencies_ms: list[float] = []
@@ -252,7 +257,8 @@ class Watchers:
 
     async def _main(self) -> None:
         consumer = AIOKafkaConsumer(
-            self.frames_topic, bootstrap_servers=self.bootstrap, group_id=None,
+            self.frames_topic, **bench_connection(self.bootstrap).aiokafka(),
+            group_id=None,
             isolation_level="read_committed", enable_auto_commit=False,
             auto_offset_reset="earliest", fetch_max_wait_ms=self.fetch_wait_ms)
         await consumer.start()
@@ -343,7 +349,8 @@ def hold_partition(plan: GroupMemberPlan, events: Queue[tuple[str, float, int]])
 
 async def _hold(plan: GroupMemberPlan, events: Queue[tuple[str, float, int]]) -> None:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=plan.bootstrap, group_id=plan.group, client_id=plan.name,
+        **KafkaConnection(bootstrap_servers=plan.bootstrap, client_id=plan.name).aiokafka(),
+        group_id=plan.group,
         enable_auto_commit=False, session_timeout_ms=plan.session_timeout_ms,
         heartbeat_interval_ms=plan.heartbeat_interval_ms,
         rebalance_timeout_ms=plan.rebalance_timeout_ms)

@@ -13,7 +13,7 @@ from rich.table import Table
 from heatmap.cli import checks
 from heatmap.cli.errors import CommandFailed, bad_option
 from heatmap.settings.database import DatabaseSettings
-from heatmap.settings.kafka import KafkaSettings
+from heatmap.settings.kafka import KafkaConnection, KafkaSettings
 
 app = typer.Typer(help="Benchmarks; each reports ratios against a baseline from the same run.",
                   no_args_is_help=True)
@@ -143,7 +143,7 @@ def ingest(
     if size not in ingest_bench.SIZES:
         raise bad_option(f"size must be one of {sorted(ingest_bench.SIZES)}", "--size")
     bootstrap = KafkaSettings().bootstrap_servers
-    checks.kafka_ready(bootstrap)
+    checks.kafka_ready(KafkaConnection(bootstrap_servers=bootstrap))
     with console.status(f"Running the ingest benchmark ({size})"):
         result = ingest_bench.run(bootstrap, size)
     table = results_table(f"heat ingest ({size}, {result.records:,} price records)")
@@ -204,7 +204,7 @@ def pipeline(
     database = DatabaseSettings()
     admin_url = ""
     if needs_services:
-        checks.kafka_ready(bootstrap)
+        checks.kafka_ready(KafkaConnection(bootstrap_servers=bootstrap))
         admin_url = checks.database_url(database)
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)
@@ -254,7 +254,7 @@ def whatif(
     from heatmap.bench import whatif as whatif_bench
 
     bootstrap = KafkaSettings().bootstrap_servers
-    checks.kafka_ready(bootstrap)
+    checks.kafka_ready(KafkaConnection(bootstrap_servers=bootstrap))
     log_dir = logs or Path(tempfile.mkdtemp(prefix="heat-bench-whatif-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     from heatmap.bench.pipeline import Bench

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from heatmap import preflight
 from heatmap.cli.errors import UsageFailed
 from heatmap.settings.database import WRITER_ROLE, DatabaseSettings, Role
+from heatmap.settings.kafka import KafkaConnection
 
 STACK_HINT = 'for the local stack: eval "$(heat stack env)"'
 
@@ -15,9 +16,9 @@ def connect_timeout_s() -> float:
     return preflight.PreflightSettings().connect_timeout_s
 
 
-def kafka_ready(bootstrap: str, topics: Iterable[str] = ()) -> None:
+def kafka_ready(connection: KafkaConnection, topics: Iterable[str] = ()) -> None:
     """Fail in one line, within HEAT_CONNECT_TIMEOUT_S, unless Kafka answers with ``topics``."""
-    preflight.require_kafka(bootstrap, connect_timeout_s(), topics)
+    preflight.require_kafka(connection, connect_timeout_s(), topics)
 
 
 def database_url(settings: DatabaseSettings, role: Role | None = None) -> str:

@@ -47,8 +47,8 @@ def _service(name: str) -> Iterator[tuple[HeatProducer, pipeline.StopFlag]]:
                           "use DEBUG, INFO, WARNING or ERROR") from error
     # Fail in seconds when the broker or the topics are missing; once running, the
     # producer retries a lost broker as long as it takes.
-    checks.kafka_ready(settings.kafka.bootstrap_servers, [topics.prices, topics.positions,
-                                                  topics.accounts, topics.deadletter])
+    checks.kafka_ready(settings.kafka.connection(f"heat-{settings.service_name}"),
+                       [topics.prices, topics.positions, topics.accounts, topics.deadletter])
     stop = pipeline.StopFlag()
     stop.install()
     producer = HeatProducer(settings, topics)

@@ -37,7 +37,7 @@ def process() -> None:
     # made a bar close of desk books several times slower (`heat bench pipeline`).
     threadpool_limits(limits=1, user_api="blas")
     topics = Topics.from_settings(settings.kafka.topics)
-    checks.kafka_ready(settings.kafka.bootstrap_servers,
+    checks.kafka_ready(settings.kafka.connection(settings.app_id),
                        [topics.prices, topics.positions, topics.accounts, topics.heat_frames,
                         topics.alerts, topics.correlations, topics.deadletter,
                         topics.sequence, topics.checkpoints])

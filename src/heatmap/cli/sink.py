@@ -30,7 +30,7 @@ def sink() -> None:
     settings = SinkSettings()
     start_logging(settings.log_level)
     topics = Topics.from_settings(settings.kafka.topics)
-    checks.kafka_ready(settings.kafka.bootstrap_servers, sink_topics(topics))
+    checks.kafka_ready(settings.kafka.connection("heat-sink"), sink_topics(topics))
     writer_url = checks.database_url(settings.database, WRITER_ROLE)
     port = web_port(settings.web_host, settings.web_port, "HEAT_SINK_WEB_PORT")
     services: list[SinkService] = []

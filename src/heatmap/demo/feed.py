@@ -8,7 +8,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from heatmap.demo.board import Board
 from heatmap.schema import Alert, Frame
-from heatmap.settings.kafka import TopicSettings
+from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.topics import Topics
 
 _decode_frame = msgspec.json.Decoder(Frame).decode
@@ -18,13 +18,13 @@ _decode_alert = msgspec.json.Decoder(Alert).decode
 class OutputFeed:
     """A ``read_committed`` reader of ``heat-frames`` and ``alerts`` from their start."""
 
-    def __init__(self, bootstrap: str, settings: TopicSettings) -> None:
+    def __init__(self, connection: KafkaConnection, settings: TopicSettings) -> None:
         topics = Topics.from_settings(settings)
         self._topics = topics
         self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-            isolation_level="read_committed", auto_offset_reset="earliest",
-            client_id="heat-demo")
+            **connection.named("heat-demo").kafka_python(), group_id=None,
+            enable_auto_commit=False, isolation_level="read_committed",
+            auto_offset_reset="earliest")
         # The run created these topics: their partitions are known (the consumer's own
         # metadata may not list a topic yet this early).
         partitions = [

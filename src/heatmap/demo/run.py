@@ -32,6 +32,7 @@ from heatmap.demo.services import DemoPipeline, StackUse, bring_up_stack, databa
 from heatmap.demo.snapshots import SnapshotWriter, due_moment
 from heatmap.demo.view import RunView, screen, status_line
 from heatmap.schema import ms_to_datetime
+from heatmap.settings.kafka import KafkaConnection
 
 REFRESH_EVERY_S = 0.25
 STATUS_EVERY_S = 5.0
@@ -106,7 +107,8 @@ def _with_stack(options: DemoOptions, endpoints: Endpoints, logs: Path,
     try:
         step(f"Starting sink, processor and {options.source} (logs in {logs})")
         pipeline.start()
-        feed = OutputFeed(stack.state.kafka_bootstrap, pipeline.topic_settings)
+        feed = OutputFeed(KafkaConnection(bootstrap_servers=stack.state.kafka_bootstrap),
+                          pipeline.topic_settings)
         snapshots.start()
         console.print(f"Live heat page: {pipeline.live_url}")
         _watch(options, pipeline, feed, board, snapshots, console)

@@ -26,7 +26,7 @@ from heatmap.demo.options import TIMEFRAMES, DemoOptions
 from heatmap.demo.view import ServiceView
 from heatmap.schema import ms_to_rfc3339
 from heatmap.settings.database import WRITER_ROLE, DatabaseSettings
-from heatmap.settings.kafka import TopicSettings
+from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack import ports, postgres
 from heatmap.stack.local import LocalStack, StackState
@@ -159,7 +159,8 @@ class DemoPipeline:
         return f"http://{self.web_host}:{self.web_port}/live"
 
     def create_topics(self) -> None:
-        kafka_broker.ensure_topics(self.bootstrap, topic_specs(self.topic_settings))
+        kafka_broker.ensure_topics(KafkaConnection(bootstrap_servers=self.bootstrap),
+                                    topic_specs(self.topic_settings))
 
     def delete_topics(self) -> None:
         delete_topics(self.bootstrap, self.topic_settings.prefix)

@@ -112,8 +112,7 @@ class HeatProducer:
         self.topics = topics
         options = settings.kafka.producer
         self._producer = KafkaProducer(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
-            client_id=f"heat-{settings.service_name}",
+            **settings.kafka.connection(f"heat-{settings.service_name}").kafka_python(),
             acks=options.client_acks,
             enable_idempotence=options.idempotence,
             compression_type=options.compression,

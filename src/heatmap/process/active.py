@@ -46,6 +46,7 @@ from heatmap.process.recovery import (
 )
 from heatmap.process.settings import ProcessSettings
 from heatmap.schema import Account, Position, Price
+from heatmap.settings.kafka import KafkaConnection
 from heatmap.topics import Topics
 
 if TYPE_CHECKING:
@@ -101,13 +102,13 @@ async def stop_client(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
         log.debug("%s stop: %s", type(client).__name__, error)
 
 
-async def input_sources(bootstrap_servers: str, topics: Topics
+async def input_sources(connection: KafkaConnection, topics: Topics
                         ) -> tuple[list[TopicPartition], list[MessageKind]]:
     """Every input partition as a source: prices first, then accounts, then positions
     (the order ``heat replay`` applies equal timestamps in), each topic by partition."""
     order: list[tuple[str, MessageKind]] = [
         (topics.prices, Price), (topics.accounts, Account), (topics.positions, Position)]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**connection.aiokafka())
     await admin.start()
     try:
         described = {entry["topic"]: entry
@@ -148,14 +149,15 @@ class ActiveEngine:
         settings, kafka = self.settings, self.settings.kafka
         self.status.phase = "recovering"
         started_s = time.monotonic()
+        connection = kafka.connection(settings.app_id)
         producer = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap_servers, client_id=settings.app_id,
-            transactional_id=settings.transactional_id, enable_idempotence=True, acks="all",
+            **connection.aiokafka(), transactional_id=settings.transactional_id,
+            enable_idempotence=True, acks="all",
             max_request_size=MAX_REQUEST_BYTES, linger_ms=0, request_timeout_ms=30_000,
             transaction_timeout_ms=max(60_000, int(settings.watchdog_s * 2000)))
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap_servers, client_id=settings.app_id,
-            group_id=None, isolation_level="read_committed", enable_auto_commit=False,
+            **connection.aiokafka(), group_id=None, isolation_level="read_committed",
+            enable_auto_commit=False,
             auto_offset_reset="earliest", max_partition_fetch_bytes=_PARTITION_FETCH_BYTES,
             fetch_max_bytes=MAX_REQUEST_BYTES + 1024 * 1024,
             # The broker holds an empty fetch this long: recovery reads each range to its
@@ -184,7 +186,8 @@ class ActiveEngine:
     async def _recover(self, consumer: AIOKafkaConsumer
                        ) -> tuple[EngineHost, list[TopicPartition]]:
         settings = self.settings
-        sources, kinds = await input_sources(settings.kafka.bootstrap_servers, self.topics)
+        sources, kinds = await input_sources(settings.kafka.connection(settings.app_id),
+                                             self.topics)
         committed = await read_committed_state(consumer, self.sequence_tp, self.checkpoints_tp,
                                                settings.engine_name, self.status.progressed)
         ranges = input_ranges(sources, committed.checkpoint, committed.epochs)

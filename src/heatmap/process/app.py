@@ -167,7 +167,7 @@ def build_app(settings: ProcessSettings, topics: Topics, web_port: int, datadir:
     """The Faust app with the engine supervisor (its web server bound to ``web_host``;
     the caller mounts the views)."""
     app = faust.App(
-        settings.app_id, broker=f"kafka://{settings.kafka.bootstrap_servers}",
+        settings.app_id, **settings.kafka.connection(settings.app_id).faust(),
         datadir=datadir, store="memory://", autodiscover=False,
         web_host=settings.web_host, web_bind=settings.web_host, web_port=web_port,
         broker_session_timeout=settings.session_timeout_s,

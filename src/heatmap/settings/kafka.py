@@ -1,23 +1,145 @@
 """The one Kafka configuration of every service: where the brokers are, how the topics
 are named and sized, and how producers send.
 
-Environment variables: ``HEAT_KAFKA_BOOTSTRAP``; ``HEAT_TOPIC_PREFIX`` and
-``HEAT_TOPIC_<TOPIC>_PARTITIONS``; ``HEAT_PRODUCER_LINGER_MS``, ``_BATCH_SIZE``,
-``_COMPRESSION``, ``_ACKS``, ``_IDEMPOTENCE``, ``_CLOSE_TIMEOUT_S``.
+Environment variables: ``HEAT_KAFKA_BOOTSTRAP``, ``HEAT_KAFKA_SECURITY_PROTOCOL``,
+``HEAT_KAFKA_SASL_MECHANISM``, ``_SASL_USERNAME``, ``_SASL_PASSWORD`` (or
+``_SASL_PASSWORD_FILE``), ``_SSL_CAFILE``, ``_SSL_CERTFILE``, ``_SSL_KEYFILE``;
+``HEAT_TOPIC_PREFIX`` and ``HEAT_TOPIC_<TOPIC>_PARTITIONS``; ``HEAT_PRODUCER_LINGER_MS``,
+``_BATCH_SIZE``, ``_COMPRESSION``, ``_ACKS``, ``_IDEMPOTENCE``, ``_CLOSE_TIMEOUT_S``.
+
+Every Kafka client of the product is built from one :class:`KafkaConnection`, which
+renders the keyword arguments of each client library, so how a client reaches and
+authenticates to the brokers is decided in one place.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import ssl
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from heatmap.settings.secrets import secret_value
 
 # The bootstrap a client uses when none is configured: the local stack's preferred port.
 LOCAL_BOOTSTRAP = "127.0.0.1:9092"
 
 Acks = Literal["all", "1", "0"]
 Compression = Literal["lz4", "gzip", "snappy", "zstd"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaConnection(BaseModel):
+    """How one client reaches the brokers and proves who it is.
+
+    Renders the keyword arguments of every client kind the product uses:
+    :meth:`kafka_python` (``KafkaProducer``, ``KafkaConsumer``, ``KafkaAdminClient``),
+    :meth:`aiokafka` (``AIOKafkaProducer``, ``AIOKafkaConsumer``,
+    ``AIOKafkaAdminClient``) and :meth:`faust` (``faust.App``'s ``broker`` and
+    ``broker_credentials``). Build clients only through these.
+
+    Parameters
+    ----------
+    bootstrap_servers : str
+        ``host:port[,host:port...]``.
+    client_id : str
+        Names the client in the brokers' logs, quotas and metrics.
+    security_protocol : {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+    sasl_mechanism : {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} or None
+        Required with the ``SASL_*`` protocols.
+    sasl_username, sasl_password : str, SecretStr or None
+    ssl_cafile : Path or None
+        The CA that signed the brokers' certificates (None: the system's CAs).
+    ssl_certfile, ssl_keyfile : Path or None
+        The client's own certificate and key, where brokers require them (mutual TLS).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    bootstrap_servers: str = LOCAL_BOOTSTRAP
+    client_id: str = "heat"
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _sasl_is_complete(self) -> KafkaConnection:
+        if self.uses_sasl and (self.sasl_mechanism is None or self.sasl_username is None
+                               or self.sasl_password is None):
+            raise ValueError(f"{self.security_protocol} needs HEAT_KAFKA_SASL_MECHANISM, "
+                             "HEAT_KAFKA_SASL_USERNAME and HEAT_KAFKA_SASL_PASSWORD (or _FILE)")
+        return self
+
+    def named(self, client_id: str) -> KafkaConnection:
+        """The same connection under another client id."""
+        return self.model_copy(update={"client_id": client_id})
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    def _sasl(self) -> dict[str, Any]:
+        if not self.uses_sasl:
+            return {}
+        return {"sasl_mechanism": self.sasl_mechanism, "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": (None if self.sasl_password is None
+                                        else self.sasl_password.get_secret_value())}
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A verifying TLS context (hostname checked) for TLS protocols, else None."""
+        if not self.uses_tls:
+            return None
+        context = ssl.create_default_context(
+            cafile=None if self.ssl_cafile is None else str(self.ssl_cafile))
+        if self.ssl_certfile is not None:
+            context.load_cert_chain(str(self.ssl_certfile),
+                                    None if self.ssl_keyfile is None else str(self.ssl_keyfile))
+        return context
+
+    def kafka_python(self) -> dict[str, Any]:
+        """Keyword arguments for kafka-python's producer, consumer and admin client."""
+        kwargs: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers.split(","),
+                                  "client_id": self.client_id,
+                                  "security_protocol": self.security_protocol, **self._sasl()}
+        if self.uses_tls:
+            kwargs["ssl_context"] = self.ssl_context()
+        return kwargs
+
+    def aiokafka(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's producer, consumer and admin client."""
+        kwargs: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers.split(","),
+                                  "client_id": self.client_id,
+                                  "security_protocol": self.security_protocol, **self._sasl()}
+        if self.uses_tls:
+            kwargs["ssl_context"] = self.ssl_context()
+        return kwargs
+
+    def faust(self) -> dict[str, Any]:
+        """``broker`` and ``broker_credentials`` for ``faust.App``."""
+        import faust  # only the Faust services pay for importing it
+
+        credentials: Any = None
+        if self.uses_sasl:
+            credentials = faust.SASLCredentials(
+                username=self.sasl_username, mechanism=self.sasl_mechanism,
+                password=(None if self.sasl_password is None
+                          else self.sasl_password.get_secret_value()),
+                ssl_context=self.ssl_context())
+        elif self.uses_tls:
+            credentials = faust.SSLCredentials(self.ssl_context())
+        return {"broker": [f"kafka://{server}" for server in self.bootstrap_servers.split(",")],
+                "broker_credentials": credentials}
 
 
 class TopicSettings(BaseSettings):
@@ -87,6 +209,14 @@ class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HEAT_KAFKA_", frozen=True, extra="ignore")
 
     bootstrap: str | None = None
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
     topics: TopicSettings = Field(default_factory=TopicSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
 
@@ -94,3 +224,14 @@ class KafkaSettings(BaseSettings):
     def bootstrap_servers(self) -> str:
         """The configured bootstrap servers, else the local stack's."""
         return self.bootstrap or LOCAL_BOOTSTRAP
+
+    def connection(self, client_id: str) -> KafkaConnection:
+        """How a client named ``client_id`` reaches the brokers."""
+        password = secret_value(self.sasl_password, self.sasl_password_file)
+        return KafkaConnection(
+            bootstrap_servers=self.bootstrap_servers, client_id=client_id,
+            security_protocol=self.security_protocol, sasl_mechanism=self.sasl_mechanism,
+            sasl_username=self.sasl_username,
+            sasl_password=None if password is None else SecretStr(password),
+            ssl_cafile=self.ssl_cafile, ssl_certfile=self.ssl_certfile,
+            ssl_keyfile=self.ssl_keyfile)

@@ -67,8 +67,8 @@ class SinkService(Service):
         writer = await loop.run_in_executor(
             None, lambda: HeatWriter(self.writer_url, settings.database))
         consumer = AIOKafkaConsumer(
-            *sink_topics(self.topics), bootstrap_servers=settings.kafka.bootstrap_servers,
-            group_id=group_id(settings), client_id="heat-sink",
+            *sink_topics(self.topics), **settings.kafka.connection("heat-sink").aiokafka(),
+            group_id=group_id(settings),
             isolation_level="read_committed", enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=_SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=_HEARTBEAT_MS, max_partition_fetch_bytes=1024 * 1024)
@@ -124,7 +124,7 @@ def build_app(settings: SinkSettings, topics: Topics, writer_url: str, web_port:
     caller mounts the views)."""
     app = faust.App(
         f"{settings.kafka.topics.prefix}sink-host",
-        broker=f"kafka://{settings.kafka.bootstrap_servers}", datadir=datadir,
+        **settings.kafka.connection("heat-sink-host").faust(), datadir=datadir,
         store="memory://", autodiscover=False,
         web_host=settings.web_host, web_bind=settings.web_host, web_port=web_port,
         broker_session_timeout=_SESSION_TIMEOUT_MS / 1000,

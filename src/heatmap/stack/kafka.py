@@ -25,6 +25,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError
 
+from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import processes
 from heatmap.stack.ports import LOOPBACK
 from heatmap.topics import TopicSpec
@@ -222,11 +223,8 @@ def kafka_uuid(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -
             return text
 
 
-def admin_client(bootstrap: str, timeout_s: float = 10.0) -> KafkaAdminClient:
-    return KafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="heat-stack",
-        request_timeout_ms=int(timeout_s * 1000),
-    )
+def admin_client(connection: KafkaConnection, timeout_s: float = 10.0) -> KafkaAdminClient:
+    return KafkaAdminClient(**connection.kafka_python(), request_timeout_ms=int(timeout_s * 1000))
 
 
 def accepts_connections(bootstrap: str, timeout_s: float = 1.0) -> bool:
@@ -239,8 +237,10 @@ def accepts_connections(bootstrap: str, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def wait_until_ready(bootstrap: str, timeout_s: float, pid: int | None = None) -> None:
+def wait_until_ready(connection: KafkaConnection, timeout_s: float, pid: int | None = None
+                     ) -> None:
     """Block until the broker answers a metadata request (or fail after ``timeout_s``)."""
+    bootstrap = connection.bootstrap_servers
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -250,7 +250,7 @@ def wait_until_ready(bootstrap: str, timeout_s: float, pid: int | None = None) -
             time.sleep(0.2)
             continue
         try:
-            admin = admin_client(bootstrap, timeout_s=5.0)
+            admin = admin_client(connection, timeout_s=5.0)
             try:
                 if admin.describe_cluster().get("brokers"):
                     return
@@ -262,9 +262,9 @@ def wait_until_ready(bootstrap: str, timeout_s: float, pid: int | None = None) -
     raise StackError(f"Kafka at {bootstrap} did not answer within {timeout_s:.0f} s: {last_error}")
 
 
-def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
+def ensure_topics(connection: KafkaConnection, specs: list[TopicSpec]) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
-    admin = admin_client(bootstrap)
+    admin = admin_client(connection)
     try:
         existing = set(admin.list_topics())
         missing = [spec for spec in specs if spec.name not in existing]
@@ -279,11 +279,11 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
         admin.close()
 
 
-def topic_names(bootstrap: str) -> set[str]:
+def topic_names(connection: KafkaConnection) -> set[str]:
     """Names of the broker's topics; raises StackError when it does not answer."""
-    if not accepts_connections(bootstrap):
-        raise StackError(f"nothing listens on {bootstrap}")
-    admin = admin_client(bootstrap, timeout_s=5.0)
+    if not accepts_connections(connection.bootstrap_servers):
+        raise StackError(f"nothing listens on {connection.bootstrap_servers}")
+    admin = admin_client(connection, timeout_s=5.0)
     try:
         return set(admin.list_topics())
     finally:

@@ -13,6 +13,7 @@ from typing import TypedDict, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 from heatmap import preflight
+from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka, postgres, processes
 from heatmap.stack.kafka import KafkaBrokerConfig
 from heatmap.stack.ports import pick
@@ -161,11 +162,12 @@ class LocalStack:
             bootstrap = configured
             step(f"Using the Kafka cluster at {bootstrap}")
             # An existing broker is expected to run: say so in seconds, not start_timeout_s.
+            connection = self._kafka_connection(bootstrap, external=True)
             preflight.require_kafka(
-                bootstrap, preflight.PreflightSettings().connect_timeout_s,
+                connection, preflight.PreflightSettings().connect_timeout_s,
                 remedy="start it, or unset HEAT_KAFKA_BOOTSTRAP so that `heat stack up` "
                 "runs a local broker")
-            self._create_topics(bootstrap, step)
+            self._create_topics(connection, step)
             return {"kafka_bootstrap": bootstrap, "kafka_external": True, "kafka_port": None,
                     "kafka_controller_port": None}
         running = self.kafka_pid()
@@ -190,13 +192,22 @@ class LocalStack:
             running = kafka.start_broker(config, java, lib_dir)
         bootstrap = f"127.0.0.1:{port}"
         step("Waiting for Kafka to answer metadata requests")
-        kafka.wait_until_ready(bootstrap, timeout_s, pid=running)
-        self._create_topics(bootstrap, step)
+        connection = self._kafka_connection(bootstrap, external=False)
+        kafka.wait_until_ready(connection, timeout_s, pid=running)
+        self._create_topics(connection, step)
         return {"kafka_bootstrap": bootstrap, "kafka_external": False, "kafka_port": port,
                 "kafka_controller_port": controller_port}
 
-    def _create_topics(self, bootstrap: str, step: Step) -> None:
-        created = kafka.ensure_topics(bootstrap, topic_specs(self.topics))
+    def _kafka_connection(self, bootstrap: str, external: bool) -> KafkaConnection:
+        """The configured connection (credentials, TLS) to an existing cluster; the
+        local broker listens in plain text on loopback."""
+        if not external:
+            return KafkaConnection(bootstrap_servers=bootstrap, client_id="heat-stack")
+        connection = self.settings.kafka.connection("heat-stack")
+        return connection.model_copy(update={"bootstrap_servers": bootstrap})
+
+    def _create_topics(self, connection: KafkaConnection, step: Step) -> None:
+        created = kafka.ensure_topics(connection, topic_specs(self.topics))
         step(f"Topics: {len(created)} created" if created else "Topics: all present")
 
     def _postgres_up(self, previous: StackState | None, step: Step) -> _DatabaseFields:
@@ -258,7 +269,8 @@ class LocalStack:
         components = []
         kafka_pid = self.kafka_pid()
         try:
-            names = kafka.topic_names(state.kafka_bootstrap)
+            names = kafka.topic_names(
+                self._kafka_connection(state.kafka_bootstrap, state.kafka_external))
             product = {spec.name for spec in topic_specs(self.topics)}
             kafka_ok = True
             detail = f"{len(product & names)}/{len(product)} topics"

@@ -33,7 +33,7 @@ from heatmap.schema import (
     ms_to_rfc3339,
 )
 from heatmap.settings.database import WRITER_ROLE, DatabaseSettings
-from heatmap.settings.kafka import TopicSettings
+from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.sink.batching import _correlation
 from heatmap.sink.price_sampling import PriceSampler
 from heatmap.stack import kafka as kafka_broker
@@ -52,7 +52,8 @@ Message = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]
 def topics(stack) -> Topics:
     """The product topics under a prefix of this test only."""
     settings = TopicSettings(prefix=f"s{uuid.uuid4().hex[:8]}.")
-    kafka_broker.ensure_topics(stack.kafka_bootstrap, topic_specs(settings))
+    kafka_broker.ensure_topics(KafkaConnection(bootstrap_servers=stack.kafka_bootstrap),
+                               topic_specs(settings))
     return Topics.from_settings(settings)
 
 

@@ -23,6 +23,7 @@ from heatmap.bench.pipeline.common import (
 )
 from heatmap.bench.services import live
 from heatmap.bench.watch import GroupMemberPlan, Watchers, hold_partition, now_ms
+from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka as kafka_broker
 from heatmap.topics import TopicSpec
 
@@ -122,7 +123,8 @@ def _group_takeover_s(bench: Bench) -> float:
     events: Queue[tuple[str, float, int]] = context.Queue()
     with bench.topics("lease") as (settings, _):
         topic = f"{settings.prefix}lease"
-        kafka_broker.ensure_topics(bench.bootstrap, [TopicSpec(topic, 1)])
+        kafka_broker.ensure_topics(KafkaConnection(bootstrap_servers=bench.bootstrap),
+                                   [TopicSpec(topic, 1)])
         members = {}
         for name in ("member-a", "member-b"):
             plan = GroupMemberPlan(bench.bootstrap, topic, f"{settings.prefix}group", name,

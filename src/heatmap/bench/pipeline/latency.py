@@ -25,6 +25,7 @@ from heatmap.bench.pipeline.common import (
 )
 from heatmap.bench.services import HeatService, ServiceError, live
 from heatmap.bench.watch import SeenFrame, Watchers, now_ms, relay_latency
+from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka as kafka_broker
 from heatmap.topics import TopicSpec
 
@@ -69,7 +70,7 @@ def latency(bench: Bench, spec: PipelineSpec) -> LatencyFigures:
     bench.step(f"latency: baseline relay at {spec.live_ticks_per_s:,.0f} ticks/s")
     with bench.topics("relay") as (settings, topics):
         relay_topic = f"{settings.prefix}relay"
-        kafka_broker.ensure_topics(bench.bootstrap, [TopicSpec(
+        kafka_broker.ensure_topics(KafkaConnection(bootstrap_servers=bench.bootstrap), [TopicSpec(
             relay_topic, settings.prices_partitions, {"retention.ms": str(3_600_000)})])
         sources = [TopicPartition(topics.prices, partition)
                    for partition in range(settings.prices_partitions)]

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from heatmap.bench.feeds import Backlog, bar_start_ms, produce_backlog
+from heatmap.bench.feeds import Backlog, bar_start_ms, bench_connection, produce_backlog
 from heatmap.bench.load import rate_between, value_at
 from heatmap.bench.pipeline.common import (
     BAR,
@@ -33,6 +33,7 @@ from heatmap.process import active
 from heatmap.process.host import EngineHost, HostConfig, MessageKind, RawRecord
 from heatmap.process.outputs import epoch_records
 from heatmap.process.settings import ProcessSettings
+from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka as kafka_broker
 from heatmap.topics import Topics, TopicSpec
 
@@ -71,7 +72,7 @@ class ThroughputFigures:
 def throughput(bench: Bench, spec: PipelineSpec) -> ThroughputFigures:
     with bench.topics("tput") as (settings, topics):
         relay_topic = f"{settings.prefix}relay"
-        kafka_broker.ensure_topics(bench.bootstrap, [TopicSpec(
+        kafka_broker.ensure_topics(KafkaConnection(bootstrap_servers=bench.bootstrap), [TopicSpec(
             relay_topic, settings.prices_partitions, {"retention.ms": str(3_600_000)})])
         bench.step(f"throughput: producing {spec.dense_ticks:,} ticks and their history")
         started = time.perf_counter()
@@ -84,7 +85,8 @@ def throughput(bench: Bench, spec: PipelineSpec) -> ThroughputFigures:
             records=backlog.records, dense_ticks=backlog.dense_ticks,
             bar_closes=backlog.bar_closes, backlog_ticks_per_s=spec.backlog_ticks_per_s,
             produce_records_per_s=backlog.records / (time.perf_counter() - started))
-        sources, kinds = asyncio.run(active.input_sources(bench.bootstrap, topics))
+        sources, kinds = asyncio.run(active.input_sources(
+            KafkaConnection(bootstrap_servers=bench.bootstrap), topics))
         baseline_cpu_s = 0.0
 
         def baseline(when: str) -> None:
@@ -190,7 +192,8 @@ async def _read_all(bootstrap: str, sources: Sequence[TopicPartition], total: in
                     ) -> list[list[RawRecord]]:
     """Every record of ``sources``, as the fetches returned them."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed",
+        **bench_connection(bootstrap).aiokafka(),
+        group_id=None, isolation_level="read_committed",
         enable_auto_commit=False, auto_offset_reset="earliest",
         max_partition_fetch_bytes=active._PARTITION_FETCH_BYTES)
     await consumer.start()
