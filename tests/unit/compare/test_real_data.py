@@ -77,6 +77,7 @@ def _compare(options: list[str]) -> None:
     assert "Worst drawdowns" in result.output
 
 
+@pytest.mark.slow
 def test_report_is_deterministic_and_finds_the_sell_off(inputs: list[str],
                                                         tmp_path: Path) -> None:
     first, second, picture = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.png"

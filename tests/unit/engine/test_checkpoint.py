@@ -112,6 +112,7 @@ def _warming(engine: HeatEngine) -> bool:
 REPLAY_END = datetime(2018, 1, 18, tzinfo=UTC)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_restored_replay_equals_uninterrupted_replay_on_real_bars() -> None:
     """Cut the real replay at many points (warm-up, right at bar closes, with change
@@ -338,6 +339,7 @@ def test_inconsistent_checkpoint_is_refused() -> None:
 # -- size ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_size_of_a_realistic_checkpoint() -> None:
     """200 symbols x 3 timeframes x 100 accounts (20 positions each, 10 desks): the size
     is printed (and bounded: it is dominated by four n x n float64 matrices per

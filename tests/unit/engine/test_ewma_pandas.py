@@ -23,6 +23,7 @@ def _pandas_corr(returns: pd.DataFrame, halflife: float, min_periods: int, bar: 
         window.index[-1]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("timeframe", ["1h", "4h", "1d"])
 def test_real_5m_bars_match_pandas_within_1e_8(timeframe: str) -> None:
     params = EngineParams(bar_interval_s=300,

@@ -188,6 +188,7 @@ def _ts_ms(frame_or_alert: bytes) -> int:
     return rfc3339_to_ms(msgspec.json.decode(frame_or_alert)["ts"])
 
 
+@pytest.mark.slow
 def test_host_emits_what_replay_emits(data: _Data) -> None:
     """Frames, alerts and correlations equal `heat replay`'s byte for byte, up to the last
     input time (replay's end-of-input flush has no counterpart in a stream)."""
@@ -221,6 +222,7 @@ def _resume(data: _Data, committed: list[EpochOutput]) -> tuple[EngineHost, list
     return resumed.host, resumed.seek_offsets
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_host_continues_exactly(data: _Data) -> None:
     """Kill the host at random epochs (its last epoch committed or lost), resume a new one
     from the last checkpoint and the committed epochs: what was committed, concatenated,

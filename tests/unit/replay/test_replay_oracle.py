@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from heat_pipeline import recorded_inputs
 from oracle.reference import check_replay_output
 
@@ -19,6 +21,7 @@ ORACLE_STRIDE = 29  # a prime, so the sample walks through every frame kind
 ORACLE_END = "2018-01-18"
 
 
+@pytest.mark.slow
 def test_replay_frames_match_the_reference(tmp_path: Path) -> None:
     # A week of the real bars through the 16-17 January crash: every trigger, desk and
     # alert kind occurs, about 40,000 frames.
