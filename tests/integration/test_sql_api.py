@@ -1,4 +1,4 @@
-"""Every query the README documents runs as heat_reader on replayed real data and
+"""Every query docs/sql.md documents runs as heat_reader on replayed real data and
 returns the columns it documents."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from heatmap.replay.run import DatabaseOutput, replay
 from heatmap.settings.database import READER_ROLE, WRITER_ROLE
 
 ROOT = Path(__file__).parents[2]
-README = ROOT / "README.md"
+SQL_DOC = ROOT / "docs" / "sql.md"
 QUERY = re.compile(r"```sql\n-- columns: (?P<columns>[^\n]+)\n(?P<sql>.*?)```", re.S)
 
 
 def _documented_queries() -> list[tuple[list[str], str]]:
-    section = README.read_text().split("## Storage and SQL for desks", 1)[1]
+    section = SQL_DOC.read_text().split("## Queries", 1)[1]
     section = section.split("\n## ", 1)[0]
     return [([c.strip() for c in m.group("columns").split(",")], m.group("sql"))
             for m in QUERY.finditer(section)]
