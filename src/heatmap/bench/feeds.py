@@ -42,18 +42,6 @@ def fresh_topics(bootstrap: str, label: str, extra: Iterable[TopicSpec] = ()
     return settings, Topics.from_settings(settings)
 
 
-def delete_topics(bootstrap: str, prefix: str) -> None:
-    """Delete every topic whose name starts with ``prefix`` (the run's own, and those
-    Faust made for its workers)."""
-    admin = kafka_broker.admin_client(KafkaConnection(bootstrap_servers=bootstrap))
-    try:
-        names = [name for name in admin.list_topics() if name.startswith(prefix)]
-        if names:
-            admin.delete_topics(names)
-    finally:
-        admin.close()
-
-
 def producer(bootstrap: str) -> KafkaProducer:
     """A kafka-python producer with the product's producer settings."""
     options = ProducerSettings()

@@ -24,14 +24,15 @@ from heatmap.bench.pipeline.common import (
     TIMEFRAMES,
     Bench,
     counter,
+    live,
     produce_history_to_now,
     running,
 )
-from heatmap.bench.services import ServiceError, live
 from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams, parse_duration_s
 from heatmap.schema import WhatIfOrder, WhatIfRequest, encode
+from heatmap.stack.services import ServiceError
 from heatmap.web.live import LiveView
 
 BAR_MS = parse_duration_s(BAR) * 1000

@@ -30,7 +30,7 @@ from heatmap.bench.pipeline.common import SPECS, Bench, PipelineSpec
 from heatmap.bench.pipeline.failover import FailoverFigures, failover
 from heatmap.bench.pipeline.latency import LatencyFigures, latency
 from heatmap.bench.pipeline.throughput import ThroughputFigures, throughput
-from heatmap.bench.services import ServiceError
+from heatmap.stack.services import ServiceError
 
 __all__ = ["FIGURES", "SPECS", "Bench", "CapacityFigures", "FailoverFigures", "LatencyFigures",
            "PipelineBenchResult", "PipelineSpec", "ThroughputFigures", "as_dict", "run"]

@@ -14,17 +14,17 @@ from heatmap.bench.feeds import (
     BAR_MS,
     Backlog,
     bar_start_ms,
-    delete_topics,
     fresh_topics,
     produce_backlog,
 )
 from heatmap.bench.load import LoadShape
 from heatmap.bench.profiles import PySpy, top_functions_collapsed
 from heatmap.bench.scratch import scratch_database, scratch_settings
-from heatmap.bench.services import HeatService, child_env
 from heatmap.bench.watch import now_ms
 from heatmap.db import migrations
-from heatmap.settings.kafka import TopicSettings
+from heatmap.settings.kafka import KafkaConnection, TopicSettings
+from heatmap.stack import kafka as kafka_broker
+from heatmap.stack.services import HeatService, child_env
 from heatmap.topics import Topics
 
 BAR = "1m"
@@ -104,7 +104,8 @@ class Bench:
         try:
             yield settings, topics
         finally:
-            delete_topics(self.bootstrap, settings.prefix)
+            kafka_broker.delete_topics(KafkaConnection(bootstrap_servers=self.bootstrap),
+                                       settings.prefix)
 
 
 @contextmanager
@@ -115,6 +116,11 @@ def running(*services: HeatService) -> Iterator[None]:
     finally:
         for service in services:
             service.kill()
+
+
+def live(service: HeatService) -> bool:
+    """The processor worker runs the engine live."""
+    return service.health().get("phase") == "live"
 
 
 def counter(service: HeatService, name: str) -> float:

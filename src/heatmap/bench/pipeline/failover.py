@@ -18,10 +18,10 @@ from heatmap.bench.pipeline.common import (
     Bench,
     PipelineSpec,
     counter,
+    live,
     produce_history_to_now,
     running,
 )
-from heatmap.bench.services import live
 from heatmap.bench.watch import GroupMemberPlan, Watchers, hold_partition, now_ms
 from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka as kafka_broker

@@ -19,14 +19,15 @@ from heatmap.bench.pipeline.common import (
     Bench,
     PipelineSpec,
     counter,
+    live,
     produce_history_to_now,
     profiling,
     running,
 )
-from heatmap.bench.services import HeatService, ServiceError, live
 from heatmap.bench.watch import SeenFrame, Watchers, now_ms, relay_latency
 from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka as kafka_broker
+from heatmap.stack.services import HeatService, ServiceError
 from heatmap.topics import TopicSpec
 
 _HISTOGRAMS = ("heat_process_frame_latency_seconds", "heat_process_compute_seconds",

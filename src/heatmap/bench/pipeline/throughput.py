@@ -24,10 +24,10 @@ from heatmap.bench.pipeline.common import (
     PipelineSpec,
     counter,
     frames_in_db,
+    live,
     profiling,
     running,
 )
-from heatmap.bench.services import HeatService, ServiceError, live
 from heatmap.bench.watch import now_ms, relay
 from heatmap.process import active
 from heatmap.process.host import EngineHost, HostConfig, MessageKind, RawRecord
@@ -35,6 +35,7 @@ from heatmap.process.outputs import epoch_records
 from heatmap.process.settings import ProcessSettings
 from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka as kafka_broker
+from heatmap.stack.services import HeatService, ServiceError
 from heatmap.topics import Topics, TopicSpec
 
 
