@@ -215,7 +215,7 @@ def test_hostile_records_end_in_deadletter_and_the_service_keeps_running(
 
 
 def test_small_ingest_benchmark_runs(stack) -> None:
-    from heatmap.bench import ingest as ingest_bench
+    from benchmarks import ingest as ingest_bench
 
     result = ingest_bench.run(stack.kafka_bootstrap, "small")
     assert result.producer_records_per_s > 0 and result.raw_records_per_s > 0

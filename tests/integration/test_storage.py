@@ -313,7 +313,7 @@ def test_replay_to_db_keeps_names_of_any_script_verbatim(migrated, tmp_path: Pat
 
 
 def test_small_storage_benchmark_runs(database_server) -> None:
-    from heatmap.bench import storage as storage_bench
+    from benchmarks import storage as storage_bench
 
     result = storage_bench.run(database_server.admin_url, "small")
     assert result.writer_rows_per_s > 0 and result.raw_copy_rows_per_s > 0

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from kafka import KafkaProducer
 
-from heatmap.bench.feeds import bench_connection
+from benchmarks.feeds import bench_connection
 from heatmap.ingest.producer import HeatProducer
 from heatmap.ingest.settings import IngestSettings
 from heatmap.schema import Price, encode

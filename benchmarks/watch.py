@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import TopicPartition
 
-from heatmap.bench.feeds import bench_connection
+from benchmarks.feeds import bench_connection
 from heatmap.process import active
 from heatmap.process.host import MessageKind
 from heatmap.schema import (

@@ -28,8 +28,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from heatmap.bench.scratch import scratch_database, scratch_settings
-from heatmap.bench.storage_volume import VolumeSpec, fill
+from benchmarks.scratch import scratch_database, scratch_settings
+from benchmarks.storage_volume import VolumeSpec, fill
 from heatmap.db import migrations, tables
 from heatmap.db.writer import HeatWriter
 from heatmap.settings.database import WRITER_ROLE, DatabaseSettings

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from heatmap.bench.load import LoadShape, PriceWalk, make_books
+from benchmarks.load import LoadShape, PriceWalk, make_books
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams
 from heatmap.process.outputs import correlation_record, frame_record

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from heatmap.bench.capacity import CapacityCell, max_accounts, measure
+from benchmarks.capacity import CapacityCell, max_accounts, measure
 
 
 def _cell(symbols: int, accounts: int, seconds: float) -> CapacityCell:

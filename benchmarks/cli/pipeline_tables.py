@@ -1,4 +1,4 @@
-"""The tables ``heat bench pipeline`` prints."""
+"""The tables ``heat-bench pipeline`` prints, one per figure measured."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from rich.console import Console
 from rich.table import Table
 
-from heatmap.bench.load import LatencySummary
-from heatmap.bench.pipeline import (
+from benchmarks.cli.results import results_table
+from benchmarks.load import LatencySummary
+from benchmarks.pipeline import (
     CapacityFigures,
     FailoverFigures,
     LatencyFigures,
     PipelineBenchResult,
     ThroughputFigures,
 )
-from heatmap.cli.bench import results_table
 
 
 def _ms(value: float) -> str:

@@ -18,8 +18,8 @@ from multiprocessing.synchronize import Event
 
 from kafka import KafkaProducer
 
-from heatmap.bench.load import Books, LoadShape, PositionChanges, PriceWalk, make_books, price
-from heatmap.bench.load import tick_times_ms as spaced_times_ms
+from benchmarks.load import Books, LoadShape, PositionChanges, PriceWalk, make_books, price
+from benchmarks.load import tick_times_ms as spaced_times_ms
 from heatmap.schema import Account, Position, Price, encode
 from heatmap.settings.kafka import KafkaConnection, ProducerSettings, TopicSettings
 from heatmap.stack import kafka as kafka_broker

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import psycopg
 
-from heatmap.bench.feeds import (
+from benchmarks.feeds import (
     BAR_MS,
     Backlog,
     bar_start_ms,
     fresh_topics,
     produce_backlog,
 )
-from heatmap.bench.load import LoadShape
-from heatmap.bench.profiles import PySpy, top_functions_collapsed
-from heatmap.bench.scratch import scratch_database, scratch_settings
-from heatmap.bench.watch import now_ms
+from benchmarks.load import LoadShape
+from benchmarks.profiles import PySpy, top_functions_collapsed
+from benchmarks.scratch import scratch_database, scratch_settings
+from benchmarks.watch import now_ms
 from heatmap.db import migrations
 from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.stack import kafka as kafka_broker

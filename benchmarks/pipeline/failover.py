@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 
-from heatmap.bench.feeds import LivePlan, LiveProducer
-from heatmap.bench.load import ReleaseClock
-from heatmap.bench.pipeline.common import (
+from benchmarks.feeds import LivePlan, LiveProducer
+from benchmarks.load import ReleaseClock
+from benchmarks.pipeline.common import (
     LATENCY_TARGET_MS,
     Bench,
     PipelineSpec,
@@ -22,7 +22,7 @@ from heatmap.bench.pipeline.common import (
     produce_history_to_now,
     running,
 )
-from heatmap.bench.watch import GroupMemberPlan, Watchers, hold_partition, now_ms
+from benchmarks.watch import GroupMemberPlan, Watchers, hold_partition, now_ms
 from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka as kafka_broker
 from heatmap.topics import TopicSpec

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from heatmap.bench.load import (
+from benchmarks.load import (
     LatencySummary,
     LoadShape,
     PositionChanges,

@@ -13,7 +13,7 @@ broker and a PostgreSQL server, each figure against a baseline measured in the s
 3. Failover: two processor workers; kill -9 of the active one; until the standby is
    live, until it commits frames, until frames are timely again; against a bare
    consumer-group member taking over a partition with the same session settings.
-4. Capacity: :mod:`heatmap.bench.capacity` (the engine alone).
+4. Capacity: :mod:`benchmarks.capacity` (the engine alone).
 
 Every run uses its own topic prefix and scratch database; both are deleted at the end.
 """
@@ -25,11 +25,11 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from heatmap.bench import capacity
-from heatmap.bench.pipeline.common import SPECS, Bench, PipelineSpec
-from heatmap.bench.pipeline.failover import FailoverFigures, failover
-from heatmap.bench.pipeline.latency import LatencyFigures, latency
-from heatmap.bench.pipeline.throughput import ThroughputFigures, throughput
+from benchmarks import capacity
+from benchmarks.pipeline.common import SPECS, Bench, PipelineSpec
+from benchmarks.pipeline.failover import FailoverFigures, failover
+from benchmarks.pipeline.latency import LatencyFigures, latency
+from benchmarks.pipeline.throughput import ThroughputFigures, throughput
 from heatmap.stack.services import ServiceError
 
 __all__ = ["FIGURES", "SPECS", "Bench", "CapacityFigures", "FailoverFigures", "LatencyFigures",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from heatmap.bench.feeds import BAR_MS, Backlog, bar_start_ms, history_ticks
-from heatmap.bench.load import PriceWalk
+from benchmarks.feeds import BAR_MS, Backlog, bar_start_ms, history_ticks
+from benchmarks.load import PriceWalk
 
 
 def test_history_ticks_every_symbol_just_after_each_boundary() -> None:

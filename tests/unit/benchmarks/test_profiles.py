@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from heatmap.bench.profiles import top_functions_collapsed
+from benchmarks.profiles import top_functions_collapsed
 
 STACKS = [
     "main (app.py:1);step (heatmap/host.py:10);decode (heatmap/schema.py:5) 6",

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from aiokafka.structs import TopicPartition
 
-from heatmap.bench.cpu import CpuShares, listener_pid
-from heatmap.bench.feeds import BAR_MS, LivePlan, LiveProducer, bar_start_ms
-from heatmap.bench.load import LatencySummary, ReleaseClock, histogram_quantile
-from heatmap.bench.pipeline.common import (
+from benchmarks.cpu import CpuShares, listener_pid
+from benchmarks.feeds import BAR_MS, LivePlan, LiveProducer, bar_start_ms
+from benchmarks.load import LatencySummary, ReleaseClock, histogram_quantile
+from benchmarks.pipeline.common import (
     Bench,
     PipelineSpec,
     counter,
@@ -24,7 +24,7 @@ from heatmap.bench.pipeline.common import (
     profiling,
     running,
 )
-from heatmap.bench.watch import SeenFrame, Watchers, now_ms, relay_latency
+from benchmarks.watch import SeenFrame, Watchers, now_ms, relay_latency
 from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack.services import HeatService, ServiceError

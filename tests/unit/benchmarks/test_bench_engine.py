@@ -7,12 +7,12 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from heatmap.cli.main import app
+from benchmarks.cli.main import app
 
 
 def test_small_engine_benchmark_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "engine.json"
-    result = CliRunner().invoke(app, ["bench", "engine", "--size", "small", "--json", str(out)])
+    result = CliRunner().invoke(app, ["engine", "--size", "small", "--json", str(out)])
     assert result.exit_code == 0, result.output
     figures = json.loads(out.read_text())
     assert figures["frames_measured"] == 30 * 3

@@ -15,9 +15,9 @@ from typing import NamedTuple
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from heatmap.bench.feeds import Backlog, bar_start_ms, bench_connection, produce_backlog
-from heatmap.bench.load import rate_between, value_at
-from heatmap.bench.pipeline.common import (
+from benchmarks.feeds import Backlog, bar_start_ms, bench_connection, produce_backlog
+from benchmarks.load import rate_between, value_at
+from benchmarks.pipeline.common import (
     BAR,
     TIMEFRAMES,
     Bench,
@@ -28,7 +28,7 @@ from heatmap.bench.pipeline.common import (
     profiling,
     running,
 )
-from heatmap.bench.watch import now_ms, relay
+from benchmarks.watch import now_ms, relay
 from heatmap.process import active
 from heatmap.process.host import EngineHost, HostConfig, MessageKind, RawRecord
 from heatmap.process.outputs import epoch_records

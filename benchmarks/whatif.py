@@ -1,4 +1,4 @@
-"""``heat bench whatif``: ``POST /v1/whatif`` over HTTP against a live ``heat process``,
+"""``heat-bench whatif``: ``POST /v1/whatif`` over HTTP against a live ``heat process``,
 and the engine's bare frame computation (``HeatEngine.frames_for``) in the same run.
 
 The processor runs the pipeline benchmark's desk (200 symbols, 100 accounts x 20
@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 import aiohttp
 import numpy as np
 
-from heatmap.bench.feeds import LivePlan, LiveProducer
-from heatmap.bench.load import LatencySummary, LoadShape, PriceWalk, make_books
-from heatmap.bench.pipeline.common import (
+from benchmarks.feeds import LivePlan, LiveProducer
+from benchmarks.load import LatencySummary, LoadShape, PriceWalk, make_books
+from benchmarks.pipeline.common import (
     BAR,
     TIMEFRAMES,
     Bench,
@@ -161,7 +161,7 @@ def run(bench: Bench, *, duration_s: float = 20.0, concurrency: int = 4,
     in_process(figures, shape)
     with bench.topics("whatif") as (settings, topics):
         bench.step("whatif: history and heat process")
-        from heatmap.bench.pipeline.common import PipelineSpec
+        from benchmarks.pipeline.common import PipelineSpec
 
         spec = PipelineSpec("whatif", shape=shape, live_ticks_per_s=ticks_per_s)
         backlog = produce_history_to_now(bench, topics, spec)

@@ -58,8 +58,8 @@ def _function(frame: str) -> tuple[str, str]:
 
 
 def _harness(path: str) -> bool:
-    """The command line and the benchmark itself: around every stack, never the cost."""
-    return "heatmap/cli/" in path or "heatmap/bench/" in path
+    """The command line and the benchmarks themselves: around every stack, never the cost."""
+    return "heatmap/cli/" in path or "benchmarks/" in path
 
 
 def top_functions_collapsed(lines: Iterable[str], top: int = TOP, inclusive: bool = False
