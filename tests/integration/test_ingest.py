@@ -23,7 +23,7 @@ from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack import processes
 from heatmap.topics import Topics, topic_specs
-from waiting import wait_until
+from support.waiting import wait_until
 
 ROOT = Path(__file__).parents[2]
 BARS = sorted((ROOT / "data" / "binance-5m").glob("*.csv"))

@@ -14,8 +14,8 @@ from heatmap.db import migrations
 from heatmap.db.writer import HeatBatch, HeatWriter
 from heatmap.schema import Position, Price, ms_to_datetime
 from heatmap.settings.database import READER_ROLE, WRITER_ROLE
-from sample_frames import engine_frames
-from waiting import wait_until
+from support.sample_frames import engine_frames
+from support.waiting import wait_until
 
 TABLES = ("prices", "positions", "account_equity", "frames", "frame_positions",
           "frame_clusters", "correlations", "alerts", "deadletters")

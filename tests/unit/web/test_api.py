@@ -18,8 +18,8 @@ from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
 from heatmap.web.api import BotApi, Routing, routes
 from heatmap.web.live import LiveView
-from sample_books import sample_alert as alert
-from sample_books import sample_engine
+from support.sample_books import sample_alert as alert
+from support.sample_books import sample_engine
 
 
 class Worker:

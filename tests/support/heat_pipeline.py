@@ -14,16 +14,17 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from heat_services import HEAT, HeatService, service_env
 from heatmap.db import tables
 from heatmap.schema import rfc3339_to_ms
 from heatmap.settings.database import WRITER_ROLE
 from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.stack import kafka as kafka_broker
+from heatmap.stack.services import HEAT, HeatService
 from heatmap.topics import Topics, topic_specs
-from waiting import wait_until
+from support.heat_services import alive, service_env
+from support.waiting import wait_until
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 BAR = "5m"
 TIMEFRAMES = "1h,4h,1d"
 # The pipeline tests' inputs end here: a day and a half of the real bars, warm-up, 17
@@ -169,12 +170,12 @@ def wait_for_outputs(running: Pipeline, expected: dict[str, list[tuple[Any, ...]
     want = {name: len(rows) for name, rows in expected.items()}
 
     def complete() -> bool:
-        assert all(service.alive() for service in running.started if not service.ended)
+        assert all(alive(service) for service in running.started if not service.ended_on_purpose)
         return output_counts(url, last_input_ms) == want
 
     def progress() -> str:
-        health = {service.log_path.name: service.health()
-                  for service in running.started if not service.ended}
+        health = {service.log_path.name: service.health_response()
+                  for service in running.started if not service.ended_on_purpose}
         return (f"after {timeout_s:.0f} s stored {output_counts(url, last_input_ms)}, "
                 f"expected {want}; workers: {health}; "
                 f"{row_differences(output_rows(url, last_input_ms), expected)}")
