@@ -22,11 +22,11 @@ from kafka import KafkaProducer
 
 from heatmap.grafana import alerts
 from heatmap.grafana.datasources import PROMETHEUS_UID
-from heatmap.grafana.macros import QueryContext, expand_promql
 from heatmap.grafana.pipeline_health import INGEST_JOB, PROCESS_JOB, SINK_JOB
 from heatmap.stack.ports import free_port
 from heatmap.stack.services import HEAT, HeatService
 from support.grafana_dashboards import dashboards, panel_queries
+from support.grafana_macros import QueryContext, expand_promql
 from support.heat_pipeline import database_env, fresh_topics, prefix_of
 from support.heat_services import service_env
 from support.waiting import wait_until

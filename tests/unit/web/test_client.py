@@ -18,8 +18,9 @@ from heatmap.cli.main import app as heat
 from heatmap.engine.alerts import AlertMonitor
 from heatmap.stack.ports import free_port
 from heatmap.stack.services import HEAT
-from heatmap.web.api import BotApi, Routing, routes
+from heatmap.web.api import BotApi, Routing
 from heatmap.web.live import LiveView
+from support.bot_api_routes import routes
 from support.sample_books import sample_engine
 
 

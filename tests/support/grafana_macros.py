@@ -1,5 +1,5 @@
-"""Grafana's query macros and template variables, expanded as Grafana expands them, so a
-panel's query can run outside Grafana (tests, ``psql``, ``promtool``).
+"""Grafana's query macros and template variables, expanded as Grafana expands them, so the
+tests run a panel's query outside Grafana (on PostgreSQL, on Prometheus).
 
 SQL: the PostgreSQL data source's macros (``$__timeFilter(col)``, ``$__timeFrom()``,
 ``$__timeTo()``, ``$__timeGroup(col, interval)``, ``$__timeGroupAlias(col, interval)``,
