@@ -39,15 +39,17 @@ if ! "${PYTHON}" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 # The venv holds exactly the lock: built anew whenever the lock or the project's
 # metadata changed, installed with --require-hashes (nothing unpinned, nothing unhashed).
-stamp=.venv/.installed-$(cat requirements/build.txt requirements/dev.txt pyproject.toml | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat requirements/build.txt requirements/dev.txt pyproject.toml benchmarks/pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "${stamp}" ]; then
   echo "installing the project and its locked dependencies into .venv" >&2
   rm -rf .venv
   "${PYTHON}" -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
     -r requirements/build.txt -r requirements/dev.txt
-  # The project itself, editable, built by the locked setuptools (no isolated build env).
+  # The project itself, editable, built by the locked setuptools (no isolated build env);
+  # then the benchmarks, a distribution of their own (the `heat-bench` command).
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e benchmarks
   if ! .venv/bin/python -m pip check >/dev/null; then
     echo "the lock lacks what pyproject.toml requires: run 'make lock' (needs uv) and commit it" >&2
     exit 1

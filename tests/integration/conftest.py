@@ -255,7 +255,7 @@ def postgresql_migrated(postgresql_server: DatabaseServer) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def pipeline_inputs(tmp_path_factory: pytest.TempPathFactory):
     """The real bars and test books up to ``PIPELINE_END``, as the pipeline tests feed them."""
-    from heat_pipeline import PIPELINE_END, recorded_inputs
+    from support.heat_pipeline import PIPELINE_END, recorded_inputs
 
     return recorded_inputs(tmp_path_factory.mktemp("pipeline-inputs"), PIPELINE_END)
 
@@ -265,7 +265,7 @@ def pipeline_expected(database_server: DatabaseServer, pipeline_inputs, stack: S
                       ) -> Iterator[dict]:
     """The output rows ``heat replay --to-db`` of ``pipeline_inputs`` writes, on each
     database server kind; computed once per session (the database is kept meanwhile)."""
-    from heat_pipeline import output_rows, replay_to_db
+    from support.heat_pipeline import output_rows, replay_to_db
 
     with migrated_database(database_server) as settings:
         replay_to_db(pipeline_inputs, settings, stack.kafka_bootstrap)

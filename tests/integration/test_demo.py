@@ -16,13 +16,13 @@ import psycopg
 from psycopg import sql
 
 from conftest import DatabaseServer, new_database
-from heat_pipeline import recorded_inputs
 from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack import postgres
 from heatmap.stack.local import LocalStack, StackState
 from heatmap.stack.ports import free_port
 from heatmap.stack.settings import StackSettings
+from support.heat_pipeline import recorded_inputs
 
 HEAT = [sys.executable, "-m", "heatmap.cli.main"]
 MARKER = "HEAT_DEMO_TEST_RUN"

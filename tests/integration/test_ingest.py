@@ -23,7 +23,7 @@ from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack import processes
 from heatmap.topics import Topics, topic_specs
-from waiting import wait_until
+from support.waiting import wait_until
 
 ROOT = Path(__file__).parents[2]
 BARS = sorted((ROOT / "data" / "binance-5m").glob("*.csv"))
@@ -215,7 +215,7 @@ def test_hostile_records_end_in_deadletter_and_the_service_keeps_running(
 
 
 def test_small_ingest_benchmark_runs(stack) -> None:
-    from heatmap.bench import ingest as ingest_bench
+    from benchmarks import ingest as ingest_bench
 
     result = ingest_bench.run(stack.kafka_bootstrap, "small")
     assert result.producer_records_per_s > 0 and result.raw_records_per_s > 0

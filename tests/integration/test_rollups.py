@@ -19,7 +19,7 @@ from psycopg import sql
 from heatmap.db.rollups import refresh_rollups
 from heatmap.db.writer import HeatBatch, HeatWriter
 from heatmap.settings.database import READER_ROLE, WRITER_ROLE
-from sample_frames import BAR_MS, engine_frames
+from support.sample_frames import BAR_MS, engine_frames
 
 ROOT = Path(__file__).parents[2]
 DAY_MS = 86_400_000

@@ -13,7 +13,7 @@ import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from heatmap.stack.ports import free_port
-from waiting import wait_until
+from support.waiting import wait_until
 
 HEAT = [sys.executable, "-m", "heatmap.cli.main"]
 

@@ -14,8 +14,8 @@ from heatmap.db import migrations
 from heatmap.db.writer import HeatBatch, HeatWriter
 from heatmap.schema import Position, Price, ms_to_datetime
 from heatmap.settings.database import READER_ROLE, WRITER_ROLE
-from sample_frames import engine_frames
-from waiting import wait_until
+from support.sample_frames import engine_frames
+from support.waiting import wait_until
 
 TABLES = ("prices", "positions", "account_equity", "frames", "frame_positions",
           "frame_clusters", "correlations", "alerts", "deadletters")
@@ -313,7 +313,7 @@ def test_replay_to_db_keeps_names_of_any_script_verbatim(migrated, tmp_path: Pat
 
 
 def test_small_storage_benchmark_runs(database_server) -> None:
-    from heatmap.bench import storage as storage_bench
+    from benchmarks import storage as storage_bench
 
     result = storage_bench.run(database_server.admin_url, "small")
     assert result.writer_rows_per_s > 0 and result.raw_copy_rows_per_s > 0

@@ -15,7 +15,7 @@ import pytest
 from heatmap.db.writer import HeatBatch, HeatWriter
 from heatmap.settings.database import READER_ROLE, WRITER_ROLE
 from heatmap.stack import postgres
-from sample_frames import BAR_MS, engine_frames
+from support.sample_frames import BAR_MS, engine_frames
 
 HYPERTABLES = ("frames", "frame_positions", "frame_clusters")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from heatmap.cli import (
-    bench,
     compare,
     db,
     demo,
@@ -27,7 +26,6 @@ app = HeatTyper(
 app.add_typer(stack.app, name="stack")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(db.app, name="db")
-app.add_typer(bench.app, name="bench")
 app.add_typer(grafana.app, name="grafana")
 app.command("process")(process.process)
 app.command("sink")(sink.sink)

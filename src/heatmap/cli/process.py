@@ -34,7 +34,7 @@ def process() -> None:
     start_logging(settings.log_level)
     # A frame's matrices are a book's held symbols (tens to a few hundred): threaded BLAS
     # gains nothing there and, with the event loop and Kafka's clients on the same cores,
-    # made a bar close of desk books several times slower (`heat bench pipeline`).
+    # made a bar close of desk books several times slower (`heat-bench pipeline`).
     threadpool_limits(limits=1, user_api="blas")
     topics = Topics.from_settings(settings.kafka.topics)
     checks.kafka_ready(settings.kafka.connection(settings.app_id),

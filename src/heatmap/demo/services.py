@@ -20,8 +20,6 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from heatmap.bench.feeds import delete_topics
-from heatmap.bench.services import HeatService, child_env
 from heatmap.demo.options import TIMEFRAMES, DemoOptions
 from heatmap.demo.view import ServiceView
 from heatmap.schema import ms_to_rfc3339
@@ -30,6 +28,7 @@ from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack import ports, postgres
 from heatmap.stack.local import LocalStack, StackState
+from heatmap.stack.services import HeatService, child_env
 from heatmap.topics import Topics, topic_specs
 
 Step = Callable[[str], None]
@@ -163,7 +162,8 @@ class DemoPipeline:
                                     topic_specs(self.topic_settings))
 
     def delete_topics(self) -> None:
-        delete_topics(self.bootstrap, self.topic_settings.prefix)
+        kafka_broker.delete_topics(KafkaConnection(bootstrap_servers=self.bootstrap),
+                                   self.topic_settings.prefix)
 
     def _start(self, command: list[str], name: str, port_setting: str,
                settings: Mapping[str, str], port: int | None = None,

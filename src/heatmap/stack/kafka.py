@@ -279,6 +279,19 @@ def ensure_topics(connection: KafkaConnection, specs: list[TopicSpec]) -> list[s
         admin.close()
 
 
+def delete_topics(connection: KafkaConnection, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with ``prefix`` (a run's own, and those Faust
+    made for its workers); returns the names deleted."""
+    admin = admin_client(connection)
+    try:
+        names = [name for name in admin.list_topics() if name.startswith(prefix)]
+        if names:
+            admin.delete_topics(names)
+        return names
+    finally:
+        admin.close()
+
+
 def topic_names(connection: KafkaConnection) -> set[str]:
     """Names of the broker's topics; raises StackError when it does not answer."""
     if not accepts_connections(connection.bootstrap_servers):

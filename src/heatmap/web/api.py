@@ -199,18 +199,3 @@ def add_bot_api(app: faust.App, api: BotApi) -> None:
     page("/v1/alerts", "get", api.alerts)
     page("/v1/stream", "get", api.stream)
     page("/v1/whatif", "post", api.what_if)
-
-
-def routes(api: BotApi) -> list[web.RouteDef]:
-    """The same handlers as plain aiohttp routes (tests serve them without Faust)."""
-
-    def wrapped(handler: Handler) -> Handler:
-        async def run(request: web.Request) -> web.StreamResponse:
-            return await answer(handler, request)
-        return run
-
-    return [web.get("/v1/books", wrapped(api.books)),
-            web.get("/v1/frames/latest", wrapped(api.latest_frame)),
-            web.get("/v1/alerts", wrapped(api.alerts)),
-            web.get("/v1/stream", wrapped(api.stream)),
-            web.post("/v1/whatif", wrapped(api.what_if))]

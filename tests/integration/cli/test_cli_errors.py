@@ -1,4 +1,5 @@
-"""Expected failures of every ``heat`` command: one line on stderr that says what to do.
+"""Expected failures of every ``heat`` (and ``heat-bench``) command: one line on stderr
+that says what to do.
 
 Each command runs as a user runs it, in a subprocess, with Kafka and PostgreSQL
 pointed at closed loopback ports (or at a listener that never answers) and a
@@ -20,7 +21,9 @@ import pytest
 
 from heatmap.stack.ports import LOOPBACK, free_port
 
-HEAT = [sys.executable, "-m", "heatmap.cli.main"]
+HEAT = (sys.executable, "-m", "heatmap.cli.main")
+# heat-bench as run from the checkout (the benchmarks are not in the product's package).
+HEAT_BENCH = (sys.executable, "-m", "benchmarks")
 ROOT = Path(__file__).resolve().parents[3]
 PRICES = str(ROOT / "data" / "binance-5m" / "ADABTC.csv")
 POSITIONS = str(ROOT / "tests" / "data" / "replay" / "positions.csv")
@@ -39,6 +42,7 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     unset: tuple[str, ...] = ()
     exit_code: int = 1
+    program: tuple[str, ...] = HEAT
 
 
 REPLAY = ("replay", "--prices", PRICES, "--positions", POSITIONS)
@@ -123,13 +127,13 @@ CASES: dict[str, Case] = {
     "ingest exchange, unknown exchange": Case(("ingest", "exchange", "mtgox", "--symbols",
                                                "BTC/USDT"), "heat ingest exchange --help",
                                               exit_code=2),
-    # heat bench
-    "bench engine, bad size": Case(("bench", "engine", "--size", "huge"), "--size",
-                                   exit_code=2),
-    "bench storage, database down": Case(("bench", "storage", "--size", "small"),
-                                         "HEAT_DATABASE_URL"),
-    "bench ingest, Kafka down": Case(("bench", "ingest", "--size", "small"),
-                                     "HEAT_KAFKA_BOOTSTRAP"),
+    # heat-bench
+    "bench engine, bad size": Case(("engine", "--size", "huge"), "--size", exit_code=2,
+                                   program=HEAT_BENCH),
+    "bench storage, database down": Case(("storage", "--size", "small"), "HEAT_DATABASE_URL",
+                                         program=HEAT_BENCH),
+    "bench ingest, Kafka down": Case(("ingest", "--size", "small"), "HEAT_KAFKA_BOOTSTRAP",
+                                     program=HEAT_BENCH),
 }
 
 
@@ -162,13 +166,16 @@ def _env(tmp_path: Path, port: int, case: Case | None = None) -> dict[str, str]:
         env.update(case.env)
         for name in case.unset:
             env.pop(name, None)
+        if case.program == HEAT_BENCH:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
 
 def _heat(args: tuple[str, ...], env: dict[str, str], tmp_path: Path,
-          deadline_s: float = DEADLINE_S) -> subprocess.CompletedProcess[str]:
+          deadline_s: float = DEADLINE_S, program: tuple[str, ...] = HEAT
+          ) -> subprocess.CompletedProcess[str]:
     argv = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
-    return subprocess.run([*HEAT, *argv], env=env, capture_output=True, text=True,
+    return subprocess.run([*program, *argv], env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=deadline_s, cwd=tmp_path)
 
 
@@ -182,7 +189,8 @@ def _one_line(completed: subprocess.CompletedProcess[str]) -> str:
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_failure_is_one_line_naming_the_remedy(case: Case, closed_port: int,
                                                tmp_path: Path) -> None:
-    completed = _heat(case.args, _env(tmp_path, closed_port, case), tmp_path)
+    completed = _heat(case.args, _env(tmp_path, closed_port, case), tmp_path,
+                      program=case.program)
     line = _one_line(completed)
     assert completed.returncode == case.exit_code, line
     assert case.remedy in line, line

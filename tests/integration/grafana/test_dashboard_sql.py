@@ -19,13 +19,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from grafana_dashboards import annotation_queries, dashboards, panel_queries, variables
-from heat_pipeline import RecordedInputs, recorded_inputs, replay_to_db
 from heatmap.grafana import alerts, generate
 from heatmap.grafana.datasources import POSTGRES_UID
 from heatmap.grafana.live_heat import ANNOTATION_COLUMNS
-from heatmap.grafana.macros import QueryContext, expand_sql
 from heatmap.settings.database import READER_ROLE
+from support.grafana_dashboards import annotation_queries, dashboards, panel_queries, variables
+from support.grafana_macros import QueryContext, expand_sql
+from support.heat_pipeline import RecordedInputs, recorded_inputs, replay_to_db
 
 pytestmark = pytest.mark.integration
 

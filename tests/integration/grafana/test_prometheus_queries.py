@@ -20,15 +20,16 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from grafana_dashboards import dashboards, panel_queries
-from heat_pipeline import database_env, fresh_topics, prefix_of
-from heat_services import HEAT, HeatService, service_env
 from heatmap.grafana import alerts
 from heatmap.grafana.datasources import PROMETHEUS_UID
-from heatmap.grafana.macros import QueryContext, expand_promql
 from heatmap.grafana.pipeline_health import INGEST_JOB, PROCESS_JOB, SINK_JOB
 from heatmap.stack.ports import free_port
-from waiting import wait_until
+from heatmap.stack.services import HEAT, HeatService
+from support.grafana_dashboards import dashboards, panel_queries
+from support.grafana_macros import QueryContext, expand_promql
+from support.heat_pipeline import database_env, fresh_topics, prefix_of
+from support.heat_services import service_env
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,8 @@ import psycopg
 import pytest
 from kafka import KafkaProducer
 
-from heat_pipeline import (
+from heatmap.schema import Price, encode
+from support.heat_pipeline import (
     Pipeline,
     RecordedInputs,
     assert_same_rows,
@@ -22,8 +23,7 @@ from heat_pipeline import (
     pipeline,
     wait_for_outputs,
 )
-from heatmap.schema import Price, encode
-from waiting import wait_until
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def test_input_in_kafka_before_the_processor_starts(
         tmp_path: Path) -> None:
     inputs, expected = pipeline_inputs, pipeline_expected
     producer = ingest(inputs, running.topics, running.bootstrap, tmp_path / "ingest.log")
-    assert producer.process.wait(timeout=300) == 0, producer.log()[-3000:]
+    assert producer.process.wait(timeout=300) == 0, producer.log_text()[-3000:]
     # Records produced past ingest's checks: the processor refuses them, nothing else.
     bad = KafkaProducer(bootstrap_servers=running.bootstrap)
     bad.send(running.topics.prices, key=b"ETHBTC", value=b'{"symbol": "ETHBTC", "price": ')
@@ -66,8 +66,8 @@ def test_input_arriving_while_the_processor_runs(
     inputs, expected = pipeline_inputs, pipeline_expected
     processor = running.process()
     running.sink()
-    wait_until(lambda: processor.health()[1].get("phase") == "live", timeout_s=60,
+    wait_until(lambda: processor.health().get("phase") == "live", timeout_s=60,
                message="the processor did not go live")
     producer = ingest(inputs, running.topics, running.bootstrap, tmp_path / "ingest.log")
-    assert producer.process.wait(timeout=300) == 0, producer.log()[-3000:]
+    assert producer.process.wait(timeout=300) == 0, producer.log_text()[-3000:]
     assert_same_rows(wait_for_outputs(running, expected, inputs.last_input_ms), expected)

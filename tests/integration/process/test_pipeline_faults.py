@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from heat_pipeline import (
+from heatmap.stack.services import HeatService
+from support.heat_pipeline import (
     Pipeline,
     RecordedInputs,
     assert_same_rows,
@@ -36,8 +37,8 @@ from heat_pipeline import (
     pipeline,
     wait_for_outputs,
 )
-from heat_services import HeatService, KafkaBroker
-from waiting import wait_until
+from support.heat_services import KafkaBroker, alive
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -55,13 +56,13 @@ def running(stack, migrated, tmp_path: Path) -> Iterator[Pipeline]:
 def ingest_all(running: Pipeline, inputs: RecordedInputs, log_path: Path) -> None:
     """Every input record into Kafka, before any worker starts."""
     producer = ingest(inputs, running.topics, running.bootstrap, log_path)
-    assert producer.process.wait(timeout=300) == 0, producer.log()[-3000:]
+    assert producer.process.wait(timeout=300) == 0, producer.log_text()[-3000:]
 
 
 def health(service: HeatService) -> dict[str, Any]:
     """The worker's ``/health`` body ({} while it does not answer); it must be alive."""
-    service.alive()
-    return service.health()[1]
+    alive(service)
+    return service.health()
 
 
 def wait_live(service: HeatService, timeout_s: float = 90) -> int:
@@ -85,7 +86,7 @@ def wait_epoch(service: HeatService, epoch: int, timeout_s: float = 60) -> None:
 def recoveries(service: HeatService) -> list[dict[str, Any]]:
     """Each takeover by ``service``: whether it found a checkpoint, the epochs it replayed
     and how long it took from the producer's start to live (``recovery_s``)."""
-    lines = [json.loads(line) for line in service.log().splitlines()
+    lines = [json.loads(line) for line in service.log_text().splitlines()
              if '"committed state read"' in line or '"engine live"' in line]
     read = [line for line in lines if line["message"] == "committed state read"]
     live = [line for line in lines if line["message"] == "engine live"]
@@ -149,7 +150,7 @@ def test_active_processor_killed_three_times(
         second = running.process(**rarely)
         wait_live(second)
         before = frames.written()
-        wait_until(lambda: second.alive() and frames.written() > before, timeout_s=60,
+        wait_until(lambda: alive(second) and frames.written() > before, timeout_s=60,
                    interval_s=0.005, message="the new owner wrote no frames")
         second.kill()  # its first transaction is open: frames written, not committed
         assert frames.committed() < frames.written(), "the kill missed the open transaction"
@@ -179,7 +180,7 @@ def test_sink_killed_mid_stream(running: Pipeline, pipeline_inputs: RecordedInpu
     running.process()
     sink = running.sink()
     url = running.database.admin_url()
-    wait_until(lambda: sink.alive() and output_counts(url, pipeline_inputs.last_input_ms)[
+    wait_until(lambda: alive(sink) and output_counts(url, pipeline_inputs.last_input_ms)[
         "frames"] > 0, timeout_s=120, interval_s=0.1, message="the sink stored no frame")
     sink.kill()
     stored = output_counts(url, pipeline_inputs.last_input_ms)
@@ -200,13 +201,13 @@ def test_postgresql_stopped_while_the_pipeline_runs(
     processor = running.process()
     sink = running.sink()
     url = running.database.admin_url()
-    wait_until(lambda: sink.alive() and output_counts(url, pipeline_inputs.last_input_ms)[
+    wait_until(lambda: alive(sink) and output_counts(url, pipeline_inputs.last_input_ms)[
         "frames"] > 0, timeout_s=120, interval_s=0.1, message="the sink stored no frame")
     database_server.stop()
     try:
         stopped_s = time.monotonic()
         epoch_at_stop = health(processor).get("epoch", 0)
-        wait_until(lambda: (processor.alive() and sink.alive()
+        wait_until(lambda: (alive(processor) and alive(sink)
                             and time.monotonic() - stopped_s >= OUTAGE_S),
                    timeout_s=OUTAGE_S + 30, interval_s=0.5)
         assert health(processor)["epoch"] > epoch_at_stop, "the processor stalled"
@@ -214,7 +215,7 @@ def test_postgresql_stopped_while_the_pipeline_runs(
         database_server.start()
     back_s = time.monotonic()
     frames_when_back = output_counts(url, pipeline_inputs.last_input_ms)["frames"]
-    wait_until(lambda: sink.alive() and output_counts(
+    wait_until(lambda: alive(sink) and output_counts(
         url, pipeline_inputs.last_input_ms)["frames"] > frames_when_back, timeout_s=120,
         interval_s=0.2, message="the sink stored nothing after PostgreSQL came back")
     writing_s = time.monotonic() - back_s
@@ -258,13 +259,13 @@ def test_broker_killed_and_restarted(
     frames = FramesTopic(running.bootstrap, running.topics.heat_frames)
     try:
         before = frames.written()
-        wait_until(lambda: processor.alive() and frames.written() > before, timeout_s=60,
+        wait_until(lambda: alive(processor) and frames.written() > before, timeout_s=60,
                    interval_s=0.005, message="the processor wrote no frames")
         own_broker.kill()  # inside the processor's transaction: frames written, uncommitted
     finally:
         frames.close()
     killed_s = time.monotonic()
-    wait_until(lambda: (processor.alive() and sink.alive()
+    wait_until(lambda: (alive(processor) and alive(sink)
                         and time.monotonic() - killed_s >= BROKER_DOWN_S),
                timeout_s=BROKER_DOWN_S + 30, interval_s=0.5)
     own_broker.start()

@@ -19,7 +19,6 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from psycopg import sql
 
-from heat_services import HeatService, service_env
 from heatmap.db import migrations, tables
 from heatmap.db.writer import HeatBatch, HeatWriter
 from heatmap.schema import (
@@ -37,9 +36,11 @@ from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.sink.batching import _correlation
 from heatmap.sink.price_sampling import PriceSampler
 from heatmap.stack import kafka as kafka_broker
+from heatmap.stack.services import HeatService
 from heatmap.topics import Topics, topic_specs
-from sample_frames import BAR_MS, engine_frames
-from waiting import wait_until
+from support.heat_services import alive, service_env
+from support.sample_frames import BAR_MS, engine_frames
+from support.waiting import wait_until
 
 # Recent event times: TimescaleDB's retention jobs would drop rows from 1970.
 START_MS = (int(time.time() * 1000) // BAR_MS - 600) * BAR_MS
@@ -207,21 +208,21 @@ def test_committed_records_are_stored_as_a_direct_write_would(
     expected = direct_rows(reference, batch)
     sink = start_sink(migrated, HEAT_SINK_PRICE_INTERVAL="0")
     url = migrated.admin_url()
-    wait_until(lambda: sink.alive() and all_rows(url) == expected, 120,
+    wait_until(lambda: alive(sink) and all_rows(url) == expected, 120,
                message="the sink did not store what a direct write stores")
     wait_until(lambda: count(url, "deadletters") == 1, 30)
     letters = {(row[1], row[4]) for row in table_rows(url, tables.DEADLETTERS)}
     # The bad price is left to the processor's dead letters (one row per bad record).
     assert letters == {(topics.deadletter, f"{topics.prices} (ingest-replay): bad row")}
 
-    status, body = get(f"{sink.url()}/health")
+    status, body = get(f"{sink.url}/health")
     assert status == 200 and json.loads(body)["status"] == "ok"
-    status, body = get(f"{sink.url()}/metrics")
+    status, body = get(f"{sink.url}/metrics")
     assert status == 200
     assert f'heat_sink_rows_total{{table="frames"}} {len(batch.frames)}.0' in body
     assert f'heat_sink_deadletters_total{{topic="{topics.deadletter}"}} 1.0' in body
     assert f'heat_sink_skipped_inputs_total{{topic="{topics.prices}"}} 1.0' in body
-    assert sink.stop() == 0, sink.log()[-3000:]
+    assert sink.stop() == 0, sink.log_text()[-3000:]
     assert all_rows(url) == expected  # nothing aborted, nothing twice
 
 
@@ -240,7 +241,7 @@ def test_kill_9_mid_stream_and_restart_lose_and_duplicate_nothing(
     sink = start_sink(migrated, HEAT_SINK_PRICE_INTERVAL="0",
                       HEAT_SINK_BATCH_MAX_RECORDS="10")
     produce(stack.kafka_bootstrap, transactions[:20])
-    wait_until(lambda: sink.alive() and count(url, "frames") > 0, 120)
+    wait_until(lambda: alive(sink) and count(url, "frames") > 0, 120)
 
     # The rest as a live stream, so the kill lands mid-stream.
     producer = threading.Thread(target=produce, args=(stack.kafka_bootstrap,
@@ -256,9 +257,9 @@ def test_kill_9_mid_stream_and_restart_lose_and_duplicate_nothing(
 
     restarted = start_sink(migrated, HEAT_SINK_PRICE_INTERVAL="0",
                            HEAT_SINK_BATCH_MAX_RECORDS="10")
-    wait_until(lambda: restarted.alive() and all_rows(url) == expected, 180,
+    wait_until(lambda: alive(restarted) and all_rows(url) == expected, 180,
                message="after a kill -9 and a restart the rows differ from a direct write")
-    assert restarted.stop() == 0, restarted.log()[-3000:]
+    assert restarted.stop() == 0, restarted.log_text()[-3000:]
 
 
 def test_prices_keep_bar_closes_and_at_most_one_tick_per_interval(
@@ -274,8 +275,8 @@ def test_prices_keep_bar_closes_and_at_most_one_tick_per_interval(
     held = sampler.flush()
     sink = start_sink(migrated, HEAT_SINK_PRICE_INTERVAL="1")
     url = migrated.admin_url()
-    wait_until(lambda: sink.alive() and count(url, "prices") == len(kept), 120)
-    assert sink.stop() == 0, sink.log()[-3000:]
+    wait_until(lambda: alive(sink) and count(url, "prices") == len(kept), 120)
+    assert sink.stop() == 0, sink.log_text()[-3000:]
     stored_ms = sorted(round(row[1].timestamp() * 1000)
                        for row in table_rows(url, tables.PRICES))
     expected_ms = sorted(round(p.ts.timestamp() * 1000) for p in kept + held)

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from heat_pipeline import Pipeline, ingest, pipeline, recorded_inputs
-from heat_services import HeatService
 from heatmap.schema import Position, encode, ms_to_datetime
-from waiting import wait_until
+from heatmap.stack.services import HeatService
+from support.heat_pipeline import Pipeline, ingest, pipeline, recorded_inputs
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def running(stack, tmp_path: Path) -> Iterator[Pipeline]:
 
 def roles(workers: list[HeatService]) -> tuple[HeatService, HeatService] | None:
     """(active, standby) once one runs the engine live and the other points at it."""
-    health = [worker.health()[1] for worker in workers]
+    health = [worker.health() for worker in workers]
     if any(not h for h in health):
         return None
     active = [w for w, h in zip(workers, health, strict=True)
@@ -83,7 +83,7 @@ def roles(workers: list[HeatService]) -> tuple[HeatService, HeatService] | None:
     standby = [w for w, h in zip(workers, health, strict=True) if h["role"] == "standby"]
     if len(active) != 1 or len(standby) != 1:
         return None
-    if health[workers.index(standby[0])]["active_url"] != active[0].url():
+    if health[workers.index(standby[0])]["active_url"] != active[0].url:
         return None
     return active[0], standby[0]
 
@@ -91,11 +91,11 @@ def roles(workers: list[HeatService]) -> tuple[HeatService, HeatService] | None:
 def test_bot_api_on_live_workers(running: Pipeline, tmp_path: Path) -> None:
     inputs = recorded_inputs(tmp_path / "inputs", END)
     producer = ingest(inputs, running.topics, running.bootstrap, tmp_path / "ingest.log")
-    assert producer.process.wait(timeout=300) == 0, producer.log()[-3000:]
+    assert producer.process.wait(timeout=300) == 0, producer.log_text()[-3000:]
     workers = [running.process(), running.process()]
     active, standby = wait_until(lambda: roles(workers), timeout_s=120, interval_s=0.3,
                                  message="no active worker with a standby pointing at it")
-    base = active.url()
+    base = active.url
     query = f"/v1/frames/latest?account={ACCOUNT}&timeframe=1h"
 
     def same_as_topic() -> dict[str, Any] | None:
@@ -123,7 +123,7 @@ def test_bot_api_on_live_workers(running: Pipeline, tmp_path: Path) -> None:
     status, refused, _ = call(base + "/v1/whatif", b"{not json")
     assert status == 400 and "malformed" in refused["error"]
 
-    status, _, headers = call(standby.url() + query)
+    status, _, headers = call(standby.url + query)
     assert status == 307 and headers["Location"] == base + query
 
     stream = urllib.request.urlopen(  # noqa: S310 (http only)

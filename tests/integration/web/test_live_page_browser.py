@@ -17,9 +17,9 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from heat_pipeline import ROOT, Pipeline, RecordedInputs, ingest, pipeline
 from heatmap.schema import rfc3339_to_ms
-from live_page import (
+from support.heat_pipeline import ROOT, Pipeline, RecordedInputs, ingest, pipeline
+from support.live_page import (
     assert_alerts_show,
     assert_page_shows,
     headless_chromium,
@@ -28,7 +28,7 @@ from live_page import (
     requested_hosts,
     screenshot,
 )
-from waiting import wait_until
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +86,7 @@ def window(folder: Path, start: str, end: str) -> RecordedInputs:
 
 def feed(running: Pipeline, inputs: RecordedInputs, log_path: Path) -> None:
     producer = ingest(inputs, running.topics, running.bootstrap, log_path)
-    assert producer.process.wait(timeout=300) == 0, producer.log()[-3000:]
+    assert producer.process.wait(timeout=300) == 0, producer.log_text()[-3000:]
 
 
 def book_query(kind: str, name: str, timeframe: str) -> str:
@@ -181,9 +181,9 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
                                                           tmp_path: Path) -> None:
     feed(running, window(tmp_path / "first", "", FIRST_END), tmp_path / "ingest-first.log")
     processor = running.process()
-    wait_until(lambda: processor.health()[1].get("phase") == "live", timeout_s=120,
+    wait_until(lambda: processor.health().get("phase") == "live", timeout_s=120,
                message="the processor did not go live")
-    base_url = processor.url()
+    base_url = processor.url
     wait_until(lambda: books(base_url) >= {("account", ODD_ACCOUNT), ("desk", ODD_DESK),
                                            ("account", "acct-a1"), ("desk", "beta")},
                timeout_s=120, message="the processor never served every book of the feed")
@@ -243,10 +243,10 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
         screenshot(browser, tmp_path / "live-page-desk.png")
 
         # Opened on a standby, the page moves to the worker running the engine.
-        wait_until(lambda: (standby.health()[1].get("active_url") or "").rstrip("/")
+        wait_until(lambda: (standby.health().get("active_url") or "").rstrip("/")
                    == base_url.rstrip("/"), timeout_s=60,
                    message="the standby never learned which worker runs the engine")
-        browser.get(f"{standby.url()}/live?{query}")
+        browser.get(f"{standby.url}/live?{query}")
         wait_until(lambda: browser.current_url.startswith(f"{base_url}/live?"), timeout_s=10)
         assert_page_shows(*settled(browser, base_url, query))
         alerts_settled(browser, base_url, query)

@@ -15,10 +15,8 @@ EXPECTED_COMMANDS = {
     "heat", "heat stack", "heat stack up", "heat stack down", "heat stack status",
     "heat stack env", "heat db", "heat db migrate", "heat db status", "heat replay",
     "heat ingest", "heat ingest simulate", "heat ingest replay", "heat ingest exchange",
-    "heat ingest positions", "heat bench", "heat bench engine", "heat bench storage",
-    "heat bench ingest", "heat bench pipeline", "heat sink", "heat grafana",
-    "heat grafana dashboards", "heat grafana provision", "heat snapshot", "heat compare",
-    "heat demo",
+    "heat ingest positions", "heat sink", "heat grafana", "heat grafana dashboards",
+    "heat grafana provision", "heat snapshot", "heat compare", "heat demo",
 }
 
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import heatmap.compare
-from module_imports import assert_imports_only, assert_never_calls, top_level_packages_loaded_by
+from support.module_imports import (
+    assert_imports_only,
+    assert_never_calls,
+    top_level_packages_loaded_by,
+)
 
 COMPARE_DIR = Path(heatmap.compare.__file__).parent
 MODEL = ["equity.py", "rule.py", "drawdowns.py", "report.py", "run.py", "__init__.py"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from demo_messages import alert, cluster, frame, position
 from heatmap.demo.board import Board
+from support.demo_messages import alert, cluster, frame, position
 
 
 def test_the_newest_frame_of_the_timeframe_stands_for_its_book() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from demo_messages import alert, cluster, frame, position
 from heatmap.demo.board import Board
 from heatmap.demo.view import (
     BAR_WIDTH,
@@ -15,6 +14,7 @@ from heatmap.demo.view import (
     screen,
     status_line,
 )
+from support.demo_messages import alert, cluster, frame, position
 
 RUN = RunView(source="replay", speed=3600, live_url="http://127.0.0.1:9402/live",
               snapshot_dir="demo-snapshots", snapshots=4, elapsed_s=33, duration_s=120,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import heatmap.engine
-from module_imports import imported_modules
+from support.module_imports import imported_modules
 
 ENGINE_DIR = Path(heatmap.engine.__file__).parent
 ALLOWED_ROOTS = {"__future__", "collections", "dataclasses", "functools", "hashlib", "heapq",

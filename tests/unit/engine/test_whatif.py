@@ -15,7 +15,7 @@ from heatmap.engine.engine import HeatEngine
 from heatmap.engine.market_view import capture_market
 from heatmap.engine.whatif import DESK_ORDERS_ACCOUNT, WhatIfError, what_if
 from heatmap.schema import Frame, WhatIfOrder
-from sample_books import PARAMS, sample_engine
+from support.sample_books import PARAMS, sample_engine
 
 
 def _applied_frames(engine: HeatEngine, key: tuple[str | None, str | None], ts_ms: int,

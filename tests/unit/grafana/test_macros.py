@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from heatmap.grafana.macros import (
+from support.grafana_macros import (
     MacroError,
     QueryContext,
     duration_text,

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import heatmap.ingest
 import heatmap.sources
-from module_imports import assert_imports_only, assert_never_calls, top_level_packages_loaded_by
+from support.module_imports import (
+    assert_imports_only,
+    assert_never_calls,
+    top_level_packages_loaded_by,
+)
 
 INGEST_DIR = Path(heatmap.ingest.__file__).parent
 PURE_FILES = sorted([

@@ -7,7 +7,7 @@ import os
 import threading
 
 from heatmap.ingest.pipeline import StopFlag, interruptible_lines
-from waiting import wait_until
+from support.waiting import wait_until
 
 
 def reader_threads() -> list[threading.Thread]:

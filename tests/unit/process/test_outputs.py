@@ -21,7 +21,7 @@ from heatmap.process.sequencer import SourcePosition
 from heatmap.schema import CorrelationSnapshot, Frame, ms_to_rfc3339
 from heatmap.sink.batching import _correlation, deadletter_of
 from heatmap.topics import Topics
-from sample_frames import engine_frames
+from support.sample_frames import engine_frames
 
 TOPICS = Topics.from_settings()
 SOURCE_TOPICS = [TOPICS.prices, TOPICS.accounts, TOPICS.positions]

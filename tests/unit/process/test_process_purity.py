@@ -6,7 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import heatmap.process
-from module_imports import assert_imports_only, assert_never_calls, top_level_packages_loaded_by
+from support.module_imports import (
+    assert_imports_only,
+    assert_never_calls,
+    top_level_packages_loaded_by,
+)
 
 PROCESS_DIR = Path(heatmap.process.__file__).parent
 PURE_FILES = [PROCESS_DIR / "sequencer.py", PROCESS_DIR / "epochs.py", PROCESS_DIR / "host.py"]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from heat_pipeline import recorded_inputs
 from oracle.reference import check_replay_output
+from support.heat_pipeline import recorded_inputs
 
 ROOT = Path(__file__).parents[3]
 PRICES = sorted((ROOT / "data" / "binance-5m").glob("*.csv"))

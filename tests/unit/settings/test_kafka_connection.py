@@ -10,7 +10,9 @@ from pydantic import SecretStr, ValidationError
 
 from heatmap.settings.kafka import KafkaConnection, KafkaSettings
 
-SRC = Path(__file__).parents[3] / "src" / "heatmap"
+ROOT = Path(__file__).parents[3]
+# The product, and the benchmarks beside it (their clients reach the broker under test).
+SOURCES = (ROOT / "src" / "heatmap", ROOT / "benchmarks")
 CLIENTS = {"KafkaProducer", "KafkaConsumer", "KafkaAdminClient", "AIOKafkaProducer",
            "AIOKafkaConsumer", "AIOKafkaAdminClient", "App"}
 RENDERERS = {"kafka_python", "aiokafka", "faust"}
@@ -80,10 +82,10 @@ def _built_from_a_connection(call: ast.Call) -> bool:
 
 def test_every_kafka_client_in_the_product_is_built_from_the_connection_config() -> None:
     found, wrong = 0, []
-    for path in sorted(SRC.rglob("*.py")):
+    for path in sorted(path for source in SOURCES for path in source.rglob("*.py")):
         for call in _client_calls(ast.parse(path.read_text())):
             found += 1
             if not _built_from_a_connection(call):
-                wrong.append(f"{path.relative_to(SRC)}:{call.lineno}")
+                wrong.append(f"{path.relative_to(ROOT)}:{call.lineno}")
     assert found >= 8
     assert not wrong, f"Kafka clients built without KafkaConnection: {wrong}"

@@ -10,7 +10,7 @@ from heatmap.schema import Account, Alert, Correlation, Position, Price, encode,
 from heatmap.sink.batching import SinkBatcher
 from heatmap.sink.price_sampling import PriceSampler
 from heatmap.topics import Topics
-from sample_frames import engine_frames
+from support.sample_frames import engine_frames
 
 TOPICS = Topics.from_settings()
 

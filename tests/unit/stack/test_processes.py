@@ -2,7 +2,7 @@ import sys
 from pathlib import Path
 
 from heatmap.stack import processes
-from waiting import wait_until
+from support.waiting import wait_until
 
 
 def test_spawn_find_and_terminate(tmp_path: Path) -> None:

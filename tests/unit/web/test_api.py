@@ -16,10 +16,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
-from heatmap.web.api import BotApi, Routing, routes
+from heatmap.web.api import BotApi, Routing
 from heatmap.web.live import LiveView
-from sample_books import sample_alert as alert
-from sample_books import sample_engine
+from support.bot_api_routes import routes
+from support.sample_books import sample_alert as alert
+from support.sample_books import sample_engine
 
 
 class Worker:

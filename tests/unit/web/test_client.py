@@ -14,13 +14,14 @@ import pytest
 from aiohttp import web
 from typer.testing import CliRunner
 
-from heat_services import HEAT
 from heatmap.cli.main import app as heat
 from heatmap.engine.alerts import AlertMonitor
 from heatmap.stack.ports import free_port
-from heatmap.web.api import BotApi, Routing, routes
+from heatmap.stack.services import HEAT
+from heatmap.web.api import BotApi, Routing
 from heatmap.web.live import LiveView
-from sample_books import sample_engine
+from support.bot_api_routes import routes
+from support.sample_books import sample_engine
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from heatmap.web.live import (
     EngineNotLive,
     LiveView,
 )
-from sample_books import sample_alert as alert
-from sample_books import sample_engine
+from support.sample_books import sample_alert as alert
+from support.sample_books import sample_engine
 
 THRESHOLDS = AlertMonitor().thresholds
 

@@ -97,7 +97,7 @@ def test_the_page_reads_only_the_documented_api() -> None:
 @pytest.mark.parametrize("broken", ["missing", "cannot-start"])
 def test_the_browser_test_fails_rather_than_skips_without_a_browser(
         broken: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import live_page
+    from support import live_page
 
     browser = tmp_path / "chromium"
     if broken == "cannot-start":

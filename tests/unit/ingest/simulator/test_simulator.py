@@ -188,7 +188,7 @@ def test_equity_is_marked_to_market(hour, simulator: MarketSimulator) -> None:
 
 
 def test_ten_minutes_of_market_are_busy() -> None:
-    """Ten simulated minutes carry well over 15,000 events (its speed: `heat bench ingest`)."""
+    """Ten simulated minutes carry well over 15,000 events (its speed: `heat-bench ingest`)."""
     assert sum(1 for _ in MarketSimulator().events(600.0)) > 15_000
 
 

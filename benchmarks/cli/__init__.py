@@ -1,0 +1,2 @@
+"""``heat-bench``: one module per benchmark command; tables and JSON output shared in
+:mod:`benchmarks.cli.results`."""

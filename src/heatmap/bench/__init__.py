@@ -1,1 +1,0 @@
-"""``heat bench``: throughput benchmarks, each against a baseline measured in the same run."""
