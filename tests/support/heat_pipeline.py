@@ -30,6 +30,8 @@ TIMEFRAMES = "1h,4h,1d"
 # The pipeline tests' inputs end here: a day and a half of the real bars, warm-up, 17
 # position changes, three desks, about 7,000 frames and 175 alert transitions.
 PIPELINE_END = "2018-01-12T12"
+# Four days of the real bars and the books: the restart tests' inputs.
+RESTART_END = "2018-01-14T05"
 # What the pipeline must reproduce: the engine's outputs (inputs are compared elsewhere).
 OUTPUT_TABLES = [tables.FRAMES, tables.FRAME_POSITIONS, tables.FRAME_CLUSTERS, tables.ALERTS,
                  tables.CORRELATIONS]
