@@ -276,7 +276,7 @@ def pipeline_expected(database_server: DatabaseServer, pipeline_inputs, stack: S
 def restart_inputs(tmp_path_factory: pytest.TempPathFactory):
     """Four days of the real bars and the test books (``RESTART_END``): enough that a
     processor killed after the ingest finished has not applied them all yet."""
-    from heat_pipeline import RESTART_END, recorded_inputs
+    from support.heat_pipeline import RESTART_END, recorded_inputs
 
     return recorded_inputs(tmp_path_factory.mktemp("restart-inputs"), RESTART_END)
 
@@ -285,7 +285,7 @@ def restart_inputs(tmp_path_factory: pytest.TempPathFactory):
 def restart_expected(database_server: DatabaseServer, restart_inputs, stack: StackState
                      ) -> Iterator[dict]:
     """The output rows ``heat replay --to-db`` of ``restart_inputs`` writes."""
-    from heat_pipeline import output_rows, replay_to_db
+    from support.heat_pipeline import output_rows, replay_to_db
 
     with migrated_database(database_server) as settings:
         replay_to_db(restart_inputs, settings, stack.kafka_bootstrap)
