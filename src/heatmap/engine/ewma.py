@@ -85,15 +85,6 @@ class EwmaCorrelation:
             self._uniform = False  # the new slots' pairs have not started
         self.size = max(self.size, size)
 
-    def reset_slot(self, slot: int) -> None:
-        """Forget everything about ``slot`` (a symbol left; the slot may be reused)."""
-        for matrix, value in ((self.mean, 0.0), (self.cov, 0.0), (self.var, 0.0),
-                              (self.weight, 1.0), (self.started, False)):
-            matrix[slot, :] = value
-            matrix[:, slot] = value
-        self.count[slot] = 0
-        self._uniform = False
-
     def update(self, returns: np.ndarray, observed: np.ndarray | None = None) -> None:
         """Fold in one bar of returns.
 
