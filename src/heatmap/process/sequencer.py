@@ -201,10 +201,6 @@ class Sequencer:
         self._caught_up: frozenset[int] = frozenset()
 
     @property
-    def source_count(self) -> int:
-        return len(self._sources)
-
-    @property
     def watermark_ms(self) -> int | None:
         """Everything before this (epoch ms) has been released, and everything at it too
         once every source was caught up; None before the first release."""
