@@ -250,12 +250,6 @@ class Sequencer:
                                     record, arrived))
         return None
 
-    def add_all(self, records: Iterable[SourceRecord], arrived: float = 0.0
-                ) -> list[Rejection]:
-        """:meth:`add` every record; returns the rejections."""
-        return [rejection for record in records
-                if (rejection := self.add(record, arrived)) is not None]
-
     def skip(self, source_index: int, offset: int) -> bool:
         """Count a record the caller refused itself (e.g. undecodable) as done.
 
