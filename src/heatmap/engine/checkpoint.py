@@ -44,6 +44,7 @@ import numpy as np
 from heatmap.engine.alerts import AlertMonitor, AlertThresholds, _Machine
 from heatmap.engine.book import AccountTerms, PositionBook, _Entry
 from heatmap.engine.engine import HeatEngine, _Pending
+from heatmap.engine.envelope import Envelope
 from heatmap.engine.ewma import EwmaCorrelation
 from heatmap.engine.market import MarketState
 from heatmap.engine.params import EngineParams
@@ -174,15 +175,10 @@ class EngineCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
     alerts: list[SavedAlertBook]
 
 
-class _Header(msgspec.Struct):
-    """The fields read before anything else (unknown fields are ignored)."""
-
-    format: str
-    format_version: int
-
-
-_ENCODER = msgspec.msgpack.Encoder()
-_DECODER = msgspec.msgpack.Decoder(EngineCheckpoint)
+_ENVELOPE = Envelope(EngineCheckpoint, format=FORMAT, version=FORMAT_VERSION,
+                     error=CheckpointError, name="engine checkpoint",
+                     version_name="checkpoint format version",
+                     advice="start from scratch (old checkpoints are not migrated)")
 
 
 def params_fingerprint(params: EngineParams) -> str:
@@ -212,7 +208,7 @@ def export_state(engine: HeatEngine, monitor: AlertMonitor) -> bytes:
         params=msgspec.to_builtins(engine.params),
         market=_export_market(engine.market), book=_export_book(engine.book),
         scheduler=_export_scheduler(engine), alerts=_export_alerts(monitor))
-    return _ENCODER.encode(checkpoint)
+    return _ENVELOPE.encode(checkpoint)
 
 
 def _pack(array: np.ndarray) -> PackedArray:
@@ -304,7 +300,7 @@ def restore_state(blob: bytes, params: EngineParams, *,
         ``blob`` is no checkpoint, is of another format version, is
         inconsistent, or was taken with other parameters.
     """
-    checkpoint = _decode(blob)
+    checkpoint = _ENVELOPE.decode(blob)
     expected = params_fingerprint(params)
     if checkpoint.params_hash != expected:
         raise CheckpointError(
@@ -322,23 +318,6 @@ def restore_state(blob: bytes, params: EngineParams, *,
     except (ValueError, KeyError) as error:
         raise CheckpointError(f"inconsistent checkpoint: {error}") from error
     return engine, monitor
-
-
-def _decode(blob: bytes) -> EngineCheckpoint:
-    try:
-        header = msgspec.msgpack.decode(blob, type=_Header)
-    except msgspec.DecodeError as error:
-        raise CheckpointError(f"not an engine checkpoint ({error})") from error
-    if header.format != FORMAT:
-        raise CheckpointError(f"not an engine checkpoint (format {header.format!r})")
-    if header.format_version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint format version {header.format_version} is not the supported "
-            f"version {FORMAT_VERSION}: start from scratch (old checkpoints are not migrated)")
-    try:
-        return _DECODER.decode(blob)
-    except msgspec.DecodeError as error:
-        raise CheckpointError(f"corrupt engine checkpoint ({error})") from error
 
 
 def _params_difference(saved: dict[str, Any], params: EngineParams) -> str:
