@@ -132,7 +132,7 @@ class EwmaCorrelation:
         Raises
         ------
         ValueError
-            The estimator has slots already, or an array's shape or kind does not fit
+            The estimator has slots already, or an array's shape or dtype does not fit
             ``state.size``.
         """
         if self.size:

@@ -21,7 +21,7 @@ class ExportedMarket:
     symbols : list of str, length k
         In slot order (the order they first priced in).
     last_price : ndarray of float64, shape (k,)
-        Settlement currency; NaN until a symbol's first price.
+        The last observed price per symbol, in the settlement currency.
     last_price_ms : ndarray of int64, shape (k,)
         When each last price was observed, epoch ms.
     prev_close : ndarray of float64, shape (k,)
