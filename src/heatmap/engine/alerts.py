@@ -41,6 +41,37 @@ class _Machine:
     threshold: float = 0.0
 
 
+AlertBook = tuple[str, str, str]  # ("account" or "desk", its name, timeframe)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportedMachine:
+    """One alert machine, copied out of its monitor.
+
+    Attributes
+    ----------
+    level : int
+        -1 when nothing fires, else the index of the firing level in the reading's
+        thresholds (ascending severity).
+    streak : dict of int to int
+        Per level, the consecutive frames at or beyond its threshold.
+    severity : str
+        Of the level that fired last, reported again when it resolves.
+    threshold : float
+        Of the level that fired last.
+    """
+
+    level: int
+    streak: dict[int, int]
+    severity: Severity
+    threshold: float
+
+
+# Every machine of a monitor, per book and timeframe, then per (kind, subject), each in
+# insertion order: the order vanished subjects resolve in.
+ExportedAlerts = dict[AlertBook, dict[tuple[AlertKind, str], ExportedMachine]]
+
+
 @dataclass(frozen=True)
 class _Reading:
     kind: AlertKind
@@ -73,10 +104,30 @@ class AlertMonitor:
         self.defaults = defaults or AlertThresholds()
         self.per_desk = per_desk or {}
         # Machines per book and timeframe (see _book), then per (kind, subject).
-        self._machines: dict[tuple[str, str, str], dict[tuple[AlertKind, str], _Machine]] = {}
+        self._machines: dict[AlertBook, dict[tuple[AlertKind, str], _Machine]] = {}
 
     def thresholds(self, desk: str | None) -> AlertThresholds:
         return self.per_desk.get(desk or "", self.defaults)
+
+    def export_state(self) -> ExportedAlerts:
+        """A copy of every machine (thresholds are configuration, not state)."""
+        return {book: {(kind, subject): ExportedMachine(
+                           level=machine.level, streak=dict(machine.streak),
+                           severity=machine.severity, threshold=machine.threshold)
+                       for (kind, subject), machine in machines.items()}
+                for book, machines in self._machines.items()}
+
+    def restore_state(self, state: ExportedAlerts) -> None:
+        """Take over the machines of ``state``; only a fresh monitor, that has observed
+        no frame yet, can (ValueError)."""
+        if self._machines:
+            raise ValueError("only a fresh alert monitor takes over an exported state")
+        self._machines = {
+            book: {(kind, subject): _Machine(level=machine.level, streak=dict(machine.streak),
+                                             severity=machine.severity,
+                                             threshold=machine.threshold)
+                   for (kind, subject), machine in machines.items()}
+            for book, machines in state.items()}
 
     def observe(self, frame: Frame) -> list[Alert]:
         """Feed one frame; returns the transitions it causes (usually none)."""
@@ -163,7 +214,7 @@ class AlertMonitor:
                      message=message)
 
 
-def _book(frame: Frame) -> tuple[str, str, str]:
+def _book(frame: Frame) -> AlertBook:
     """The alert book of a frame: an account (whatever its desk) or a desk."""
     if frame.account is not None:
         return ("account", frame.account, frame.timeframe)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,6 +21,36 @@ class AccountTerms:
     equity: float
     desk: str | None
     maintenance_rate: float | None
+
+
+class HeldPosition(NamedTuple):
+    """One position of an account: ``qty`` units of ``symbol`` under ``strategy``
+    ("" when none), with its conviction (0..1, None when not given)."""
+
+    symbol: str
+    strategy: str
+    qty: float
+    conviction: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportedBook:
+    """Positions, account terms and desks of a book, copied out of it.
+
+    Attributes
+    ----------
+    positions : dict of str to list of HeldPosition
+        Per account (an account may hold none), in insertion order: the order its
+        quantities are summed in.
+    terms : dict of str to AccountTerms
+        Per account, in insertion order.
+    desks : list of str
+        Every desk ever named, sorted.
+    """
+
+    positions: dict[str, list[HeldPosition]]
+    terms: dict[str, AccountTerms]
+    desks: list[str]
 
 
 @dataclass
@@ -76,6 +107,27 @@ class PositionBook:
         book._desks = set(self._desks)
         book.version = self.version
         return book
+
+    def export_state(self) -> ExportedBook:
+        """A copy of the positions, terms and desks (not the change counter)."""
+        return ExportedBook(
+            positions={account: [HeldPosition(symbol, strategy, entry.qty, entry.conviction)
+                                 for (symbol, strategy), entry in entries.items()]
+                       for account, entries in self._entries.items()},
+            # Terms are replaced, never changed in place: copying the mapping suffices.
+            terms=dict(self.terms), desks=self.desks)
+
+    def restore_state(self, state: ExportedBook) -> None:
+        """Take over ``state``; only a fresh book, with no account yet, can (ValueError).
+        Its change counter starts again from 0."""
+        if self._entries or self.terms:
+            raise ValueError("only a fresh book takes over an exported state")
+        self._entries = {
+            account: {(held.symbol, held.strategy): _Entry(held.qty, held.conviction)
+                      for held in positions}
+            for account, positions in state.positions.items()}
+        self.terms = dict(state.terms)
+        self._desks = set(state.desks)
 
     @property
     def accounts(self) -> list[str]:

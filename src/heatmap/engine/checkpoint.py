@@ -29,7 +29,12 @@ loses or changes the meaning of a field, or the engine gains state. A
 reader accepts exactly its own version; older checkpoints are refused and
 the engine starts over (see docs/checkpoints.md).
 
-This module is the one place that reads and writes the engine's internals.
+Each engine component copies its own state out and takes it over again
+(``export_state`` / ``restore_state`` of :class:`HeatEngine` with its market,
+estimators and book, and of :class:`AlertMonitor`); this module maps those
+plain values (numpy arrays, lists, dicts) to the versioned format and back, and
+the envelope (:mod:`heatmap.engine.envelope`) refuses anything but this format
+and version.
 """
 
 from __future__ import annotations
@@ -41,11 +46,12 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from heatmap.engine.alerts import AlertMonitor, AlertThresholds, _Machine
-from heatmap.engine.book import AccountTerms, PositionBook, _Entry
-from heatmap.engine.engine import HeatEngine, _Pending
-from heatmap.engine.ewma import EwmaCorrelation
-from heatmap.engine.market import MarketState
+from heatmap.engine.alerts import AlertMonitor, AlertThresholds, ExportedAlerts, ExportedMachine
+from heatmap.engine.book import AccountTerms, ExportedBook, HeldPosition
+from heatmap.engine.engine import ExportedEngine, HeatEngine, PendingFrame
+from heatmap.engine.envelope import Envelope
+from heatmap.engine.ewma import ExportedEwma
+from heatmap.engine.market import ExportedMarket
 from heatmap.engine.params import EngineParams
 from heatmap.schema import AlertKind, Severity, Trigger
 
@@ -174,15 +180,10 @@ class EngineCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
     alerts: list[SavedAlertBook]
 
 
-class _Header(msgspec.Struct):
-    """The fields read before anything else (unknown fields are ignored)."""
-
-    format: str
-    format_version: int
-
-
-_ENCODER = msgspec.msgpack.Encoder()
-_DECODER = msgspec.msgpack.Decoder(EngineCheckpoint)
+_ENVELOPE = Envelope(EngineCheckpoint, format=FORMAT, version=FORMAT_VERSION,
+                     error=CheckpointError, name="engine checkpoint",
+                     version_name="checkpoint format version",
+                     advice="start from scratch (old checkpoints are not migrated)")
 
 
 def params_fingerprint(params: EngineParams) -> str:
@@ -206,13 +207,14 @@ def export_state(engine: HeatEngine, monitor: AlertMonitor) -> bytes:
     is half consumed: a bar whose frames are partly emitted is not a state
     the format can hold.
     """
+    state = engine.export_state()
     checkpoint = EngineCheckpoint(
         format=FORMAT, format_version=FORMAT_VERSION,
         params_hash=params_fingerprint(engine.params),
         params=msgspec.to_builtins(engine.params),
-        market=_export_market(engine.market), book=_export_book(engine.book),
-        scheduler=_export_scheduler(engine), alerts=_export_alerts(monitor))
-    return _ENCODER.encode(checkpoint)
+        market=_saved_market(state.market), book=_saved_book(state.book),
+        scheduler=_saved_scheduler(state), alerts=_saved_alerts(monitor.export_state()))
+    return _ENVELOPE.encode(checkpoint)
 
 
 def _pack(array: np.ndarray) -> PackedArray:
@@ -221,60 +223,57 @@ def _pack(array: np.ndarray) -> PackedArray:
     return PackedArray(dtype=little.dtype.str, shape=list(little.shape), data=little.tobytes())
 
 
-def _export_ewma(estimator: EwmaCorrelation) -> SavedEwma:
-    n = estimator.size
+def _saved_ewma(ewma: ExportedEwma) -> SavedEwma:
     return SavedEwma(
-        size=n, uniform=estimator._uniform,
-        mean=_pack(estimator.mean[:n, :n]), cov=_pack(estimator.cov[:n, :n]),
-        var=_pack(estimator.var[:n, :n]), weight=_pack(estimator.weight[:n, :n]),
-        started=_pack(estimator.started[:n, :n]), count=_pack(estimator.count[:n]))
+        size=ewma.size, uniform=ewma.uniform, mean=_pack(ewma.mean), cov=_pack(ewma.cov),
+        var=_pack(ewma.var), weight=_pack(ewma.weight), started=_pack(ewma.started),
+        count=_pack(ewma.count))
 
 
-def _export_market(market: MarketState) -> SavedMarket:
+def _saved_market(market: ExportedMarket) -> SavedMarket:
     return SavedMarket(
-        symbols=list(market.symbols), last_price=_pack(market.last_price),
+        symbols=market.symbols, last_price=_pack(market.last_price),
         last_price_ms=_pack(market.last_price_ms), prev_close=_pack(market.prev_close),
         next_boundary_ms=market.next_boundary_ms, last_boundary_ms=market.last_boundary_ms,
-        estimators={name: _export_ewma(estimator)
-                    for name, estimator in market.estimators.items()})
+        estimators={name: _saved_ewma(ewma) for name, ewma in market.estimators.items()})
 
 
 def _optional_float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _export_book(book: PositionBook) -> SavedBook:
+def _saved_book(book: ExportedBook) -> SavedBook:
     # float(): an int quantity would encode as a msgpack int and come back a float.
     accounts = [
         SavedAccountPositions(account=account, positions=[
-            SavedPosition(symbol=symbol, strategy=strategy, qty=float(entry.qty),
-                          conviction=_optional_float(entry.conviction))
-            for (symbol, strategy), entry in entries.items()])
-        for account, entries in book._entries.items()]
+            SavedPosition(symbol=held.symbol, strategy=held.strategy, qty=float(held.qty),
+                          conviction=_optional_float(held.conviction))
+            for held in positions])
+        for account, positions in book.positions.items()]
     terms = [SavedAccountTerms(account=account, equity=float(t.equity), desk=t.desk,
                                maintenance_rate=_optional_float(t.maintenance_rate))
              for account, t in book.terms.items()]
     return SavedBook(accounts=accounts, terms=terms, desks=book.desks)
 
 
-def _export_scheduler(engine: HeatEngine) -> SavedScheduler:
-    pending = [SavedPendingFrame(due_ms=due_ms, sequence=sequence, account=account, desk=desk,
-                            trigger=engine._pending[(account, desk)].trigger)
-               for due_ms, sequence, (account, desk) in engine._due]
+def _saved_scheduler(engine: ExportedEngine) -> SavedScheduler:
+    pending = [SavedPendingFrame(due_ms=frame.due_ms, sequence=frame.sequence,
+                                 account=frame.account, desk=frame.desk, trigger=frame.trigger)
+               for frame in engine.pending]
     last = [SavedLastChangeFrame(account=account, desk=desk, ts_ms=ts_ms)
-            for (account, desk), ts_ms in engine._last_change_frame_ms.items()]
-    return SavedScheduler(pending=pending, next_sequence=engine._next_sequence,
-                             last_change_frames=last, last_price_ms=engine._last_price_ms)
+            for (account, desk), ts_ms in engine.last_change_frame_ms.items()]
+    return SavedScheduler(pending=pending, next_sequence=engine.next_sequence,
+                          last_change_frames=last, last_price_ms=engine.last_price_ms)
 
 
-def _export_alerts(monitor: AlertMonitor) -> list[SavedAlertBook]:
+def _saved_alerts(alerts: ExportedAlerts) -> list[SavedAlertBook]:
     return [
         SavedAlertBook(book_kind=book_kind, book=book, timeframe=timeframe, machines=[
             SavedMachine(kind=kind, subject=subject, level=machine.level,
                          streak=list(machine.streak.items()), severity=machine.severity,
                          threshold=float(machine.threshold))
             for (kind, subject), machine in machines.items()])
-        for (book_kind, book, timeframe), machines in monitor._machines.items()]
+        for (book_kind, book, timeframe), machines in alerts.items()]
 
 
 # -- restore ----------------------------------------------------------------------------------
@@ -304,7 +303,7 @@ def restore_state(blob: bytes, params: EngineParams, *,
         ``blob`` is no checkpoint, is of another format version, is
         inconsistent, or was taken with other parameters.
     """
-    checkpoint = _decode(blob)
+    checkpoint = _ENVELOPE.decode(blob)
     expected = params_fingerprint(params)
     if checkpoint.params_hash != expected:
         raise CheckpointError(
@@ -315,30 +314,11 @@ def restore_state(blob: bytes, params: EngineParams, *,
     engine = HeatEngine(params, on_bar_close=on_bar_close)
     monitor = AlertMonitor(alert_defaults, alert_per_desk)
     try:
-        _restore_market(engine.market, checkpoint.market)
-        _restore_book(engine.book, checkpoint.book)
-        _restore_scheduler(engine, checkpoint.scheduler)
-        _restore_alerts(monitor, checkpoint.alerts)
+        engine.restore_state(_exported_engine(checkpoint))
+        monitor.restore_state(_exported_alerts(checkpoint.alerts))
     except (ValueError, KeyError) as error:
         raise CheckpointError(f"inconsistent checkpoint: {error}") from error
     return engine, monitor
-
-
-def _decode(blob: bytes) -> EngineCheckpoint:
-    try:
-        header = msgspec.msgpack.decode(blob, type=_Header)
-    except msgspec.DecodeError as error:
-        raise CheckpointError(f"not an engine checkpoint ({error})") from error
-    if header.format != FORMAT:
-        raise CheckpointError(f"not an engine checkpoint (format {header.format!r})")
-    if header.format_version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint format version {header.format_version} is not the supported "
-            f"version {FORMAT_VERSION}: start from scratch (old checkpoints are not migrated)")
-    try:
-        return _DECODER.decode(blob)
-    except msgspec.DecodeError as error:
-        raise CheckpointError(f"corrupt engine checkpoint ({error})") from error
 
 
 def _params_difference(saved: dict[str, Any], params: EngineParams) -> str:
@@ -351,81 +331,60 @@ def _params_difference(saved: dict[str, Any], params: EngineParams) -> str:
                                   for name in names)
 
 
-def _unpack(packed: PackedArray, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+def _unpack(packed: PackedArray, dtype: str) -> np.ndarray:
+    """The array ``packed`` holds, of ``dtype`` in native byte order and writable; the
+    shape is the one it claims (the component taking it over checks it fits)."""
     expected = np.dtype(dtype).newbyteorder("<")
-    if np.dtype(packed.dtype) != expected or tuple(packed.shape) != shape:
-        raise ValueError(f"array {packed.dtype} {packed.shape}, expected {expected.str} "
-                         f"{list(shape)}")
+    if np.dtype(packed.dtype) != expected:
+        raise ValueError(f"array {packed.dtype} {packed.shape}, expected {expected.str}")
+    shape = tuple(packed.shape)
     if len(packed.data) != expected.itemsize * int(np.prod(shape, dtype=np.int64)):
         raise ValueError(f"array of shape {list(shape)} holds {len(packed.data)} bytes")
-    # Native byte order and writable: the engine updates these arrays in place.
     return np.frombuffer(packed.data, dtype=expected).astype(dtype).reshape(shape)
 
 
-def _restore_ewma(estimator: EwmaCorrelation, state: SavedEwma) -> None:
-    n = state.size
-    estimator.resize(n)
-    square = (n, n)
-    estimator.mean[:n, :n] = _unpack(state.mean, "f8", square)
-    estimator.cov[:n, :n] = _unpack(state.cov, "f8", square)
-    estimator.var[:n, :n] = _unpack(state.var, "f8", square)
-    estimator.weight[:n, :n] = _unpack(state.weight, "f8", square)
-    estimator.started[:n, :n] = _unpack(state.started, "?", square)
-    estimator.count[:n] = _unpack(state.count, "i8", (n,))
-    estimator._uniform = state.uniform
+def _exported_ewma(saved: SavedEwma) -> ExportedEwma:
+    return ExportedEwma(
+        size=saved.size, uniform=saved.uniform, mean=_unpack(saved.mean, "f8"),
+        cov=_unpack(saved.cov, "f8"), var=_unpack(saved.var, "f8"),
+        weight=_unpack(saved.weight, "f8"), started=_unpack(saved.started, "?"),
+        count=_unpack(saved.count, "i8"))
 
 
-def _restore_market(market: MarketState, saved: SavedMarket) -> None:
-    if list(saved.estimators) != list(market.estimators):
-        raise ValueError(f"timeframes {list(saved.estimators)}, expected "
-                         f"{list(market.estimators)}")
-    k = len(saved.symbols)
-    if len(set(saved.symbols)) != k:
-        raise ValueError("a symbol appears twice")
-    for name, estimator in market.estimators.items():
-        if saved.estimators[name].size != k:
-            raise ValueError(f"timeframe {name} holds {saved.estimators[name].size} slots "
-                             f"for {k} symbols")
-        _restore_ewma(estimator, saved.estimators[name])
-    market.symbols = list(saved.symbols)
-    market.slots = {symbol: slot for slot, symbol in enumerate(saved.symbols)}
-    market.last_price = _unpack(saved.last_price, "f8", (k,))
-    market.last_price_ms = _unpack(saved.last_price_ms, "i8", (k,))
-    market.prev_close = _unpack(saved.prev_close, "f8", (k,))
-    market.next_boundary_ms = saved.next_boundary_ms
-    market.last_boundary_ms = saved.last_boundary_ms
+def _exported_market(saved: SavedMarket) -> ExportedMarket:
+    return ExportedMarket(
+        symbols=list(saved.symbols), last_price=_unpack(saved.last_price, "f8"),
+        last_price_ms=_unpack(saved.last_price_ms, "i8"),
+        prev_close=_unpack(saved.prev_close, "f8"), next_boundary_ms=saved.next_boundary_ms,
+        last_boundary_ms=saved.last_boundary_ms,
+        estimators={name: _exported_ewma(ewma) for name, ewma in saved.estimators.items()})
 
 
-def _restore_book(book: PositionBook, saved: SavedBook) -> None:
-    for account in saved.accounts:
-        book._entries[account.account] = {
-            (p.symbol, p.strategy): _Entry(p.qty, p.conviction) for p in account.positions}
-    for terms in saved.terms:
-        book.terms[terms.account] = AccountTerms(terms.equity, terms.desk,
-                                                 terms.maintenance_rate)
-    book._desks = set(saved.desks)
+def _exported_book(saved: SavedBook) -> ExportedBook:
+    return ExportedBook(
+        positions={account.account: [HeldPosition(p.symbol, p.strategy, p.qty, p.conviction)
+                                     for p in account.positions]
+                   for account in saved.accounts},
+        terms={t.account: AccountTerms(t.equity, t.desk, t.maintenance_rate)
+               for t in saved.terms},
+        desks=list(saved.desks))
 
 
-def _restore_scheduler(engine: HeatEngine, saved: SavedScheduler) -> None:
-    for frame in saved.pending:
-        key = (frame.account, frame.desk)
-        if key in engine._pending:
-            raise ValueError(f"book {key} is pending twice")
-        engine._pending[key] = _Pending(frame.due_ms, frame.trigger)
-        # Heap order is kept as saved: the same list pops in the same order.
-        engine._due.append((frame.due_ms, frame.sequence, key))
-    due = engine._due
-    if any(due[(i - 1) // 2] > due[i] for i in range(1, len(due))):
-        raise ValueError("pending frames are not in heap order")
-    engine._next_sequence = saved.next_sequence
-    engine._last_change_frame_ms = {(last.account, last.desk): last.ts_ms
-                                    for last in saved.last_change_frames}
-    engine._last_price_ms = saved.last_price_ms
+def _exported_engine(checkpoint: EngineCheckpoint) -> ExportedEngine:
+    scheduler = checkpoint.scheduler
+    return ExportedEngine(
+        market=_exported_market(checkpoint.market), book=_exported_book(checkpoint.book),
+        pending=[PendingFrame(frame.due_ms, frame.sequence, frame.account, frame.desk,
+                              frame.trigger) for frame in scheduler.pending],
+        next_sequence=scheduler.next_sequence,
+        last_change_frame_ms={(last.account, last.desk): last.ts_ms
+                              for last in scheduler.last_change_frames},
+        last_price_ms=scheduler.last_price_ms)
 
 
-def _restore_alerts(monitor: AlertMonitor, saved: list[SavedAlertBook]) -> None:
-    for book in saved:
-        monitor._machines[(book.book_kind, book.book, book.timeframe)] = {
-            (m.kind, m.subject): _Machine(level=m.level, streak=dict(m.streak),
-                                          severity=m.severity, threshold=m.threshold)
-            for m in book.machines}
+def _exported_alerts(saved: list[SavedAlertBook]) -> ExportedAlerts:
+    return {(book.book_kind, book.book, book.timeframe): {
+                (m.kind, m.subject): ExportedMachine(level=m.level, streak=dict(m.streak),
+                                                     severity=m.severity, threshold=m.threshold)
+                for m in book.machines}
+            for book in saved}

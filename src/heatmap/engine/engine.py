@@ -13,13 +13,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from heatmap.engine.book import PositionBook
+from heatmap.engine.book import ExportedBook, PositionBook
 from heatmap.engine.frames import book_frames, book_snapshot
 from heatmap.engine.heat import BookSnapshot
-from heatmap.engine.market import MarketState
+from heatmap.engine.market import ExportedMarket, MarketState
 from heatmap.engine.params import EngineParams
 from heatmap.schema import Account, Frame, Position, Price, Trigger
 
@@ -30,6 +31,43 @@ BookKey = tuple[str | None, str | None]  # (account, desk): exactly one is set
 class _Pending:
     due_ms: int
     trigger: Trigger
+
+
+class PendingFrame(NamedTuple):
+    """A change-triggered frame not yet emitted, for the book ``(account, desk)``:
+    due at ``due_ms`` (epoch ms); ``sequence`` breaks ties of equal due times."""
+
+    due_ms: int
+    sequence: int
+    account: str | None
+    desk: str | None
+    trigger: Trigger
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportedEngine:
+    """Everything an engine holds between two events, copied out of it.
+
+    Attributes
+    ----------
+    market : ExportedMarket
+    book : ExportedBook
+    pending : list of PendingFrame
+        The heap of pending change frames as a list, in heap order.
+    next_sequence : int
+        The tie-break number of the next pending frame.
+    last_change_frame_ms : dict of BookKey to int
+        When each book last got a change frame (epoch ms): the rate limit's clock.
+    last_price_ms : int or None
+        The newest price time (epoch ms), where :meth:`HeatEngine.finish` closes bars up to.
+    """
+
+    market: ExportedMarket
+    book: ExportedBook
+    pending: list[PendingFrame]
+    next_sequence: int
+    last_change_frame_ms: dict[BookKey, int]
+    last_price_ms: int | None
 
 
 class HeatEngine:
@@ -108,6 +146,49 @@ class HeatEngine:
         last_price_ms = self._last_price_ms
         horizon = max([p.due_ms for p in self._pending.values()] + [last_price_ms or 0]) + 1
         return list(self._advance(horizon, bars_until_ms=(last_price_ms or 0) + 1))
+
+    # -- state -------------------------------------------------------------------------------
+
+    def export_state(self) -> ExportedEngine:
+        """A copy of the engine's state: call it between two engine calls, never from
+        ``on_bar_close`` or while an :meth:`iter_advance` stream is half consumed."""
+        return ExportedEngine(
+            market=self.market.export_state(), book=self.book.export_state(),
+            pending=[PendingFrame(due_ms, sequence, account, desk,
+                                  self._pending[(account, desk)].trigger)
+                     for due_ms, sequence, (account, desk) in self._due],
+            next_sequence=self._next_sequence,
+            last_change_frame_ms=dict(self._last_change_frame_ms),
+            last_price_ms=self._last_price_ms)
+
+    def restore_state(self, state: ExportedEngine) -> None:
+        """Take over ``state`` (exported by an engine of the same parameters); only a
+        fresh engine, that has seen no event yet, can.
+
+        Raises
+        ------
+        ValueError
+            The engine has seen events, or ``state`` is inconsistent (see
+            :meth:`MarketState.restore_state`; a book pending twice, pending frames
+            out of heap order).
+        """
+        if self.market.symbols or self.book.accounts or self._pending:
+            raise ValueError("only a fresh engine takes over an exported state")
+        self.market.restore_state(state.market)
+        self.book.restore_state(state.book)
+        for frame in state.pending:
+            key = (frame.account, frame.desk)
+            if key in self._pending:
+                raise ValueError(f"book {key} is pending twice")
+            self._pending[key] = _Pending(frame.due_ms, frame.trigger)
+            # Heap order is kept as exported: the same list pops in the same order.
+            self._due.append((frame.due_ms, frame.sequence, key))
+        due = self._due
+        if any(due[(i - 1) // 2] > due[i] for i in range(1, len(due))):
+            raise ValueError("pending frames are not in heap order")
+        self._next_sequence = state.next_sequence
+        self._last_change_frame_ms = dict(state.last_change_frame_ms)
+        self._last_price_ms = state.last_price_ms
 
     # -- scheduling --------------------------------------------------------------------------
 

@@ -14,7 +14,38 @@ returns decay the pair's old weight exactly as pandas does with
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from heatmap.engine.arrays import require_array
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportedEwma:
+    """The statistics of an estimator over its ``size`` used slots, copied out of it.
+
+    Attributes
+    ----------
+    size : int
+        Slots in use (``n``).
+    uniform : bool
+        Every used pair has started and never missed a return: the update's short path.
+    mean, cov, var, weight : ndarray of float64, shape (n, n)
+        See :class:`EwmaCorrelation`.
+    started : ndarray of bool, shape (n, n)
+    count : ndarray of int64, shape (n,)
+        Returns folded in per slot.
+    """
+
+    size: int
+    uniform: bool
+    mean: np.ndarray
+    cov: np.ndarray
+    var: np.ndarray
+    weight: np.ndarray
+    started: np.ndarray
+    count: np.ndarray
 
 
 class EwmaCorrelation:
@@ -85,14 +116,40 @@ class EwmaCorrelation:
             self._uniform = False  # the new slots' pairs have not started
         self.size = max(self.size, size)
 
-    def reset_slot(self, slot: int) -> None:
-        """Forget everything about ``slot`` (a symbol left; the slot may be reused)."""
-        for matrix, value in ((self.mean, 0.0), (self.cov, 0.0), (self.var, 0.0),
-                              (self.weight, 1.0), (self.started, False)):
-            matrix[slot, :] = value
-            matrix[:, slot] = value
-        self.count[slot] = 0
-        self._uniform = False
+    def export_state(self) -> ExportedEwma:
+        """A copy of the statistics of the used slots (not the spare capacity or scratch)."""
+        n = self.size
+        return ExportedEwma(
+            size=n, uniform=self._uniform, mean=self.mean[:n, :n].copy(),
+            cov=self.cov[:n, :n].copy(), var=self.var[:n, :n].copy(),
+            weight=self.weight[:n, :n].copy(), started=self.started[:n, :n].copy(),
+            count=self.count[:n].copy())
+
+    def restore_state(self, state: ExportedEwma) -> None:
+        """Take over ``state`` (exported by an estimator of the same ``alpha`` and
+        ``min_periods``); only a fresh estimator, with no slot yet, can.
+
+        Raises
+        ------
+        ValueError
+            The estimator has slots already, or an array's shape or dtype does not fit
+            ``state.size``.
+        """
+        if self.size:
+            raise ValueError("only a fresh estimator takes over an exported state")
+        n = state.size
+        for name in ("mean", "cov", "var", "weight"):
+            require_array(name, getattr(state, name), np.float64, (n, n))
+        require_array("started", state.started, np.bool_, (n, n))
+        require_array("count", state.count, np.int64, (n,))
+        self.resize(n)
+        self.mean[:n, :n] = state.mean
+        self.cov[:n, :n] = state.cov
+        self.var[:n, :n] = state.var
+        self.weight[:n, :n] = state.weight
+        self.started[:n, :n] = state.started
+        self.count[:n] = state.count
+        self._uniform = state.uniform
 
     def update(self, returns: np.ndarray, observed: np.ndarray | None = None) -> None:
         """Fold in one bar of returns.

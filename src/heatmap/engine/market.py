@@ -3,11 +3,42 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from heatmap.engine.ewma import EwmaCorrelation
+from heatmap.engine.arrays import require_array
+from heatmap.engine.ewma import EwmaCorrelation, ExportedEwma
 from heatmap.engine.params import EngineParams
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportedMarket:
+    """Prices, bars and statistics of a market, copied out of it (``k`` symbols).
+
+    Attributes
+    ----------
+    symbols : list of str, length k
+        In slot order (the order they first priced in).
+    last_price : ndarray of float64, shape (k,)
+        The last observed price per symbol, in the settlement currency.
+    last_price_ms : ndarray of int64, shape (k,)
+        When each last price was observed, epoch ms.
+    prev_close : ndarray of float64, shape (k,)
+        The close of the last closed bar; NaN before a symbol's first close.
+    next_boundary_ms, last_boundary_ms : int or None
+        The next bar boundary to close and the last one closed, epoch ms.
+    estimators : dict of str to ExportedEwma
+        Per timeframe, in the parameters' order; each over ``k`` slots.
+    """
+
+    symbols: list[str]
+    last_price: np.ndarray
+    last_price_ms: np.ndarray
+    prev_close: np.ndarray
+    next_boundary_ms: int | None
+    last_boundary_ms: int | None
+    estimators: dict[str, ExportedEwma]
 
 
 class MarketState:
@@ -45,6 +76,50 @@ class MarketState:
             estimator.resize(slot + 1)
         self._correlation_cache.clear()
         return slot
+
+    def export_state(self) -> ExportedMarket:
+        """A copy of the prices, bars and statistics (not the correlation cache)."""
+        return ExportedMarket(
+            symbols=list(self.symbols), last_price=self.last_price.copy(),
+            last_price_ms=self.last_price_ms.copy(), prev_close=self.prev_close.copy(),
+            next_boundary_ms=self.next_boundary_ms, last_boundary_ms=self.last_boundary_ms,
+            estimators={name: estimator.export_state()
+                        for name, estimator in self.estimators.items()})
+
+    def restore_state(self, state: ExportedMarket) -> None:
+        """Take over ``state`` (exported by a market of the same parameters); only a
+        fresh market, with no symbol yet, can.
+
+        Raises
+        ------
+        ValueError
+            The market has symbols already, or ``state`` is inconsistent: other
+            timeframes, a symbol twice, or estimators or arrays that do not fit the symbols.
+        """
+        if self.symbols:
+            raise ValueError("only a fresh market takes over an exported state")
+        if list(state.estimators) != list(self.estimators):
+            raise ValueError(f"timeframes {list(state.estimators)}, expected "
+                             f"{list(self.estimators)}")
+        k = len(state.symbols)
+        if len(set(state.symbols)) != k:
+            raise ValueError("a symbol appears twice")
+        for name, estimator in self.estimators.items():
+            if state.estimators[name].size != k:
+                raise ValueError(f"timeframe {name} holds {state.estimators[name].size} "
+                                 f"slots for {k} symbols")
+            estimator.restore_state(state.estimators[name])
+        require_array("last_price", state.last_price, np.float64, (k,))
+        require_array("last_price_ms", state.last_price_ms, np.int64, (k,))
+        require_array("prev_close", state.prev_close, np.float64, (k,))
+        self.symbols = list(state.symbols)
+        self.slots = {symbol: slot for slot, symbol in enumerate(state.symbols)}
+        # Copies: the market updates these in place.
+        self.last_price = state.last_price.copy()
+        self.last_price_ms = state.last_price_ms.copy()
+        self.prev_close = state.prev_close.copy()
+        self.next_boundary_ms = state.next_boundary_ms
+        self.last_boundary_ms = state.last_boundary_ms
 
     def on_price(self, symbol: str, ts_ms: int, price: float) -> None:
         """Record an observed price. Close earlier bars first (:meth:`next_boundary_before`)."""

@@ -37,6 +37,7 @@ import msgspec
 from heatmap.engine.alerts import AlertMonitor, AlertThresholds
 from heatmap.engine.checkpoint import export_state, restore_state
 from heatmap.engine.engine import HeatEngine
+from heatmap.engine.envelope import Envelope
 from heatmap.engine.params import EngineParams
 from heatmap.process.epochs import Epoch, EpochError, make_epoch, replay_order
 from heatmap.process.sequencer import (
@@ -165,13 +166,10 @@ class HostCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
     engine: bytes
 
 
-class _Header(msgspec.Struct):
-    format: str
-    format_version: int
-
-
-_CHECKPOINT_ENCODER = msgspec.msgpack.Encoder()
-_CHECKPOINT_DECODER = msgspec.msgpack.Decoder(HostCheckpoint)
+_CHECKPOINT_ENVELOPE = Envelope(HostCheckpoint, format=CHECKPOINT_FORMAT,
+                                version=CHECKPOINT_VERSION, error=HostError,
+                                name="host checkpoint", version_name="host checkpoint version",
+                                advice="start afresh")
 
 
 def _decode(kind: MessageKind, value: bytes) -> Message:
@@ -325,7 +323,7 @@ class EngineHost:
         if self._applied or self._dead_letters or self._frames:
             raise ValueError("checkpoint only right after cut_epoch: this epoch is open")
         positions = self.sequencer.positions()
-        return _CHECKPOINT_ENCODER.encode(HostCheckpoint(
+        return _CHECKPOINT_ENVELOPE.encode(HostCheckpoint(
             format=CHECKPOINT_FORMAT, format_version=CHECKPOINT_VERSION,
             epoch=self.next_epoch - 1,
             sources=[_SavedSource(p.resume_offset, list(p.done_ahead)) for p in positions],
@@ -399,16 +397,4 @@ class EngineHost:
 
 def decode_checkpoint(blob: bytes) -> HostCheckpoint:
     """The host checkpoint in ``blob``; HostError when it is none of this version."""
-    try:
-        header = msgspec.msgpack.decode(blob, type=_Header)
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        raise HostError(f"not a host checkpoint ({error})") from error
-    if header.format != CHECKPOINT_FORMAT:
-        raise HostError(f"not a host checkpoint (format {header.format!r})")
-    if header.format_version != CHECKPOINT_VERSION:
-        raise HostError(f"host checkpoint version {header.format_version} is not the "
-                        f"supported version {CHECKPOINT_VERSION}: start afresh")
-    try:
-        return _CHECKPOINT_DECODER.decode(blob)
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        raise HostError(f"corrupt host checkpoint ({error})") from error
+    return _CHECKPOINT_ENVELOPE.decode(blob)

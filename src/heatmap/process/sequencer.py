@@ -201,10 +201,6 @@ class Sequencer:
         self._caught_up: frozenset[int] = frozenset()
 
     @property
-    def source_count(self) -> int:
-        return len(self._sources)
-
-    @property
     def watermark_ms(self) -> int | None:
         """Everything before this (epoch ms) has been released, and everything at it too
         once every source was caught up; None before the first release."""
@@ -253,12 +249,6 @@ class Sequencer:
         heapq.heappush(self._heap, (record.ts_ms, record.source_index, record.offset, key,
                                     record, arrived))
         return None
-
-    def add_all(self, records: Iterable[SourceRecord], arrived: float = 0.0
-                ) -> list[Rejection]:
-        """:meth:`add` every record; returns the rejections."""
-        return [rejection for record in records
-                if (rejection := self.add(record, arrived)) is not None]
 
     def skip(self, source_index: int, offset: int) -> bool:
         """Count a record the caller refused itself (e.g. undecodable) as done.

@@ -272,8 +272,9 @@ def test_every_attribute_is_saved_or_derived() -> None:
                  AlertMonitor: AlertMonitor()}
     for kind, instance in instances.items():
         assert set(vars(instance)) == expected[kind], (
-            f"{kind.__name__} state changed: save it in heatmap.engine.checkpoint, "
-            "bump FORMAT_VERSION and update this list")
+            f"{kind.__name__} state changed: export and restore it in its export_state "
+            "and restore_state, save it in heatmap.engine.checkpoint, bump FORMAT_VERSION "
+            "and update this list")
 
 
 def test_format_fields_are_pinned_to_the_version() -> None:

@@ -21,6 +21,7 @@ from heatmap.process.epochs import (
 )
 from heatmap.process.sequencer import Sequencer, SourcePosition, SourceRecord
 from heatmap.schema import Price, ms_to_datetime
+from sequencer_feed import add_all
 
 T0 = 1_767_323_045_000
 
@@ -97,7 +98,7 @@ def test_epochs_cut_from_a_sequencer_replay_its_order(
     while any(pending):
         source = data.draw(st.sampled_from([i for i, rest in enumerate(pending) if rest]))
         batch, pending[source] = pending[source][:3], pending[source][3:]
-        sequencer.add_all(batch)
+        add_all(sequencer, batch)
         epoch_applied += sequencer.release(data.draw(st.sets(st.integers(0, len(records)))))
         if data.draw(st.booleans()):
             epochs.append(encode_epoch(make_epoch(len(epochs), sequencer.watermark_ms,
@@ -118,7 +119,7 @@ def test_epochs_cut_from_a_sequencer_replay_its_order(
                           done_ahead={s.source_index: s.done_ahead for s in last.sources},
                           applied_ts_by_key=sequencer.applied_ts_by_key)
     for slice_, source_records in zip(last.sources, records, strict=True):
-        successor.add_all([r for r in source_records if r.offset >= slice_.resume_offset])
+        add_all(successor, [r for r in source_records if r.offset >= slice_.resume_offset])
     rest = successor.release(set(range(len(records))))
     assert sequencer.buffered == len(rest)
     done = {(r.source_index, r.offset) for r in applied + rest}

@@ -16,6 +16,7 @@ from heatmap.process.sequencer import (
     event_key,
 )
 from heatmap.schema import Account, Position, Price, ms_to_datetime
+from sequencer_feed import add_all
 
 T0 = 1_767_323_045_000  # 2026-01-02T03:04:05Z
 YEAR_MS = 366 * 86_400_000
@@ -42,9 +43,9 @@ def keys(records: list[SourceRecord]) -> list[tuple[int, int, int]]:
 
 def test_records_of_every_source_come_out_in_time_order() -> None:
     sequencer = Sequencer([0, 0])
-    assert sequencer.add_all([price(0, 0, T0 + 10, "A"), price(0, 1, T0 + 30, "A"),
+    assert add_all(sequencer, [price(0, 0, T0 + 10, "A"), price(0, 1, T0 + 30, "A"),
                               price(0, 2, T0 + 50, "A")]) == []
-    assert sequencer.add_all([price(1, 0, T0 + 20, "B"), price(1, 1, T0 + 40, "B")]) == []
+    assert add_all(sequencer, [price(1, 0, T0 + 20, "B"), price(1, 1, T0 + 40, "B")]) == []
     # Source 1 may still send more at 40: only what lies before it is released.
     assert keys(sequencer.release(caught_up=())) == [(10, 0, 0), (20, 1, 0), (30, 0, 1)]
     assert sequencer.watermark_ms == T0 + 40
@@ -53,7 +54,7 @@ def test_records_of_every_source_come_out_in_time_order() -> None:
 
 def test_nothing_is_released_beyond_the_watermark() -> None:
     sequencer = Sequencer([0, 0])
-    sequencer.add_all([price(0, offset, T0 + 100 * offset, "A") for offset in range(6)])
+    add_all(sequencer, [price(0, offset, T0 + 100 * offset, "A") for offset in range(6)])
     sequencer.add(price(1, 0, T0 + 250, "B"))
     released = sequencer.release(caught_up=())
     assert max(record.ts_ms for record in released) < T0 + 250 == sequencer.watermark_ms
@@ -64,7 +65,7 @@ def test_nothing_is_released_beyond_the_watermark() -> None:
 
 def test_a_source_not_caught_up_that_showed_nothing_holds_everything() -> None:
     sequencer = Sequencer([0, 0, 0])
-    sequencer.add_all([price(0, 0, T0, "A"), price(0, 1, T0 + 10, "A"),
+    add_all(sequencer, [price(0, 0, T0, "A"), price(0, 1, T0 + 10, "A"),
                        price(1, 0, T0 + 5, "B")])
     assert sequencer.release(caught_up=()) == []
     assert sequencer.watermark_ms is None
@@ -73,7 +74,7 @@ def test_a_source_not_caught_up_that_showed_nothing_holds_everything() -> None:
 
 def test_caught_up_sources_do_not_hold_the_watermark_back() -> None:
     sequencer = Sequencer([0, 0])
-    sequencer.add_all([price(0, 0, T0, "A"), price(0, 1, T0 + 1000, "A"),
+    add_all(sequencer, [price(0, 0, T0, "A"), price(0, 1, T0 + 1000, "A"),
                        price(0, 2, T0 + 2000, "A")])
     sequencer.add(price(1, 0, T0 + 10, "B"))
     assert keys(sequencer.release(caught_up=())) == [(0, 0, 0)]
@@ -86,7 +87,7 @@ def test_a_record_waits_until_every_caught_up_source_vouched_for_its_arrival() -
     # its partition a moment later: the prices wait until source 1, caught up, was
     # seen at its end long enough after they arrived.
     sequencer = Sequencer([0, 0])
-    sequencer.add_all([price(0, 0, T0 + 10), price(0, 1, T0 + 30)], arrived=5.0)
+    add_all(sequencer, [price(0, 0, T0 + 10), price(0, 1, T0 + 30)], arrived=5.0)
     assert sequencer.release(caught_up={0, 1}, settled_before=4.9) == []
     sequencer.add(position(1, 0, T0 + 20), arrived=5.05)
     # The position arrived in time: merged in event-time order, each once settled.
@@ -97,7 +98,7 @@ def test_a_record_waits_until_every_caught_up_source_vouched_for_its_arrival() -
 
 def test_when_every_source_is_caught_up_everything_is_released() -> None:
     sequencer = Sequencer([0, 0, 0])
-    sequencer.add_all([price(2, 0, T0 + 7, "C"), price(0, 0, T0 + 3, "A"),
+    add_all(sequencer, [price(2, 0, T0 + 7, "C"), price(0, 0, T0 + 3, "A"),
                        price(0, 1, T0 + 9, "A")])
     assert keys(sequencer.release(caught_up={0, 1, 2})) == [(3, 0, 0), (7, 2, 0), (9, 0, 1)]
     assert sequencer.buffered == 0 and sequencer.watermark_ms == T0 + 9
@@ -106,7 +107,7 @@ def test_when_every_source_is_caught_up_everything_is_released() -> None:
 
 def test_equal_times_go_by_source_then_offset() -> None:
     sequencer = Sequencer([0, 0, 0])
-    sequencer.add_all([price(2, 0, T0, "C"), price(1, 5, T0, "B"), price(1, 6, T0, "B"),
+    add_all(sequencer, [price(2, 0, T0, "C"), price(1, 5, T0, "B"), price(1, 6, T0, "B"),
                        price(0, 9, T0, "A")])
     assert keys(sequencer.release(caught_up={0, 1, 2})) == [(0, 0, 9), (0, 1, 5), (0, 1, 6),
                                                             (0, 2, 0)]
@@ -114,7 +115,7 @@ def test_equal_times_go_by_source_then_offset() -> None:
 
 def test_the_watermark_never_moves_back() -> None:
     sequencer = Sequencer([0, 0])
-    sequencer.add_all([price(0, 0, T0 + 100, "A"), price(1, 0, T0 + 50, "B")])
+    add_all(sequencer, [price(0, 0, T0 + 100, "A"), price(1, 0, T0 + 50, "B")])
     sequencer.release(caught_up={0, 1})
     assert sequencer.watermark_ms == T0 + 100
     # Source 1 wakes up with a record older than the watermark (another key): it is applied
@@ -126,7 +127,7 @@ def test_the_watermark_never_moves_back() -> None:
 
 def test_sources_far_ahead_are_paused_until_the_slowest_catches_up() -> None:
     sequencer = Sequencer([0, 0, 0], align_ms=1000)
-    sequencer.add_all([price(0, 0, T0 + 5000, "A"), price(1, 0, T0 + 1000, "B"),
+    add_all(sequencer, [price(0, 0, T0 + 5000, "A"), price(1, 0, T0 + 1000, "B"),
                        price(2, 0, T0 + 1900, "C")])
     sequencer.release(caught_up=())
     assert sequencer.alignment() == Alignment(pause=frozenset({0}),
@@ -150,7 +151,7 @@ def test_alignment_pauses_nothing_before_any_record() -> None:
 
 def test_a_record_older_than_its_keys_last_applied_one_is_late() -> None:
     sequencer = Sequencer([0, 0, 0])
-    sequencer.add_all([price(0, 0, T0 + 100, "ETHBTC"), position(1, 0, T0 + 100, "a1")])
+    add_all(sequencer, [price(0, 0, T0 + 100, "ETHBTC"), position(1, 0, T0 + 100, "a1")])
     sequencer.release(caught_up={0, 1, 2})
     late_price = price(0, 1, T0 + 99, "ETHBTC")
     rejection = sequencer.add(late_price)
@@ -161,7 +162,7 @@ def test_a_record_older_than_its_keys_last_applied_one_is_late() -> None:
     assert late_position is not None and "positions 'a1'" in late_position.reason
     # Not late: the same time again, another symbol, and the account's equity (a key of
     # its own topic) older than the watermark.
-    assert sequencer.add_all([price(0, 2, T0 + 100, "ETHBTC"), price(0, 3, T0 + 20, "XRPETH"),
+    assert add_all(sequencer, [price(0, 2, T0 + 100, "ETHBTC"), price(0, 3, T0 + 20, "XRPETH"),
                               account(2, 0, T0 + 50, "a1")]) == []
     assert keys(sequencer.release(caught_up={0, 1, 2})) == [(20, 0, 3), (50, 2, 0),
                                                             (100, 0, 2)]
@@ -170,7 +171,7 @@ def test_a_record_older_than_its_keys_last_applied_one_is_late() -> None:
 def test_buffered_records_of_a_key_are_ordered_not_late() -> None:
     sequencer = Sequencer([0, 0])
     sequencer.add(price(1, 0, T0, "B"))
-    assert sequencer.add_all([price(0, 0, T0 + 30, "A"), price(0, 1, T0 + 10, "A")]) == []
+    assert add_all(sequencer, [price(0, 0, T0 + 30, "A"), price(0, 1, T0 + 10, "A")]) == []
     assert keys(sequencer.release(caught_up={0, 1})) == [(0, 1, 0), (10, 0, 1), (30, 0, 0)]
 
 
@@ -202,7 +203,7 @@ def test_positions_say_where_a_new_owner_resumes() -> None:
     sequencer = Sequencer([10, 0])
     assert sequencer.positions() == [SourcePosition(10, ()), SourcePosition(0, ())]
     # Offset 10 (ts 100) waits while 11 (ts 50) is released; 12 is undecodable; 13 is late.
-    sequencer.add_all([price(0, 10, T0 + 100, "A"), price(0, 11, T0 + 50, "B")])
+    add_all(sequencer, [price(0, 10, T0 + 100, "A"), price(0, 11, T0 + 50, "B")])
     assert sequencer.skip(0, 12)
     sequencer.add(price(1, 0, T0 + 60, "C"))
     assert keys(sequencer.release(caught_up={1})) == [(50, 0, 11), (60, 1, 0)]
@@ -216,7 +217,7 @@ def test_positions_say_where_a_new_owner_resumes() -> None:
                                       for index, position in enumerate(positions)},
                           applied_ts_by_key=sequencer.applied_ts_by_key)
     assert successor.positions() == positions
-    successor.add_all([price(0, 10, T0 + 100, "A"), price(0, 11, T0 + 50, "B")])
+    add_all(successor, [price(0, 10, T0 + 100, "A"), price(0, 11, T0 + 50, "B")])
     assert not successor.skip(0, 12)  # refused before: not to be dead-lettered again
     assert successor.add(price(0, 13, T0 + 40, "B")) is None  # done before: no second rejection
     successor.add(price(0, 14, T0 + 120, "B"))
@@ -271,7 +272,7 @@ def test_in_order_sources_merge_into_one_sorted_stream(streams: list[list[tuple[
         source = data.draw(st.sampled_from([index for index in range(len(records))
                                             if fed[index] < len(records[index])]))
         batch = data.draw(st.integers(1, 5))
-        assert sequencer.add_all(records[source][fed[source]:fed[source] + batch]) == []
+        assert add_all(sequencer, records[source][fed[source]:fed[source] + batch]) == []
         fed[source] = min(fed[source] + batch, len(records[source]))
         # Truthful flags: only a source fed to its end is caught up.
         caught_up = {index for index in range(len(records))
@@ -302,7 +303,7 @@ def test_any_input_is_released_or_rejected_exactly_once(streams: list[list[tuple
         source = data.draw(st.sampled_from([index for index, rest in enumerate(pending)
                                             if rest]))
         batch, pending[source] = pending[source][:2], pending[source][2:]
-        rejected += [rejection.record for rejection in sequencer.add_all(batch)]
+        rejected += [rejection.record for rejection in add_all(sequencer, batch)]
         caught_up = data.draw(st.sets(st.integers(0, len(records) - 1)))
         out = sequencer.release(caught_up)
         assert keys(out) == sorted(keys(out))
@@ -328,6 +329,6 @@ def test_a_record_refused_a_year_ahead_does_not_move_the_watermark_after_a_takeo
     successor = Sequencer([position.resume_offset for position in positions],
                           done_ahead={index: position.done_ahead
                                       for index, position in enumerate(positions)})
-    successor.add_all([price(0, 0, T0 + 100, "A"), price(0, 1, T0 + 2 * YEAR_MS, "B")])
+    add_all(successor, [price(0, 0, T0 + 100, "A"), price(0, 1, T0 + 2 * YEAR_MS, "B")])
     assert successor.release(caught_up={1}) == []  # source 0 may still send more at ts 100
     assert successor.watermark_ms == T0 + 100
