@@ -21,7 +21,7 @@ from heatmap.process.epochs import (
 )
 from heatmap.process.sequencer import Sequencer, SourcePosition, SourceRecord
 from heatmap.schema import Price, ms_to_datetime
-from sequencer_feed import add_all
+from support.sequencer_feed import add_all
 
 T0 = 1_767_323_045_000
 

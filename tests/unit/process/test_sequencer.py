@@ -16,7 +16,7 @@ from heatmap.process.sequencer import (
     event_key,
 )
 from heatmap.schema import Account, Position, Price, ms_to_datetime
-from sequencer_feed import add_all
+from support.sequencer_feed import add_all
 
 T0 = 1_767_323_045_000  # 2026-01-02T03:04:05Z
 YEAR_MS = 366 * 86_400_000
