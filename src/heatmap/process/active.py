@@ -38,6 +38,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from heatmap.process import metrics
 from heatmap.process.host import EngineHost, EpochOutput, HostConfig, MessageKind, RawRecord
 from heatmap.process.outputs import checkpoint_record, epoch_records
+from heatmap.process.progress import InputNotAppliedError, InputProgress
 from heatmap.process.recovery import (
     input_ranges,
     raw_records,
@@ -64,6 +65,13 @@ _PARTITION_FETCH_BYTES = 256 * 1024  # small per-partition fetches keep partitio
 _FETCH_MAX_WAIT_MS = 50
 # With input waiting and no epoch for this long, the live loop logs what holds it.
 _STALL_REPORT_S = 10.0
+# How often the live loop asks the brokers for each input partition's end (one request).
+_PROGRESS_CHECK_S = 5.0
+# Bounds on the awaits of the live loop: a Kafka call that never answers ends the run
+# (the supervisor recovers from the committed state) instead of silently stalling it.
+# The commit bound exceeds the producer's 30 s request timeout, so it only catches hangs.
+_COMMIT_LIMIT_S = 45.0
+_KAFKA_CALL_LIMIT_S = 15.0
 
 
 @dataclass
@@ -220,6 +228,8 @@ class ActiveEngine:
         last_checkpoint_s = -math.inf  # the first epoch carries a checkpoint
         paused: frozenset[TopicPartition] = frozenset()
         backlog = False
+        progress = InputProgress(len(sources), settings.input_stall_s)
+        next_progress_check_s = time.monotonic() + _PROGRESS_CHECK_S
         last_epoch_s = last_report_s = time.monotonic()
         status.phase = "live"
         metrics.ACTIVE.set(1)
@@ -259,6 +269,13 @@ class ActiveEngine:
                                     else max(0.0, (self.now_ms() - newest_append_ms) / 1000))
             metrics.INPUT_DELAY.set(status.input_delay_s)
             paused = self._align(consumer, host, sources, paused)
+            idle = (not backlog and not host.sequencer.buffered
+                    and len(caught_up) == len(sources))
+            if idle or time.monotonic() >= next_progress_check_s:
+                if not idle:
+                    next_progress_check_s = time.monotonic() + _PROGRESS_CHECK_S
+                await self._check_applied(consumer, host, sources, paused, progress,
+                                          fresh_ends=not idle)
             due = (host.open_outputs > 0 or host.open_events >= settings.epoch_max_events
                    or (host.open_events > 0
                        and time.monotonic() - epoch_started_s >= epoch_max_s))
@@ -274,13 +291,77 @@ class ActiveEngine:
             checkpoint = time.monotonic() - last_checkpoint_s >= settings.checkpoint_every_s
             output = await loop.run_in_executor(
                 self.executor, functools.partial(host.cut_epoch, checkpoint=checkpoint))
-            await self._commit(producer, output, source_topics)
+            async with asyncio.timeout(_COMMIT_LIMIT_S):
+                await self._commit(producer, output, source_topics)
             if self.view is not None:
                 self.view.committed(output.frames, output.alerts)
             if checkpoint:
                 last_checkpoint_s = time.monotonic()
             epoch_started_s = last_epoch_s = time.monotonic()
             status.epochs = host.next_epoch
+
+    async def _check_applied(self, consumer: AIOKafkaConsumer, host: EngineHost,
+                             sources: Sequence[TopicPartition],
+                             paused: frozenset[TopicPartition], progress: InputProgress,
+                             fresh_ends: bool) -> None:
+        """Raise InputNotAppliedError when an input partition holds records the engine has
+        not applied and is not going to: short of its end although everything is read
+        and nothing buffered, or not moving for ``input_stall_s`` (see
+        :mod:`heatmap.process.progress`). ``fresh_ends``: ask the brokers for the ends
+        (else the ends of the last fetch answers)."""
+        applied = host.seek_offsets()
+        if fresh_ends:
+            async with asyncio.timeout(_KAFKA_CALL_LIMIT_S):
+                answered = await consumer.end_offsets(list(sources))  # LSO: read_committed
+            ends = [answered[tp] for tp in sources]
+            paused_indices = {index for index, tp in enumerate(sources) if tp in paused}
+            suspects = progress.not_moving(time.monotonic(), applied, ends, paused_indices)
+        else:
+            last_seen = [consumer.last_stable_offset(tp) for tp in sources]
+            suspects = progress.short_when_caught_up(applied, last_seen)
+            ends = [-1 if end is None else end for end in last_seen]
+        for index, tp in enumerate(sources):
+            labels = (tp.topic, str(tp.partition))
+            metrics.INPUT_APPLIED.labels(*labels).set(applied[index])
+            if ends[index] >= 0:
+                metrics.INPUT_END.labels(*labels).set(ends[index])
+        if not suspects:
+            return
+        ranges = {sources[index]: (applied[index], ends[index]) for index in suspects}
+        holding = await self._records_in(ranges)
+        missed = []
+        for index in suspects:
+            tp = sources[index]
+            if holding[tp]:
+                missed.append(f"{tp.topic}[{tp.partition}] applied up to {applied[index]}, "
+                              f"end {ends[index]}, position {await consumer.position(tp)}, "
+                              f"first waiting offset {holding[tp][0]}"
+                              + (" (paused)" if tp in paused else ""))
+                metrics.INPUT_NOT_APPLIED.labels(tp.topic, str(tp.partition)).inc()
+            else:  # only commit markers or aborted records there
+                progress.vouch(index, applied[index], ends[index])
+        if missed:
+            reason = "input records not applied: " + "; ".join(missed)
+            log.error("%s; %d buffered; restarting the engine from its committed state",
+                      reason, host.sequencer.buffered)
+            raise InputNotAppliedError(reason)
+
+    async def _records_in(self, ranges: dict[TopicPartition, tuple[int, int]]
+                          ) -> dict[TopicPartition, list[int]]:
+        """The offsets of the committed records in each range, read by a consumer of its
+        own (the engine's consumer keeps its positions)."""
+        settings = self.settings
+        reader = AIOKafkaConsumer(
+            **settings.kafka.connection(f"{settings.app_id}-check").aiokafka(), group_id=None,
+            isolation_level="read_committed", enable_auto_commit=False,
+            fetch_max_wait_ms=_FETCH_MAX_WAIT_MS)
+        await reader.start()
+        try:
+            async with asyncio.timeout(_KAFKA_CALL_LIMIT_S):
+                fetched = await read_ranges(reader, ranges)
+        finally:
+            await stop_client(reader)
+        return {tp: [record.offset for record in records] for tp, records in fetched.items()}
 
     async def _caught_up(self, consumer: AIOKafkaConsumer, sources: Sequence[TopicPartition],
                          paused: frozenset[TopicPartition], settle_s: float
@@ -296,7 +377,8 @@ class ActiveEngine:
             answered_ms = consumer.last_poll_timestamp(tp)
             if end is None or answered_ms is None:
                 continue  # no fetch answered yet: unknown, so not caught up
-            position = await consumer.position(tp)
+            async with asyncio.timeout(_KAFKA_CALL_LIMIT_S):
+                position = await consumer.position(tp)
             metrics.INPUT_LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
             if position >= end and tp not in paused:
                 caught_up.append(index)

@@ -108,10 +108,18 @@ class EngineSupervisor(Service):
 
     def _watchdog(self) -> None:
         """Exit the process when the active engine stalls (a hung engine keeps the lease)."""
-        limit_s = self.settings.watchdog_s
+        limit_s, report_s = self.settings.watchdog_s, self.settings.stall_report_s
+        reported_progress_s = None  # the stall last reported (one warning per stall)
         while True:
-            time.sleep(min(1.0, limit_s / 4))
-            stalled_s = time.monotonic() - self.status.last_progress_s
+            time.sleep(min(1.0, limit_s / 4, report_s / 4))
+            last_progress_s = self.status.last_progress_s
+            stalled_s = time.monotonic() - last_progress_s
+            if (self.status.phase != "standby" and stalled_s > report_s
+                    and reported_progress_s != last_progress_s):
+                # From this thread: a loop stuck in an await cannot report itself.
+                reported_progress_s = last_progress_s
+                log.warning("engine made no progress for %.0f s (phase %s); it waits in: %s",
+                            stalled_s, self.status.phase, self._where())
             if self.status.phase != "standby" and stalled_s > limit_s:
                 log.critical("engine made no progress for %.0f s: exiting so another worker "
                              "takes over; it was waiting in: %s", stalled_s, self._where())
@@ -128,17 +136,23 @@ class EngineSupervisor(Service):
                            f":{frame.f_lineno})" for frame in reversed(frames))
 
     def health(self) -> tuple[bool, dict[str, object]]:
-        """(healthy, details): a standby is healthy; the active engine while live and
-        within ``health_max_delay_s`` of its input."""
+        """(healthy, details): a standby is healthy; the active engine while live, making
+        progress (within ``stall_report_s``) and within ``health_max_delay_s`` of its input."""
         status = self.status
+        stalled_s = time.monotonic() - status.last_progress_s
         details: dict[str, object] = {
             "role": "active" if self.holds_lease else "standby", "phase": status.phase,
             "epoch": status.epochs, "input_delay_s": round(status.input_delay_s, 3),
             "watermark_ms": status.watermark_ms, "last_error": status.last_error}
         if not self.holds_lease:
             return True, details
-        ok = status.phase == "live" and status.input_delay_s <= self.settings.health_max_delay_s
-        return ok, details
+        if stalled_s > self.settings.stall_report_s:
+            details["reason"] = f"no engine progress for {stalled_s:.0f} s"
+        elif status.phase != "live":
+            details["reason"] = f"engine {status.phase}"
+        elif status.input_delay_s > self.settings.health_max_delay_s:
+            details["reason"] = f"input delay {status.input_delay_s:.1f} s"
+        return "reason" not in details, details
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,17 @@ INPUT_LAG = Gauge("heat_process_input_lag_records",
 INPUT_DELAY = Gauge("heat_process_input_delay_seconds",
                     "Wall clock minus the append time of the newest record read (0 when "
                     "every input partition is read to its end)")
+INPUT_END = Gauge("heat_process_input_end_offset",
+                  "End (last stable offset) of each input partition, as last seen",
+                  ["topic", "partition"])
+INPUT_APPLIED = Gauge("heat_process_input_applied_offset",
+                      "Lowest offset of each input partition the engine has not yet applied "
+                      "or refused: equals the end once everything is applied",
+                      ["topic", "partition"])
+INPUT_NOT_APPLIED = Counter("heat_process_input_not_applied_total",
+                            "Times input records were found that the live engine had not "
+                            "applied and would not (the engine was restarted)",
+                            ["topic", "partition"])
 WATERMARK = Gauge("heat_process_watermark_timestamp_seconds",
                   "Event time (epoch s) up to which input has been applied")
 STEP_SECONDS = Histogram("heat_process_compute_seconds",

@@ -51,6 +51,13 @@ class ProcessSettings(BaseSettings):
         arrived (so every event waits at least this long). Longer tolerates burstier
         producers (a record arriving later, behind the watermark, is applied after
         later events of other keys); shorter releases frames sooner.
+    input_stall_s : float
+        ``HEAT_INPUT_STALL_S``: an input partition whose records wait unapplied, its
+        applied offset unchanged this long although it is not paused, is checked: if
+        records are there, the engine restarts from its committed state.
+    stall_report_s : float
+        ``HEAT_STALL_REPORT_S``: a live engine that made no progress this long logs
+        where it waits and ``/health`` answers 503 (the watchdog ends it later).
     health_max_delay_s : float
         ``HEAT_HEALTH_MAX_DELAY_S``: ``/health`` answers 503 while the active engine's
         input lag (wall clock minus the append time of the newest applied record)
@@ -77,6 +84,8 @@ class ProcessSettings(BaseSettings):
     checkpoint_every_s: float = Field(default=10.0, gt=0)
     watchdog_s: float = Field(default=60.0, gt=0)
     idle_after_ms: int = Field(default=100, ge=0)
+    input_stall_s: float = Field(default=30.0, gt=0)
+    stall_report_s: float = Field(default=10.0, gt=0)
     health_max_delay_s: float = Field(default=10.0, gt=0)
     engine_name: str = Field(default="engine", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     log_level: str = "INFO"

@@ -72,3 +72,17 @@ def test_the_lease_moving_stops_the_engine(monkeypatch: pytest.MonkeyPatch,
         return task.cancelled()
 
     assert asyncio.run(scenario())
+
+
+def test_health_is_503_while_the_live_engine_makes_no_progress() -> None:
+    settings = ProcessSettings(stall_report_s=10)
+    supervisor = app.EngineSupervisor(settings, Topics.from_settings(), LiveView())
+    supervisor.holds_lease = True
+    supervisor.status.phase = "live"
+    assert supervisor.health()[0]
+    supervisor.status.last_progress_s -= 11  # stuck in an await for 11 s
+    ok, details = supervisor.health()
+    assert not ok
+    assert str(details["reason"]).startswith("no engine progress for 11 s")
+    supervisor.holds_lease = False  # a standby is healthy whatever its last engine did
+    assert supervisor.health()[0]
