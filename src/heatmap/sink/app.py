@@ -113,9 +113,10 @@ class SinkService(Service):
             return False, {"reason": "starting"}
         idle_s = time.monotonic() - runner.last_commit_s
         stalled = idle_s > max(60.0, 10 * runner.max_wait_ms / 1000)
-        ok = self.failure is None and not stalled
+        ok = self.failure is None and not stalled and runner.stalled is None
         return ok, {"batches": runner.batches, "seconds_since_last_commit": round(idle_s, 1),
-                    "error": None if self.failure is None else str(self.failure)}
+                    "error": None if self.failure is None else str(self.failure),
+                    "stalled": runner.stalled}
 
 
 def build_app(settings: SinkSettings, topics: Topics, writer_url: str, web_port: int,

@@ -21,6 +21,11 @@ from heatmap.sink.price_sampling import RecordPosition
 
 log = logging.getLogger(__name__)
 
+# A partition with records waiting whose read position does not move this long, while
+# polls come back empty, is stalled: /health says so.
+STALL_S = 60.0
+_POSITION_LIMIT_S = 15.0
+
 
 def next_offsets(records: Sequence[ConsumedRecord],
                  held: Sequence[RecordPosition] = ()) -> dict[TopicPartition, int]:
@@ -65,6 +70,9 @@ class SinkLoop:
         self.last_commit_s = time.monotonic()
         self._committed: dict[TopicPartition, int] = {}
         self._consumed: dict[TopicPartition, int] = {}  # next offset to read, per partition
+        # Per partition: its read position when last polled idle, and since when (s).
+        self._idle_at: dict[TopicPartition, tuple[int, float]] = {}
+        self.stalled: str | None = None  # why the sink is stalled, for /health
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -77,7 +85,8 @@ class SinkLoop:
             if records:
                 await self._store(records)
             else:
-                self.last_commit_s = time.monotonic()  # idle and caught up is healthy
+                self.last_commit_s = time.monotonic()  # an empty poll is progress too
+            await self._check_positions(idle=not records)
             self._update_lag()
         held = self.batcher.take(final=True)  # held prices, read but not yet stored
         if held.prices:
@@ -107,6 +116,8 @@ class SinkLoop:
         try:
             await self.consumer.commit(offsets)
             self._committed.update(offsets)
+            for tp, offset in offsets.items():
+                metrics.STORED_OFFSET.labels(tp.topic, str(tp.partition)).set(offset)
         except (CommitFailedError, IllegalStateError) as error:
             # The partitions moved during the write: their new owner re-reads these
             # records, and the idempotent writer makes that a no-op.
@@ -120,6 +131,43 @@ class SinkLoop:
         inserted = await loop.run_in_executor(None, self.writer.write, batch)
         for table, count in inserted.items():
             metrics.ROWS.labels(table).inc(count)
+
+    async def _check_positions(self, idle: bool) -> None:
+        """Say which partitions have records waiting that are not read (``stalled``, after
+        STALL_S); after an empty poll (``idle``) also store the read position of each
+        partition read to its end (past commit markers, never past a held tick), so that
+        once caught up the stored offset equals the end."""
+        held = {TopicPartition(topic, partition): offset
+                for topic, partition, offset in self.batcher.sampler.held_positions()}
+        advance: dict[TopicPartition, int] = {}
+        stalled = []
+        now_s = time.monotonic()
+        for tp in self.consumer.assignment():
+            end = self.consumer.last_stable_offset(tp)
+            if end is None:
+                continue
+            async with asyncio.timeout(_POSITION_LIMIT_S):
+                position = await self.consumer.position(tp)
+            labels = (tp.topic, str(tp.partition))
+            metrics.END_OFFSET.labels(*labels).set(end)
+            if position >= end:
+                self._idle_at.pop(tp, None)
+                stored = min(position, held.get(tp, position))
+                if idle and stored > self._committed.get(tp, -1):
+                    advance[tp] = stored
+                continue
+            since = self._idle_at.setdefault(tp, (position, now_s))
+            if since[0] != position:
+                self._idle_at[tp] = (position, now_s)
+            elif now_s - since[1] >= STALL_S:
+                stalled.append(f"{tp.topic}[{tp.partition}] read to {position}, end {end}, "
+                               f"nothing fetched for {now_s - since[1]:.0f} s")
+                metrics.STALLS.labels(*labels).inc()
+        await self._commit(advance)
+        reason = "; ".join(stalled) or None
+        if reason is not None and reason != self.stalled:
+            log.error("sink stalled: %s", reason)
+        self.stalled = reason
 
     def _update_lag(self) -> None:
         lag: dict[str, int] = defaultdict(int)

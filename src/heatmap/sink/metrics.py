@@ -15,6 +15,16 @@ BATCH_SECONDS = Histogram(
     "heat_sink_commit_seconds",
     "Seconds from a batch's poll to its database commit and offset commit",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+STORED_OFFSET = Gauge("heat_sink_stored_offset",
+                      "Per partition, the offset up to which everything is stored (the "
+                      "committed offset): equals the end once caught up, less held ticks",
+                      ["topic", "partition"])
+END_OFFSET = Gauge("heat_sink_end_offset",
+                   "Per partition, its end (last stable offset) as last fetched",
+                   ["topic", "partition"])
+STALLS = Counter("heat_sink_stalls_total",
+                 "Times a partition with records waiting was not read for the stall limit",
+                 ["topic", "partition"])
 LAG = Gauge("heat_sink_consumer_lag_records",
             "Records between the last committed offset and the last stable offset", ["topic"])
 FAILED_COMMITS = Counter("heat_sink_offset_commit_failures_total",
