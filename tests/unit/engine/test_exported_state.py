@@ -8,7 +8,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-from sample_books import PARAMS, sample_engine
 
 from heatmap.engine.alerts import AlertMonitor, AlertThresholds
 from heatmap.engine.book import PositionBook
@@ -16,6 +15,7 @@ from heatmap.engine.engine import HeatEngine
 from heatmap.engine.ewma import EwmaCorrelation
 from heatmap.engine.market import MarketState
 from heatmap.schema import Frame, encode
+from support.sample_books import PARAMS, sample_engine
 
 EAGER = AlertThresholds(min_frames=1, cluster_concentration_warning=0.1, regime_break=0.05)
 
