@@ -34,8 +34,8 @@ def demo(
                                        "is a minute of market per second (default: 60 "
                                        "simulated, 3600 replayed; 0 replays as fast as "
                                        "possible)."),
-    duration: float | None = typer.Option(None, "--duration", help="Seconds to run, then "
-                                          "stop (default: until Ctrl-C)."),
+    duration: float | None = typer.Option(None, "--duration", help="Seconds to run from "
+                                          "the first frame, then stop (default: until Ctrl-C)."),
     snapshot_every_min: float | None = typer.Option(
         None, "--snapshot-every-min", help="Minutes of event time between PNG snapshots "
         "(default: 30 simulated, 720 replayed)."),

@@ -46,7 +46,7 @@ class DemoOptions:
         Event time per wall time (60: a minute of market per second); for a replay
         0 means as fast as possible.
     duration_s : float or None
-        Wall seconds to run, then stop; None runs until Ctrl-C.
+        Wall seconds to run from the first frame shown, then stop; None runs until Ctrl-C.
     snapshot_every_min : float
         Minutes of event time between PNG snapshots.
     snapshot_dir : Path

@@ -28,7 +28,13 @@ from heatmap.db import migrations
 from heatmap.demo.board import Board
 from heatmap.demo.feed import OutputFeed
 from heatmap.demo.options import DemoOptions
-from heatmap.demo.services import DemoPipeline, StackUse, bring_up_stack, database_settings
+from heatmap.demo.services import (
+    DemoPipeline,
+    ServiceFailed,
+    StackUse,
+    bring_up_stack,
+    database_settings,
+)
 from heatmap.demo.snapshots import SnapshotWriter, due_moment
 from heatmap.demo.view import RunView, screen, status_line
 from heatmap.schema import ms_to_datetime
@@ -37,6 +43,9 @@ from heatmap.settings.kafka import KafkaConnection
 REFRESH_EVERY_S = 0.25
 STATUS_EVERY_S = 5.0
 CATCH_UP_TIMEOUT_S = 60.0
+# The --duration clock starts at the first frame; a pipeline that shows none this long
+# after it started has failed (a loaded machine takes well under a minute).
+FIRST_FRAME_LIMIT_S = 240.0
 SNAPSHOTS_PENDING_MAX = 2
 
 
@@ -137,8 +146,10 @@ def _with_stack(options: DemoOptions, endpoints: Endpoints, logs: Path,
 
 def _watch(options: DemoOptions, pipeline: DemoPipeline, feed: OutputFeed, board: Board,
            snapshots: SnapshotWriter, console: Console) -> None:
-    """Read, draw and snapshot until the duration is over or Ctrl-C."""
+    """Read, draw and snapshot until the duration is over (counted from the first frame,
+    so a slow start-up never shortens what is shown) or Ctrl-C."""
     started = time.monotonic()
+    first_frame_s: float | None = None
     last_snapshot_ms: int | None = None
 
     def run_view() -> RunView:
@@ -151,9 +162,15 @@ def _watch(options: DemoOptions, pipeline: DemoPipeline, feed: OutputFeed, board
     next_status_s = started
     with live if live is not None else contextlib.nullcontext():
         try:
-            while options.duration_s is None or time.monotonic() - started < options.duration_s:
+            while (options.duration_s is None or first_frame_s is None
+                   or time.monotonic() - first_frame_s < options.duration_s):
                 pipeline.check()
                 feed.read_into(board, timeout_ms=int(REFRESH_EVERY_S * 1000))
+                if first_frame_s is None and board.event_ms is not None:
+                    first_frame_s = time.monotonic()
+                elif first_frame_s is None and time.monotonic() - started > FIRST_FRAME_LIMIT_S:
+                    raise ServiceFailed(f"no heat frame {FIRST_FRAME_LIMIT_S:.0f} s after the "
+                                        f"pipeline started: see the logs in {pipeline.logs}")
                 last_snapshot_ms = _maybe_snapshot(options, board, snapshots, last_snapshot_ms)
                 if live is not None:
                     live.update(screen(board, run_view(), pipeline.views(),
