@@ -117,13 +117,9 @@ class KafkaConnection(BaseModel):
         return kwargs
 
     def aiokafka(self) -> dict[str, Any]:
-        """Keyword arguments for aiokafka's producer, consumer and admin client."""
-        kwargs: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers.split(","),
-                                  "client_id": self.client_id,
-                                  "security_protocol": self.security_protocol, **self._sasl()}
-        if self.uses_tls:
-            kwargs["ssl_context"] = self.ssl_context()
-        return kwargs
+        """Keyword arguments for aiokafka's producer, consumer and admin client (the same
+        names as kafka-python's, which aiokafka follows)."""
+        return self.kafka_python()
 
     def faust(self) -> dict[str, Any]:
         """``broker`` and ``broker_credentials`` for ``faust.App``."""
