@@ -26,7 +26,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -227,6 +227,9 @@ class ActiveEngine:
         epoch_started_s = time.monotonic()
         last_checkpoint_s = -math.inf  # the first epoch carries a checkpoint
         paused: frozenset[TopicPartition] = frozenset()
+        # When each partition was last resumed (wall clock, s): an answer older than that
+        # describes the partition before its pause, and says nothing of now.
+        resumed_s: dict[TopicPartition, float] = {}
         backlog = False
         progress = InputProgress(len(sources), settings.input_stall_s)
         next_progress_check_s = time.monotonic() + _PROGRESS_CHECK_S
@@ -251,7 +254,7 @@ class ActiveEngine:
                 raws.extend(_raw(index, record) for record in records)
                 newest_append_ms = max(newest_append_ms, records[-1].timestamp)
             caught_up, settled_before_s = await self._caught_up(consumer, sources, paused,
-                                                                idle_after_s)
+                                                                resumed_s, idle_after_s)
             started_s = time.perf_counter()
             applied = await loop.run_in_executor(self.executor, functools.partial(
                 host.step, raws, caught_up, STEP_MAX_EVENTS, arrived_s=arrived_s,
@@ -268,7 +271,10 @@ class ActiveEngine:
             status.input_delay_s = (0.0 if len(caught_up) == len(sources) or newest_append_ms < 0
                                     else max(0.0, (self.now_ms() - newest_append_ms) / 1000))
             metrics.INPUT_DELAY.set(status.input_delay_s)
+            previously_paused = paused
             paused = self._align(consumer, host, sources, paused)
+            for tp in previously_paused - paused:
+                resumed_s[tp] = time.time()
             idle = (not backlog and not host.sequencer.buffered
                     and len(caught_up) == len(sources))
             if idle or time.monotonic() >= next_progress_check_s:
@@ -364,10 +370,12 @@ class ActiveEngine:
         return {tp: [record.offset for record in records] for tp, records in fetched.items()}
 
     async def _caught_up(self, consumer: AIOKafkaConsumer, sources: Sequence[TopicPartition],
-                         paused: frozenset[TopicPartition], settle_s: float
+                         paused: frozenset[TopicPartition],
+                         resumed_s: Mapping[TopicPartition, float], settle_s: float
                          ) -> tuple[list[int], float | None]:
         """The sources read to their end as of their last fetch answer (a paused one is
-        not: its answers are stale), and the latest arrival time (wall clock, s) all of
+        not, nor one resumed since that answer: its answers are stale), and the latest
+        arrival time (wall clock, s) all of
         them vouch for: ``settle_s`` before the oldest of those answers (None when no
         source is caught up). Also updates the lag gauges."""
         caught_up = []
@@ -380,7 +388,8 @@ class ActiveEngine:
             async with asyncio.timeout(_KAFKA_CALL_LIMIT_S):
                 position = await consumer.position(tp)
             metrics.INPUT_LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
-            if position >= end and tp not in paused:
+            stale = tp in paused or answered_ms / 1000 < resumed_s.get(tp, -math.inf)
+            if position >= end and not stale:
                 caught_up.append(index)
                 oldest_answer_s = min(oldest_answer_s, answered_ms / 1000)
         settled_before_s = None if not caught_up else oldest_answer_s - settle_s
