@@ -275,13 +275,13 @@ class ActiveEngine:
             paused = self._align(consumer, host, sources, paused)
             for tp in previously_paused - paused:
                 resumed_s[tp] = time.time()
-            idle = (not backlog and not host.sequencer.buffered
-                    and len(caught_up) == len(sources))
-            if idle or time.monotonic() >= next_progress_check_s:
-                if not idle:
-                    next_progress_check_s = time.monotonic() + _PROGRESS_CHECK_S
+            if not backlog and not host.sequencer.buffered and len(caught_up) == len(sources):
                 await self._check_applied(consumer, host, sources, paused, progress,
-                                          fresh_ends=not idle)
+                                          fresh_ends=False)
+            if time.monotonic() >= next_progress_check_s:  # also when all looks caught up
+                next_progress_check_s = time.monotonic() + _PROGRESS_CHECK_S
+                await self._check_applied(consumer, host, sources, paused, progress,
+                                          fresh_ends=True)
             due = (host.open_outputs > 0 or host.open_events >= settings.epoch_max_events
                    or (host.open_events > 0
                        and time.monotonic() - epoch_started_s >= epoch_max_s))

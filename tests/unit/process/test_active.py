@@ -1,12 +1,20 @@
-"""Stopping the Kafka clients of an engine run (no broker: the clients here only stop)."""
+"""Stopping the Kafka clients of an engine run, and the live check that every input record
+is applied (no broker: stand-in clients)."""
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, cast
 
 import pytest
+from aiokafka.structs import TopicPartition
 
-from heatmap.process.active import stop_client
+from heatmap.process.active import ActiveEngine, EngineStatus, stop_client
+from heatmap.process.progress import InputNotAppliedError, InputProgress
+from heatmap.process.settings import ProcessSettings
+from heatmap.topics import Topics
 
 
 class LeakingClient:
@@ -54,3 +62,71 @@ def test_cancelling_the_run_while_a_client_stops_still_cancels_it() -> None:
         return task.cancelled()
 
     assert asyncio.run(cancel_while_stopping())
+
+
+PRICES, POSITIONS = TopicPartition("heat.prices", 0), TopicPartition("heat.positions", 0)
+
+
+@dataclass
+class _Consumer:
+    """Read to the end (as last fetched) of both partitions."""
+
+    ends: dict[TopicPartition, int]
+
+    def last_stable_offset(self, tp: TopicPartition) -> int:
+        return self.ends[tp]
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.ends[tp]
+
+
+@dataclass
+class _Host:
+    applied: list[int]
+    buffered: int = 0
+
+    def seek_offsets(self) -> list[int]:
+        return self.applied
+
+    @property
+    def sequencer(self) -> _Host:
+        return self
+
+
+class _Engine(ActiveEngine):
+    """The check with the read-back stubbed: ``waiting`` offsets per partition."""
+
+    def __init__(self, waiting: dict[TopicPartition, list[int]]) -> None:
+        super().__init__(ProcessSettings(), Topics.from_settings(), EngineStatus(),
+                         ThreadPoolExecutor(1))
+        self.waiting, self.reads = waiting, 0
+
+    async def _records_in(self, ranges: dict[TopicPartition, tuple[int, int]]
+                          ) -> dict[TopicPartition, list[int]]:
+        self.reads += 1
+        return {tp: self.waiting.get(tp, []) for tp in ranges}
+
+
+def _check(engine: _Engine, applied: list[int], progress: InputProgress) -> None:
+    consumer = _Consumer({PRICES: 120, POSITIONS: 7})
+    asyncio.run(engine._check_applied(cast(Any, consumer), cast(Any, _Host(applied)),
+                                      [PRICES, POSITIONS], frozenset(), progress,
+                                      fresh_ends=False))
+
+
+def test_records_read_to_the_end_but_never_applied_end_the_run() -> None:
+    engine = _Engine({POSITIONS: [5, 6]})
+    with pytest.raises(InputNotAppliedError,
+                       match=r"heat.positions\[0\] applied up to 5, end 7, position 7, "
+                             r"first waiting offset 5"):
+        _check(engine, [120, 5], InputProgress(2, stall_s=30))
+
+
+def test_a_gap_of_commit_markers_is_vouched_for_once() -> None:
+    engine = _Engine({})
+    progress = InputProgress(2, stall_s=30)
+    _check(engine, [119, 7], progress)  # offset 119 is a commit marker
+    _check(engine, [119, 7], progress)
+    assert engine.reads == 1
+    _check(engine, [120, 7], progress)  # applied at the end: nothing to check
+    assert engine.reads == 1
