@@ -203,6 +203,8 @@ def test_every_promql_expression_returns_data(pipeline_metrics: Prometheus) -> N
                message=f"no data from: {missing}")
     rules = pipeline_metrics.get("/api/v1/rules")["data"]["groups"]
     evaluated = [rule for group in rules for rule in group["rules"]]
-    assert len(evaluated) == 20
+    written = [line for line in RULES.read_text().splitlines()
+               if line.strip().startswith(("- record:", "- alert:"))]
+    assert len(evaluated) == len(written) >= 20
     assert all(rule["health"] == "ok" for rule in evaluated), \
         [(rule["name"], rule.get("lastError")) for rule in evaluated if rule["health"] != "ok"]
