@@ -322,15 +322,16 @@ class ActiveEngine:
             ends = [answered[tp] for tp in sources]
             paused_indices = {index for index, tp in enumerate(sources) if tp in paused}
             suspects = progress.not_moving(time.monotonic(), applied, ends, paused_indices)
+            # Gauges with the brokers' ends, every few seconds: not on each idle iteration
+            # of the live path, where this check otherwise costs a few comparisons.
+            for index, tp in enumerate(sources):
+                labels = (tp.topic, str(tp.partition))
+                metrics.INPUT_APPLIED.labels(*labels).set(applied[index])
+                metrics.INPUT_END.labels(*labels).set(ends[index])
         else:
             last_seen = [consumer.last_stable_offset(tp) for tp in sources]
             suspects = progress.short_when_caught_up(applied, last_seen)
             ends = [-1 if end is None else end for end in last_seen]
-        for index, tp in enumerate(sources):
-            labels = (tp.topic, str(tp.partition))
-            metrics.INPUT_APPLIED.labels(*labels).set(applied[index])
-            if ends[index] >= 0:
-                metrics.INPUT_END.labels(*labels).set(ends[index])
         if not suspects:
             return
         ranges = {sources[index]: (applied[index], ends[index]) for index in suspects}
@@ -339,8 +340,10 @@ class ActiveEngine:
         for index in suspects:
             tp = sources[index]
             if holding[tp]:
+                async with asyncio.timeout(_KAFKA_CALL_LIMIT_S):
+                    position = await consumer.position(tp)
                 missed.append(f"{tp.topic}[{tp.partition}] applied up to {applied[index]}, "
-                              f"end {ends[index]}, position {await consumer.position(tp)}, "
+                              f"end {ends[index]}, position {position}, "
                               f"first waiting offset {holding[tp][0]}"
                               + (" (paused)" if tp in paused else ""))
                 metrics.INPUT_NOT_APPLIED.labels(tp.topic, str(tp.partition)).inc()
