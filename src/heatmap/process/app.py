@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -176,6 +177,22 @@ class ProcessWorker:
         return ok, {**details, "url": self.own_url, "active_url": self.active_url()}
 
 
+_EVERY_INTERFACE = frozenset({"", "0.0.0.0", "::"})
+
+
+def advertised_url(settings: ProcessSettings, web_port: int) -> str:
+    """The URL this worker gives to clients and to the other workers of its group.
+
+    A worker listening on every interface is reached by its host name, which in a
+    container is the container's own name on its network: each replica of a scaled
+    service then advertises an address that reaches it, not ``0.0.0.0``.
+    """
+    if settings.web_advertised_url:
+        return settings.web_advertised_url.rstrip("/")
+    host = socket.gethostname() if settings.web_host in _EVERY_INTERFACE else settings.web_host
+    return f"http://{host}:{web_port}"
+
+
 def build_app(settings: ProcessSettings, topics: Topics, web_port: int, datadir: str,
               observer: EngineObserver) -> ProcessWorker:
     """The Faust app with the engine supervisor (its web server bound to ``web_host``;
@@ -184,6 +201,7 @@ def build_app(settings: ProcessSettings, topics: Topics, web_port: int, datadir:
         settings.app_id, **settings.kafka.connection(settings.app_id).faust(),
         datadir=datadir, store="memory://", autodiscover=False,
         web_host=settings.web_host, web_bind=settings.web_host, web_port=web_port,
+        canonical_url=advertised_url(settings, web_port),
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=max(10.0, 2 * settings.session_timeout_s))

@@ -26,6 +26,11 @@ class ProcessSettings(BaseSettings):
     web_host, web_port : str, int
         ``HEAT_WEB_HOST`` / ``HEAT_WEB_PORT``: where the web server listens; port 0
         takes a free port.
+    web_advertised_url : str or None
+        ``HEAT_WEB_ADVERTISED_URL``: the URL other workers send clients to (a standby
+        redirects book requests to the active worker's). Unset: ``http://HOST:PORT``
+        with the listening host, or this machine's host name when it listens on every
+        interface (a container's name on its network).
     session_timeout_s : float
         ``HEAT_SESSION_TIMEOUT_S``: a worker silent this long loses its group
         membership, and the engine moves to a standby; at least 6 s (Kafka's minimum).
@@ -76,6 +81,7 @@ class ProcessSettings(BaseSettings):
     timeframes: str = "1h,4h,1d"
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=0, ge=0, le=65535)
+    web_advertised_url: str | None = None
     session_timeout_s: float = MIN_SESSION_TIMEOUT_S
     heartbeat_interval_s: float = Field(default=1.0, gt=0)
     epoch_max_ms: int = Field(default=250, gt=0)
