@@ -7,7 +7,7 @@ partition counts are configured in :class:`heatmap.settings.kafka.TopicSettings`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from heatmap.settings.kafka import TopicSettings
 
@@ -26,12 +26,16 @@ class TopicSpec:
     partitions : int
         Partition count; records are keyed so one key stays on one partition.
     configs : dict[str, str]
-        Broker-side topic configs (``cleanup.policy``, ``retention.ms``, ...).
+        Broker-side topic configs (``cleanup.policy``, ``retention.ms``,
+        ``min.insync.replicas``, ...).
+    replication_factor : int
+        Copies of each partition, on as many brokers.
     """
 
     name: str
     partitions: int
     configs: dict[str, str] = field(default_factory=dict)
+    replication_factor: int = 1
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,22 @@ def topic_specs(settings: TopicSettings | None = None) -> list[TopicSpec]:
     ``correlations`` holds the bar-close correlation matrices (key =
     timeframe); a matrix grows with the square of the universe (about 0.4 MB
     of JSON at 200 symbols), so it also allows 16 MiB.
+
+    Every topic has the configured replication factor and ``min.insync.replicas``
+    (see :func:`replicated`).
     """
     settings = settings or TopicSettings()
+    return [replicated(spec, settings) for spec in _unreplicated_specs(settings)]
+
+
+def replicated(spec: TopicSpec, settings: TopicSettings) -> TopicSpec:
+    """``spec`` with the replication factor and ``min.insync.replicas`` of ``settings``."""
+    return replace(spec, replication_factor=settings.replication_factor,
+                   configs={**spec.configs,
+                            "min.insync.replicas": str(settings.min_insync_replicas)})
+
+
+def _unreplicated_specs(settings: TopicSettings) -> list[TopicSpec]:
     names = Topics.from_settings(settings)
     stream = {"cleanup.policy": "delete", "compression.type": "producer"}
     prices_retention_ms = 3 * _DAY_MS

@@ -41,3 +41,15 @@ def test_the_processors_topics() -> None:
     assert specs["correlations"].configs["retention.ms"] == str(7 * 86_400_000)
     assert specs["correlations"].configs["max.message.bytes"] == str(16 * 1024 * 1024)
 
+
+
+def test_every_topic_has_the_configured_replication() -> None:
+    assert {(spec.replication_factor, spec.configs["min.insync.replicas"])
+            for spec in topic_specs(TopicSettings(prefix=""))} == {(1, "1")}
+    cluster = TopicSettings(prefix="", replication_factor=3, min_insync_replicas=2)
+    specs = topic_specs(cluster)
+    assert {(spec.replication_factor, spec.configs["min.insync.replicas"])
+            for spec in specs} == {(3, "2")}
+    # Replication adds to each topic's own configs, it replaces none.
+    by_name = {spec.name: spec for spec in specs}
+    assert by_name["checkpoints"].configs["cleanup.policy"] == "compact"

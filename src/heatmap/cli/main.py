@@ -13,6 +13,7 @@ from heatmap.cli import (
     sink,
     snapshot,
     stack,
+    topics,
     whatif,
 )
 from heatmap.cli.errors import HeatTyper
@@ -24,6 +25,7 @@ app = HeatTyper(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack.app, name="stack")
+app.add_typer(topics.app, name="topics")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(db.app, name="db")
 app.add_typer(grafana.app, name="grafana")

@@ -158,6 +158,8 @@ class ActiveEngine:
         self.status.phase = "recovering"
         started_s = time.monotonic()
         connection = kafka.connection(settings.app_id)
+        # Transactions need acks=all whatever HEAT_PRODUCER_ACKS says; with the topics'
+        # min.insync.replicas a commit is then on that many brokers.
         producer = AIOKafkaProducer(
             **connection.aiokafka(), transactional_id=settings.transactional_id,
             enable_idempotence=True, acks="all",

@@ -200,6 +200,10 @@ def build_app(settings: ProcessSettings, topics: Topics, web_port: int, datadir:
     app = faust.App(
         settings.app_id, **settings.kafka.connection(settings.app_id).faust(),
         datadir=datadir, store="memory://", autodiscover=False,
+        # Faust's own producer and topics (the lease's leader topic) are as durable as
+        # the product's: the configured acks and replication factor.
+        producer_acks=settings.kafka.producer.faust_acks,
+        topic_replication_factor=settings.kafka.topics.replication_factor,
         web_host=settings.web_host, web_bind=settings.web_host, web_port=web_port,
         canonical_url=advertised_url(settings, web_port),
         broker_session_timeout=settings.session_timeout_s,

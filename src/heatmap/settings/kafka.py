@@ -4,8 +4,9 @@ are named and sized, and how producers send.
 Environment variables: ``HEAT_KAFKA_BOOTSTRAP``, ``HEAT_KAFKA_SECURITY_PROTOCOL``,
 ``HEAT_KAFKA_SASL_MECHANISM``, ``_SASL_USERNAME``, ``_SASL_PASSWORD`` (or
 ``_SASL_PASSWORD_FILE``), ``_SSL_CAFILE``, ``_SSL_CERTFILE``, ``_SSL_KEYFILE``;
-``HEAT_TOPIC_PREFIX`` and ``HEAT_TOPIC_<TOPIC>_PARTITIONS``; ``HEAT_PRODUCER_LINGER_MS``,
-``_BATCH_SIZE``, ``_COMPRESSION``, ``_ACKS``, ``_IDEMPOTENCE``, ``_CLOSE_TIMEOUT_S``.
+``HEAT_TOPIC_PREFIX``, ``HEAT_TOPIC_<TOPIC>_PARTITIONS``, ``HEAT_TOPIC_REPLICATION_FACTOR``
+and ``HEAT_TOPIC_MIN_INSYNC_REPLICAS``; ``HEAT_PRODUCER_LINGER_MS``, ``_BATCH_SIZE``,
+``_COMPRESSION``, ``_ACKS``, ``_IDEMPOTENCE``, ``_CLOSE_TIMEOUT_S``.
 
 Every Kafka client of the product is built from one :class:`KafkaConnection`, which
 renders the keyword arguments of each client library, so how a client reaches and
@@ -18,7 +19,15 @@ import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from heatmap.settings.secrets import secret_value
@@ -139,7 +148,23 @@ class KafkaConnection(BaseModel):
 
 
 class TopicSettings(BaseSettings):
-    """Topic naming and sizing, from ``HEAT_TOPIC_*`` environment variables."""
+    """Topic naming, sizing and replication, from ``HEAT_TOPIC_*`` environment variables.
+
+    Parameters
+    ----------
+    prefix : str
+        Put before every topic name (``heat.prices``), so deployments can share brokers.
+    prices_partitions, positions_partitions, accounts_partitions : int
+    heat_frames_partitions, alerts_partitions, deadletter_partitions : int
+        Partition counts of the topics that have more than one.
+    replication_factor : int
+        Replicas of every product topic (and of the Faust apps' own topics). 1 suits one
+        broker; a cluster uses 3, so that one broker can be lost.
+    min_insync_replicas : int
+        Replicas that must hold a record before an ``acks=all`` write succeeds; at most
+        ``replication_factor``. A cluster uses 2: one broker may be down and writes go
+        on, while every acknowledged record is on two brokers.
+    """
 
     model_config = SettingsConfigDict(env_prefix="HEAT_TOPIC_", frozen=True, extra="ignore")
 
@@ -150,6 +175,17 @@ class TopicSettings(BaseSettings):
     heat_frames_partitions: int = Field(default=6, ge=1)
     alerts_partitions: int = Field(default=3, ge=1)
     deadletter_partitions: int = Field(default=1, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int = Field(default=1, ge=1)
+
+    @field_validator("min_insync_replicas")
+    @classmethod
+    def _insync_fits_the_replicas(cls, value: int, info: ValidationInfo) -> int:
+        replicas = info.data.get("replication_factor")
+        if replicas is not None and value > replicas:
+            # No write with acks=all could ever succeed.
+            raise ValueError(f"{value} exceeds the replication factor {replicas}")
+        return value
 
 
 class ProducerSettings(BaseSettings):
@@ -164,7 +200,9 @@ class ProducerSettings(BaseSettings):
     compression : {"lz4", "gzip", "snappy", "zstd"} or None
         Batch compression; ``none`` in the environment means None.
     acks : {"all", "1", "0"}
-        Replicas that must have a record before it counts as sent.
+        Replicas that must have a record before it counts as sent, for every producer
+        the product builds except the processor's transactional one (transactions need
+        ``all``). ``all`` waits for ``min.insync.replicas`` of the topic.
     idempotence : bool
         Retries can neither duplicate nor reorder records (needs ``acks=all``).
     close_timeout_s : float
@@ -188,10 +226,24 @@ class ProducerSettings(BaseSettings):
             return None
         return value
 
+    @field_validator("idempotence")
+    @classmethod
+    def _idempotence_waits_for_all(cls, value: bool, info: ValidationInfo) -> bool:
+        acks = info.data.get("acks")
+        if value and acks is not None and acks != "all":
+            raise ValueError(f"needs acks=all (acks is {acks}): set acks to all, or "
+                             "idempotence to false")
+        return value
+
     @property
     def client_acks(self) -> int | Literal["all"]:
-        """``acks`` as kafka-python takes it (a replica count, or ``"all"``)."""
+        """``acks`` as kafka-python and aiokafka take it (a replica count, or ``"all"``)."""
         return "all" if self.acks == "all" else int(self.acks)
+
+    @property
+    def faust_acks(self) -> int:
+        """``acks`` as Faust's ``producer_acks`` takes it (-1 means all)."""
+        return -1 if self.acks == "all" else int(self.acks)
 
 
 class KafkaSettings(BaseSettings):

@@ -126,6 +126,10 @@ def build_app(settings: SinkSettings, topics: Topics, writer_url: str, web_port:
     app = faust.App(
         f"{settings.kafka.topics.prefix}sink-host",
         **settings.kafka.connection("heat-sink-host").faust(), datadir=datadir,
+        # Faust's own producer and topics are as durable as the product's: the
+        # configured acks and replication factor.
+        producer_acks=settings.kafka.producer.faust_acks,
+        topic_replication_factor=settings.kafka.topics.replication_factor,
         store="memory://", autodiscover=False,
         web_host=settings.web_host, web_bind=settings.web_host, web_port=web_port,
         broker_session_timeout=_SESSION_TIMEOUT_MS / 1000,

@@ -22,11 +22,12 @@ from importlib import resources
 from pathlib import Path
 
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
+from kafka import errors as kafka_errors
 from kafka.errors import KafkaError
 
 from heatmap.settings.kafka import KafkaConnection
-from heatmap.stack import processes
+from heatmap.stack import kafka_topics, processes
+from heatmap.stack.kafka_topics import TopicOutcome
 from heatmap.stack.ports import LOOPBACK
 from heatmap.topics import TopicSpec
 
@@ -97,26 +98,41 @@ def resolve_jars(cache_dir: Path, maven_command: str = "mvn") -> Path:
 
 @dataclass(frozen=True)
 class KafkaBrokerConfig:
-    """Everything that decides how the local broker runs.
+    """Everything that decides how one local node (broker and controller) runs.
 
     Parameters
     ----------
     home : Path
         Broker directory: ``server.properties``, ``data/``, ``server.log``, pid file.
     port, controller_port : int
-        Loopback ports of the client listener and of the KRaft controller.
+        Ports of the client listener and of the KRaft controller on ``host``.
     heap_mb : int
         Fixed JVM heap, in MiB.
+    host : str
+        The loopback address both listeners bind to.
+    node_id : int
+        This node's id in the cluster.
+    quorum_voters : str
+        ``controller.quorum.voters`` of a cluster (``id@host:port,...``); empty for a
+        node that is its own one-voter quorum.
+    internal_replication_factor, internal_min_insync_replicas : int
+        Replicas of the broker's own topics (consumer offsets, transaction state) and how
+        many must be in sync for a write; also the defaults of topics created without.
     """
 
     home: Path
     port: int
     controller_port: int
     heap_mb: int
+    host: str = LOOPBACK
+    node_id: int = 1
+    quorum_voters: str = ""
+    internal_replication_factor: int = 1
+    internal_min_insync_replicas: int = 1
 
     @property
     def bootstrap(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def properties_path(self) -> Path:
@@ -132,26 +148,33 @@ class KafkaBrokerConfig:
 
     def server_properties(self) -> str:
         """The broker's ``server.properties`` text."""
+        replicas, in_sync = (str(self.internal_replication_factor),
+                             str(self.internal_min_insync_replicas))
         settings = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{LOOPBACK}:{self.controller_port}",
-            "listeners": (f"PLAINTEXT://{LOOPBACK}:{self.port},"
-                          f"CONTROLLER://{LOOPBACK}:{self.controller_port}"),
-            "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{self.port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": (self.quorum_voters or
+                                         f"{self.node_id}@{self.host}:{self.controller_port}"),
+            "listeners": (f"PLAINTEXT://{self.host}:{self.port},"
+                          f"CONTROLLER://{self.host}:{self.controller_port}"),
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(self.home / "data"),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
-            # One node: every internal topic has a single replica.
-            "offsets.topic.replication.factor": "1",
+            # The broker's own topics: one replica on one node; on a cluster enough that a
+            # lost node neither loses committed offsets or transactions nor stops them.
+            "default.replication.factor": replicas,
+            "min.insync.replicas": in_sync,
+            "offsets.topic.replication.factor": replicas,
             "offsets.topic.num.partitions": "10",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": in_sync,
+            "transaction.state.log.num.partitions": "10",
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": in_sync,
             # Consumers join at once instead of waiting for more members.
             "group.initial.rebalance.delay.ms": "0",
             "log.retention.check.interval.ms": "60000",
@@ -184,13 +207,15 @@ def jvm_command(java: str, lib_dir: Path, heap_mb: int, main_class: str,
     ]
 
 
-def start_broker(config: KafkaBrokerConfig, java: str, lib_dir: Path) -> int:
-    """Format the KRaft storage when new, then start the broker; returns its pid."""
+def start_broker(config: KafkaBrokerConfig, java: str, lib_dir: Path,
+                 cluster_id: str | None = None) -> int:
+    """Format the KRaft storage when new (with ``cluster_id``: the nodes of one cluster
+    share it; None: a new id), then start the broker; returns its pid."""
     config.home.mkdir(parents=True, exist_ok=True)
     config.properties_path.write_text(config.server_properties())
     (config.home / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
     if not config.is_formatted():
-        cluster_id = kafka_uuid()
+        cluster_id = cluster_id or kafka_uuid()
         formatted = subprocess.run(
             jvm_command(java, lib_dir, 256, "kafka.tools.StorageTool",
                         # --option=value: no value can be read as an option.
@@ -262,21 +287,47 @@ def wait_until_ready(connection: KafkaConnection, timeout_s: float, pid: int | N
     raise StackError(f"Kafka at {bootstrap} did not answer within {timeout_s:.0f} s: {last_error}")
 
 
-def ensure_topics(connection: KafkaConnection, specs: list[TopicSpec]) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+def ensure_topics(connection: KafkaConnection, specs: list[TopicSpec], create: bool = True
+                  ) -> list[TopicOutcome]:
+    """Create the topics of ``specs`` that do not exist yet (with their partitions,
+    replication factor and configs) and check those that do; one outcome per spec.
+
+    With ``create`` False nothing is created (a missing topic is reported as such).
+    Idempotent: a topic created meanwhile by someone else counts as existing.
+    """
     admin = admin_client(connection)
     try:
         existing = set(admin.list_topics())
-        missing = [spec for spec in specs if spec.name not in existing]
-        if missing:
-            admin.create_topics([
-                NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=1,
-                         topic_configs=dict(spec.configs))
-                for spec in missing
-            ])
-        return [spec.name for spec in missing]
+        wanted = [spec for spec in specs if spec.name not in existing]
+        refusals: dict[str, str] = {}
+        if wanted and create:
+            answer = admin.create_topics(
+                {spec.name: {"num_partitions": spec.partitions,
+                             "replication_factor": spec.replication_factor,
+                             "configs": dict(spec.configs)} for spec in wanted},
+                raise_errors=False)
+            for topic in answer.get("topics", []):
+                error = kafka_errors.for_code(topic.get("error_code", 0))
+                if error is kafka_errors.TopicAlreadyExistsError:
+                    existing.add(topic["name"])
+                elif error is not kafka_errors.NoError:
+                    refusals[topic["name"]] = (topic.get("error_message")
+                                               or error.__name__).splitlines()[0]
+        described = {topic["name"]: topic for topic in admin.describe_topics(
+            [spec.name for spec in specs if spec.name in existing])} if existing else {}
     finally:
         admin.close()
+    outcomes = []
+    for spec in specs:
+        if spec.name in described:
+            outcomes.append(kafka_topics.found(spec, described[spec.name]))
+        elif spec.name in refusals:
+            outcomes.append(kafka_topics.refused(spec, refusals[spec.name]))
+        elif create:
+            outcomes.append(kafka_topics.created(spec))
+        else:
+            outcomes.append(kafka_topics.missing(spec))
+    return outcomes
 
 
 def delete_topics(connection: KafkaConnection, prefix: str) -> list[str]:

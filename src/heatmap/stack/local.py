@@ -207,8 +207,15 @@ class LocalStack:
         return connection.model_copy(update={"bootstrap_servers": bootstrap})
 
     def _create_topics(self, connection: KafkaConnection, step: Step) -> None:
-        created = kafka.ensure_topics(connection, topic_specs(self.topics))
-        step(f"Topics: {len(created)} created" if created else "Topics: all present")
+        outcomes = kafka.ensure_topics(connection, topic_specs(self.topics))
+        created = sum(outcome.outcome == "created" for outcome in outcomes)
+        step(f"Topics: {created} created" if created else "Topics: all present")
+        for outcome in outcomes:
+            if not outcome.ok:
+                step(outcome.line())
+        failed = [outcome.line() for outcome in outcomes if outcome.outcome == "failed"]
+        if failed:
+            raise kafka.StackError(f"Kafka refused to create a topic: {failed[0]}")
 
     def _postgres_up(self, previous: StackState | None, step: Step) -> _DatabaseFields:
         configured = self._configured_database_url

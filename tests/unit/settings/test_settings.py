@@ -9,6 +9,7 @@ from heatmap.settings.kafka import LOCAL_BOOTSTRAP, KafkaSettings
 from heatmap.stack.settings import StackSettings
 
 SHARED_VARIABLES = ("HEAT_KAFKA_BOOTSTRAP", "HEAT_DATABASE_URL", "HEAT_TOPIC_PREFIX",
+                    "HEAT_TOPIC_REPLICATION_FACTOR", "HEAT_TOPIC_MIN_INSYNC_REPLICAS",
                     "HEAT_PRODUCER_ACKS", "HEAT_PRODUCER_COMPRESSION",
                     "HEAT_PRODUCER_LINGER_MS", "HEAT_PRODUCER_IDEMPOTENCE")
 
@@ -26,6 +27,7 @@ def test_every_service_reads_the_same_kafka_and_database_variables(
     clean_env.setenv("HEAT_DATABASE_URL", "postgresql://owner:pw@db/heat")
     clean_env.setenv("HEAT_TOPIC_PREFIX", "desk1.")
     clean_env.setenv("HEAT_PRODUCER_ACKS", "1")
+    clean_env.setenv("HEAT_PRODUCER_IDEMPOTENCE", "false")
     clean_env.setenv("HEAT_PRODUCER_COMPRESSION", "none")
     clean_env.setenv("HEAT_PRODUCER_LINGER_MS", "5")
     ingest, stack = IngestSettings(), StackSettings()
@@ -53,6 +55,32 @@ def test_producer_choices_are_checked(clean_env: pytest.MonkeyPatch, variable: s
     clean_env.setenv(variable, value)
     with pytest.raises(ValidationError):
         KafkaSettings()
+
+
+def test_replication_and_acks_come_from_the_environment(clean_env: pytest.MonkeyPatch
+                                                        ) -> None:
+    defaults = KafkaSettings()
+    assert (defaults.topics.replication_factor, defaults.topics.min_insync_replicas) == (1, 1)
+    assert (defaults.producer.acks, defaults.producer.faust_acks) == ("all", -1)
+    clean_env.setenv("HEAT_TOPIC_REPLICATION_FACTOR", "3")
+    clean_env.setenv("HEAT_TOPIC_MIN_INSYNC_REPLICAS", "2")
+    for kafka in (IngestSettings().kafka, StackSettings().kafka, KafkaSettings()):
+        assert (kafka.topics.replication_factor, kafka.topics.min_insync_replicas) == (3, 2)
+
+
+def test_more_insync_replicas_than_replicas_is_refused(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("HEAT_TOPIC_MIN_INSYNC_REPLICAS", "2")
+    with pytest.raises(ValidationError, match="exceeds the replication factor"):
+        KafkaSettings()
+
+
+def test_idempotent_producers_wait_for_all_replicas(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("HEAT_PRODUCER_ACKS", "1")
+    with pytest.raises(ValidationError, match="needs acks=all"):
+        KafkaSettings()
+    clean_env.setenv("HEAT_PRODUCER_IDEMPOTENCE", "false")
+    producer = KafkaSettings().producer
+    assert (producer.client_acks, producer.faust_acks) == (1, 1)
 
 
 def test_role_urls_are_derived_from_the_admin_url() -> None:

@@ -2,6 +2,7 @@ import subprocess
 from pathlib import Path
 
 from heatmap.stack.kafka import KafkaBrokerConfig, pom_path
+from heatmap.stack.kafka_cluster import KafkaClusterConfig
 from heatmap.stack.local import StackState, _is_external, _redact
 from heatmap.stack.postgres import cluster_root
 
@@ -55,3 +56,28 @@ def test_cluster_lives_where_the_server_user_can_reach_it(tmp_path: Path) -> Non
     as_root = cluster_root(tmp_path, "postgres")
     assert as_root.parent == Path("/var/tmp")
     assert as_root == cluster_root(tmp_path, "postgres")
+
+
+def test_cluster_nodes_share_a_quorum_on_their_own_addresses(tmp_path: Path) -> None:
+    cluster = KafkaClusterConfig(tmp_path, 19092, 19093, 384)
+    assert cluster.bootstrap == "127.0.0.2:19092,127.0.0.3:19092,127.0.0.4:19092"
+    nodes = [_properties(node) for node in cluster.nodes()]
+    voters = "1@127.0.0.2:19093,2@127.0.0.3:19093,3@127.0.0.4:19093"
+    assert [node["node.id"] for node in nodes] == ["1", "2", "3"]
+    assert {node["controller.quorum.voters"] for node in nodes} == {voters}
+    assert nodes[1]["listeners"] == "PLAINTEXT://127.0.0.3:19092,CONTROLLER://127.0.0.3:19093"
+    assert nodes[1]["advertised.listeners"] == "PLAINTEXT://127.0.0.3:19092"
+    assert len({node["log.dirs"] for node in nodes}) == 3
+    # One lost node loses neither committed offsets nor transactions, nor stops them.
+    for node in nodes:
+        assert node["offsets.topic.replication.factor"] == "3"
+        assert node["transaction.state.log.replication.factor"] == "3"
+        assert node["transaction.state.log.min.isr"] == "2"
+        assert node["min.insync.replicas"] == "2"
+
+
+def test_a_single_broker_keeps_one_replica_of_everything(tmp_path: Path) -> None:
+    properties = _properties(KafkaBrokerConfig(tmp_path, 19092, 19093, 512))
+    assert properties["node.id"] == "1"
+    assert properties["transaction.state.log.min.isr"] == "1"
+    assert properties["min.insync.replicas"] == "1"
