@@ -1,5 +1,5 @@
 # Entry points for a fresh machine; each target installs what it needs first.
-.PHONY: demo stack test test-fast lint bootstrap lock lock-upgrade
+.PHONY: demo stack test test-deploy test-fast lint bootstrap lock lock-upgrade
 
 bootstrap:
 	@infra/bootstrap.sh
@@ -19,6 +19,13 @@ stack: bootstrap
 ## (unit + integration against real services), slowest tests listed at the end.
 test: lint
 	.venv/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadfile --durations=15
+
+## docker-compose.yml started for real (stand-in images built here, as no registry may be
+## reachable): health, frames in TimescaleDB, failover, restarts, scaling, a three-broker
+## Kafka losing a broker. Needs root (it starts dockerd when none runs).
+test-deploy: bootstrap
+	infra/docker-tools.sh
+	.venv/bin/python -m pytest -p no:cacheprovider tests/deploy --durations=0
 
 ## The unit tier alone (no services), for the edit-test loop.
 test-fast: bootstrap

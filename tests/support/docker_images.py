@@ -24,6 +24,7 @@ IMAGES_DIR = Path(__file__).resolve().parents[1] / "deploy" / "images"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 BASE_IMAGE = "heat-standin/debian:bookworm"
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # The tags the compose file's image variables are pointed at.
 STANDINS = {
     "HEAT_PYTHON_IMAGE": ("python", "heat-standin/python:3.11"),
@@ -110,6 +111,9 @@ def build_base_image(work_dir: Path) -> str:
         f"deb {DEBIAN_MIRROR} bookworm main\n"
         f"deb {DEBIAN_MIRROR} bookworm-updates main\n"
         f"deb {DEBIAN_SECURITY_MIRROR} bookworm-security main\n")
+    # The images trust what this machine trusts (a proxy's own CA, say), so pip and apt
+    # inside builds reach the registries the machine reaches.
+    shutil.copy(HOST_CA_BUNDLE, rootfs / "etc/ssl/certs/ca-certificates.crt")
     shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
     (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True)
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)

@@ -1,0 +1,156 @@
+"""The project's ``docker-compose.yml`` started for real, under its own project name.
+
+The stack runs with stand-in images (``support.docker_images``), random secrets in an
+env file of its own and free loopback ports, so it never meets a developer's stack.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from heatmap.stack import ports
+
+from support.waiting import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+SECRETS = ("HEAT_ADMIN_PASSWORD", "HEAT_WRITER_PASSWORD", "HEAT_READER_PASSWORD",
+           "GRAFANA_ADMIN_PASSWORD")
+HOST_PORTS = ("HEAT_KAFKA_HOST_PORT", "HEAT_DATABASE_HOST_PORT", "HEAT_PROMETHEUS_HOST_PORT",
+              "HEAT_ALERTMANAGER_HOST_PORT", "HEAT_GRAFANA_HOST_PORT", "HEAT_KAFKA_2_HOST_PORT",
+              "HEAT_KAFKA_3_HOST_PORT")
+
+
+class ComposeFailed(AssertionError):
+    """A compose command failed; its output says why."""
+
+
+def stack_env(images: dict[str, str]) -> dict[str, str]:
+    """The env file's variables: fresh secrets, free ports, the stand-in images."""
+    taken: set[int] = set()
+    env = {name: secrets.token_hex(16) for name in SECRETS}
+    for name in HOST_PORTS:
+        env[name] = str(ports.pick(None, taken))
+        taken.add(int(env[name]))
+    return {**env, **images,
+            # Each processor replica gets a free port of its own.
+            "HEAT_PROCESS_HOST_PORTS": f"{ports.LOOPBACK}:",
+            "HEAT_ALERT_WEBHOOK_URL": "none",
+            # Small heaps: the whole stack shares two cores and the test's own clients.
+            "HEAT_KAFKA_HEAP_OPTS": "-Xms256m -Xmx512m"}
+
+
+@dataclass
+class ComposeStack:
+    """``docker-compose -p PROJECT --env-file ENV -f FILE...`` for one test session."""
+
+    project: str
+    env_file: Path
+    files: tuple[str, ...] = ("docker-compose.yml",)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, project: str, folder: Path, images: dict[str, str],
+               files: tuple[str, ...] = ("docker-compose.yml",)) -> ComposeStack:
+        env = stack_env(images)
+        env_file = folder / f"{project}.env"
+        env_file.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
+        return cls(project, env_file, files, env)
+
+    def command(self, *args: str) -> list[str]:
+        files = [part for name in self.files for part in ("-f", str(REPO / name))]
+        return ["docker-compose", "--project-directory", str(REPO), "-p", self.project,
+                "--env-file", str(self.env_file), *files, *args]
+
+    def run(self, *args: str, timeout_s: float = 1800, check: bool = True
+            ) -> subprocess.CompletedProcess[str]:
+        completed = subprocess.run(self.command(*args), capture_output=True, text=True,
+                                   timeout=timeout_s, cwd=REPO,
+                                   env={"PATH": "/usr/local/bin:/usr/bin:/bin",
+                                        "DOCKER_BUILDKIT": "0"})
+        if check and completed.returncode != 0:
+            raise ComposeFailed(f"docker-compose {' '.join(args)} failed "
+                                f"({completed.returncode}):\n{completed.stdout[-4000:]}"
+                                f"{completed.stderr[-4000:]}")
+        return completed
+
+    def containers(self, service: str, every: bool = False) -> list[str]:
+        """Container ids of ``service`` (running ones unless ``every``)."""
+        args = ["ps", "-q"] + (["-a"] if every else []) + [service]
+        return self.run(*args).stdout.split()
+
+    def inspect(self, container: str) -> dict[str, Any]:
+        found = subprocess.run(["docker", "inspect", container], capture_output=True,
+                               text=True, check=True)
+        return json.loads(found.stdout)[0]  # type: ignore[no-any-return]
+
+    def state(self, container: str) -> dict[str, Any]:
+        return self.inspect(container)["State"]  # type: ignore[no-any-return]
+
+    def health(self, container: str) -> str:
+        """``healthy``, ``unhealthy``, ``starting``, or the state when it has no check."""
+        state = self.state(container)
+        return str(state.get("Health", {}).get("Status") or state["Status"])
+
+    def host_port(self, container: str, private_port: int) -> int:
+        bindings = self.inspect(container)["NetworkSettings"]["Ports"][f"{private_port}/tcp"]
+        return int(bindings[0]["HostPort"])
+
+    def hostname(self, container: str) -> str:
+        return str(self.inspect(container)["Config"]["Hostname"])
+
+    def logs(self, service: str) -> str:
+        return self.run("logs", "--no-color", service, check=False).stdout
+
+    def wait_healthy(self, services: list[str], timeout_s: float) -> None:
+        def unhealthy() -> list[str]:
+            return [f"{service}:{self.health(container)}" for service in services
+                    for container in self.containers(service)
+                    if self.health(container) != "healthy"]
+
+        def all_healthy() -> bool:
+            return all(self.containers(service) for service in services) and not unhealthy()
+
+        wait_until(all_healthy, timeout_s, interval_s=2,
+                   message=lambda: f"not healthy after {timeout_s} s: {unhealthy()}")
+
+    def url(self, variable: str, path: str = "") -> str:
+        return f"http://{ports.LOOPBACK}:{self.env[variable]}{path}"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{ports.LOOPBACK}:{self.env['HEAT_KAFKA_HOST_PORT']}"
+
+    @property
+    def admin_database_url(self) -> str:
+        return (f"postgresql://heat_admin:{self.env['HEAT_ADMIN_PASSWORD']}@{ports.LOOPBACK}:"
+                f"{self.env['HEAT_DATABASE_HOST_PORT']}/heat")
+
+
+def process_health(stack: ComposeStack, container: str) -> dict[str, Any] | None:
+    """A processor replica's ``/health`` body (its URL and the active replica's)."""
+    url = f"http://{ports.LOOPBACK}:{stack.host_port(container, 9402)}/health"
+    try:
+        return httpx.get(url, timeout=5).json()  # type: ignore[no-any-return]
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def active_and_standbys(stack: ComposeStack) -> tuple[str, list[str]]:
+    """The processor container holding the lease, and the others (waits for one)."""
+    def split() -> tuple[str, list[str]] | None:
+        replicas = stack.containers("process")
+        bodies = {container: process_health(stack, container) for container in replicas}
+        active = [container for container, body in bodies.items()
+                  if body and body.get("url") == body.get("active_url")]
+        if len(active) != 1:
+            return None
+        return active[0], [container for container in replicas if container != active[0]]
+
+    return wait_until(split, 120, interval_s=1, message="no single active processor replica")
