@@ -15,25 +15,17 @@ from pathlib import Path
 import pytest
 
 from heatmap.stack.settings import StackSettings
-
-from support.compose_stack import ComposeStack
-from support.docker_images import DockerEngine, DockerUnavailable, build_standins, scratch_dir
+from support.compose_stack import ComposeStack, start_stack
+from support.docker_images import DockerEngine, DockerUnavailableError, build_standins, scratch_dir
 
 STATE_DIR = Path(os.environ.get("HEAT_DEPLOY_STATE_DIR", "/var/tmp/heat-deploy-test"))
-LONG_RUNNING = ["kafka", "timescaledb", "prometheus", "alertmanager", "ingest", "process",
-                "sink"]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.deploy)
 
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[DockerEngine]:
     try:
         engine = DockerEngine.ensure(STATE_DIR / "docker")
-    except DockerUnavailable as error:
+    except DockerUnavailableError as error:
         pytest.fail(f"Docker is needed for the deployment test: {error}")
     yield engine
     engine.stop()
@@ -48,21 +40,11 @@ def standin_images(docker_engine: DockerEngine) -> dict[str, str]:
     try:
         return build_standins(scratch_dir(STATE_DIR / "build"), Path(bin_dir),
                               StackSettings().cache_dir)
-    except DockerUnavailable as error:
+    except DockerUnavailableError as error:
         pytest.fail(f"the stand-in images could not be built: {error}")
 
 
-def start_stack(project: str, images: dict[str, str], files: tuple[str, ...],
-                folder: Path) -> ComposeStack:
-    stack = ComposeStack.create(project, folder, images, files)
-    stack.run("down", "-v", "--remove-orphans", check=False)  # left by an interrupted run
-    stack.run("build")
-    stack.run("up", "-d")
-    stack.wait_healthy(LONG_RUNNING, timeout_s=600)
-    return stack
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def compose(standin_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[ComposeStack]:
     stack = start_stack("heat-deploy-test", standin_images, ("docker-compose.yml",),

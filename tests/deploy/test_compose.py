@@ -13,26 +13,28 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from psycopg import sql
 
 from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack.kafka import topic_names
 from heatmap.topics import Topics
-
 from support.compose_stack import (
     REPO,
     ComposeStack,
     active_and_standbys,
+    http_get,
     process_health,
 )
 from support.waiting import wait_until
 
+# The first test builds every image and starts the stack (minutes on a fresh machine).
+pytestmark = pytest.mark.timeout(2400)
+
 TOPICS = Topics.from_settings()
-FRAME_TABLES = ("heat.frames", "heat.frame_positions", "heat.frame_clusters", "heat.alerts",
-                "heat.prices")
+FRAME_TABLES = ("frames", "frame_positions", "frame_clusters", "alerts", "prices")
 
 
 def kafka(stack: ComposeStack) -> KafkaConnection:
@@ -41,8 +43,8 @@ def kafka(stack: ComposeStack) -> KafkaConnection:
 
 def row_counts(stack: ComposeStack) -> dict[str, int]:
     with psycopg.connect(stack.admin_database_url, connect_timeout=10) as connection:
-        return {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                for table in FRAME_TABLES}
+        return {table: connection.execute(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier("heat", table))).fetchone()[0] for table in FRAME_TABLES}
 
 
 def end_offsets(stack: ComposeStack) -> dict[str, int]:
@@ -98,17 +100,18 @@ def test_init_created_the_topics_and_migrated(compose: ComposeStack) -> None:
 
 
 def test_simulated_ticks_become_frames_in_timescaledb(compose: ComposeStack) -> None:
-    counts = wait_until(lambda: (c := row_counts(compose))["heat.frames"] > 0 and c, 300,
-                        interval_s=2, message=lambda: f"no frames stored: {compose.logs('sink')[-3000:]}")
-    assert counts["heat.frame_positions"] > 0 and counts["heat.prices"] > 0
+    counts = wait_until(lambda: (c := row_counts(compose))["frames"] > 0 and c, 300,
+                        interval_s=2,
+                        message=lambda: f"no frames stored: {compose.logs('sink')[-3000:]}")
+    assert counts["frame_positions"] > 0 and counts["prices"] > 0
 
 
 def test_prometheus_scrapes_every_service(compose: ComposeStack) -> None:
     expected = {"heat-ingest": 1, "heat-process": 2, "heat-sink": 1}
 
     def scraped() -> dict[str, int]:
-        answer = httpx.get(compose.url("HEAT_PROMETHEUS_HOST_PORT", "/api/v1/query"),
-                           params={"query": "up"}, timeout=10).json()
+        answer = http_get(compose.url("HEAT_PROMETHEUS_HOST_PORT", "/api/v1/query"),
+                          {"query": "up"}).json()
         up: dict[str, int] = {}
         for sample in answer["data"]["result"]:
             if sample["value"][1] == "1":
@@ -127,20 +130,18 @@ def test_live_page_and_frames_answer_through_the_published_port(compose: Compose
     assert health is not None
     # Each replica advertises its own container, not the address it listens on.
     assert health["url"] == f"http://{compose.hostname(active)}:9402"
-    books = wait_until(lambda: httpx.get(f"http://127.0.0.1:{active_port}/v1/books",
-                                         timeout=10).json()["accounts"], 120, interval_s=1)
+    books = wait_until(lambda: http_get(f"http://127.0.0.1:{active_port}/v1/books"
+                                        ).json()["accounts"], 120, interval_s=1)
     book = books[0]["account"]
     query = {"account": book, "timeframe": "1h"}
-    latest = httpx.get(f"http://127.0.0.1:{active_port}/v1/frames/latest", params=query,
-                       timeout=10)
-    assert latest.status_code == 200 and latest.json()["account"] == book
-    page = httpx.get(f"http://127.0.0.1:{active_port}/live", timeout=10)
-    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    latest = http_get(f"http://127.0.0.1:{active_port}/v1/frames/latest", query)
+    assert latest.status == 200 and latest.json()["account"] == book
+    page = http_get(f"http://127.0.0.1:{active_port}/live")
+    assert page.status == 200 and "text/html" in page.headers["content-type"]
     for standby in standbys:
-        redirected = httpx.get(
-            f"http://127.0.0.1:{compose.host_port(standby, 9402)}/v1/frames/latest",
-            params=query, timeout=10)
-        assert redirected.status_code == 307
+        redirected = http_get(
+            f"http://127.0.0.1:{compose.host_port(standby, 9402)}/v1/frames/latest", query)
+        assert redirected.status == 307
         assert redirected.headers["location"].startswith(health["url"] + "/v1/frames/latest")
 
 
@@ -148,8 +149,8 @@ def test_a_stopped_sink_alerts_through_alertmanager(compose: ComposeStack) -> No
     compose.run("stop", "sink")
     try:
         def sink_missing() -> list[dict[str, Any]]:
-            alerts = httpx.get(compose.url("HEAT_ALERTMANAGER_HOST_PORT", "/api/v2/alerts"),
-                               timeout=10).json()
+            alerts = http_get(compose.url("HEAT_ALERTMANAGER_HOST_PORT", "/api/v2/alerts")
+                              ).json()
             return [alert for alert in alerts
                     if alert["labels"].get("alertname") == "HeatServiceMissing"
                     and alert["labels"].get("job") == "heat-sink"]
@@ -180,7 +181,7 @@ def test_killed_active_processor_is_replaced_within_15_s(compose: ComposeStack) 
 
 
 def test_down_and_up_keeps_rows_topics_and_checkpoint(compose: ComposeStack) -> None:
-    wait_until(lambda: row_counts(compose)["heat.frames"] > 0, 120, interval_s=2)
+    wait_until(lambda: row_counts(compose)["frames"] > 0, 120, interval_s=2)
     compose.run("stop", "ingest")  # nothing new while the contents are compared
     compose.wait_healthy(["process", "sink"], timeout_s=120)
     settled = wait_until(Settled(compose), 180, interval_s=5,
@@ -228,7 +229,7 @@ def test_scale_process_to_three(compose: ComposeStack) -> None:
     compose.run("up", "-d", "--no-recreate", "--scale", "process=3")
     compose.wait_healthy(["process"], timeout_s=300)
     assert len(compose.containers("process")) == 3
-    active, standbys = active_and_standbys(compose)
+    _, standbys = active_and_standbys(compose)
     assert len(standbys) == 2
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from heatmap.stack import ports
-
 from support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,23 +27,57 @@ HOST_PORTS = ("HEAT_KAFKA_HOST_PORT", "HEAT_DATABASE_HOST_PORT", "HEAT_PROMETHEU
               "HEAT_KAFKA_3_HOST_PORT")
 
 
-class ComposeFailed(AssertionError):
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer as received: redirects are not followed."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def http_get(url: str, params: dict[str, str] | None = None, timeout_s: float = 10) -> Answer:
+    """GET ``url`` (with ``params``); errors and redirects are answers too."""
+    if params:
+        url = f"{url}?{urllib.parse.urlencode(params)}"
+    try:
+        with _OPENER.open(url, timeout=timeout_s) as response:
+            return Answer(response.status, {k.lower(): v for k, v in response.headers.items()},
+                          response.read())
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, {k.lower(): v for k, v in error.headers.items()},
+                      error.read())
+
+
+class ComposeError(AssertionError):
     """A compose command failed; its output says why."""
 
 
-def stack_env(images: dict[str, str]) -> dict[str, str]:
-    """The env file's variables: fresh secrets, free ports, the stand-in images."""
+def stack_env(settings: dict[str, str]) -> dict[str, str]:
+    """The env file's variables: fresh secrets, free ports, then ``settings`` (the
+    stand-in images, the pipeline's settings)."""
     taken: set[int] = set()
     env = {name: secrets.token_hex(16) for name in SECRETS}
     for name in HOST_PORTS:
         env[name] = str(ports.pick(None, taken))
         taken.add(int(env[name]))
-    return {**env, **images,
+    return {**env,
             # Each processor replica gets a free port of its own.
             "HEAT_PROCESS_HOST_PORTS": f"{ports.LOOPBACK}:",
             "HEAT_ALERT_WEBHOOK_URL": "none",
             # Small heaps: the whole stack shares two cores and the test's own clients.
-            "HEAT_KAFKA_HEAP_OPTS": "-Xms256m -Xmx512m"}
+            "HEAT_KAFKA_HEAP_OPTS": "-Xms256m -Xmx512m", **settings}
 
 
 @dataclass
@@ -56,9 +90,9 @@ class ComposeStack:
     env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, project: str, folder: Path, images: dict[str, str],
+    def create(cls, project: str, folder: Path, settings: dict[str, str],
                files: tuple[str, ...] = ("docker-compose.yml",)) -> ComposeStack:
-        env = stack_env(images)
+        env = stack_env(settings)
         env_file = folder / f"{project}.env"
         env_file.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
         return cls(project, env_file, files, env)
@@ -75,7 +109,7 @@ class ComposeStack:
                                    env={"PATH": "/usr/local/bin:/usr/bin:/bin",
                                         "DOCKER_BUILDKIT": "0"})
         if check and completed.returncode != 0:
-            raise ComposeFailed(f"docker-compose {' '.join(args)} failed "
+            raise ComposeError(f"docker-compose {' '.join(args)} failed "
                                 f"({completed.returncode}):\n{completed.stdout[-4000:]}"
                                 f"{completed.stderr[-4000:]}")
         return completed
@@ -98,9 +132,11 @@ class ComposeStack:
         state = self.state(container)
         return str(state.get("Health", {}).get("Status") or state["Status"])
 
-    def host_port(self, container: str, private_port: int) -> int:
-        bindings = self.inspect(container)["NetworkSettings"]["Ports"][f"{private_port}/tcp"]
-        return int(bindings[0]["HostPort"])
+    def host_port(self, container: str, private_port: int) -> int | None:
+        """The published port; None while the container is not running."""
+        published = self.inspect(container)["NetworkSettings"]["Ports"] or {}
+        bindings = published.get(f"{private_port}/tcp")
+        return int(bindings[0]["HostPort"]) if bindings else None
 
     def hostname(self, container: str) -> str:
         return str(self.inspect(container)["Config"]["Hostname"])
@@ -133,12 +169,34 @@ class ComposeStack:
                 f"{self.env['HEAT_DATABASE_HOST_PORT']}/heat")
 
 
+LONG_RUNNING = ("kafka", "timescaledb", "prometheus", "alertmanager", "ingest", "process",
+                "sink")
+
+
+def start_stack(project: str, settings: dict[str, str], files: tuple[str, ...],
+                folder: Path, without: tuple[str, ...] = ()) -> ComposeStack:
+    """Build, ``up -d`` (with ``without`` scaled to zero) and wait until healthy;
+    ``settings`` (images, pipeline settings) go into the stack's env file."""
+    stack = ComposeStack.create(project, folder, settings, files)
+    stack.run("down", "-v", "--remove-orphans", check=False)  # left by an interrupted run
+    stack.run("build")
+    stack.run("up", "-d", *(part for name in without for part in ("--scale", f"{name}=0")))
+    services = [name for name in LONG_RUNNING if name not in without]
+    if "docker-compose.cluster.yml" in files:
+        services += ["kafka-2", "kafka-3"]
+    stack.wait_healthy(services, timeout_s=600)
+    return stack
+
+
 def process_health(stack: ComposeStack, container: str) -> dict[str, Any] | None:
     """A processor replica's ``/health`` body (its URL and the active replica's)."""
-    url = f"http://{ports.LOOPBACK}:{stack.host_port(container, 9402)}/health"
+    port = stack.host_port(container, 9402)
+    if port is None:
+        return None
+    url = f"http://{ports.LOOPBACK}:{port}/health"
     try:
-        return httpx.get(url, timeout=5).json()  # type: ignore[no-any-return]
-    except (httpx.HTTPError, ValueError):
+        return http_get(url, timeout_s=5).json()  # type: ignore[no-any-return]
+    except (OSError, ValueError):
         return None
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from heatmap.stack import kafka
-
 from support.waiting import wait_until
 
 IMAGES_DIR = Path(__file__).resolve().parents[1] / "deploy" / "images"
@@ -35,17 +34,17 @@ STANDINS = {
 }
 
 
-class DockerUnavailable(RuntimeError):
+class DockerUnavailableError(RuntimeError):
     """Docker could not be started or an image could not be built."""
 
 
 def run(command: list[str], timeout_s: float = 1800, **kwargs: object
         ) -> subprocess.CompletedProcess[str]:
-    """Run a command; DockerUnavailable with its output when it fails."""
+    """Run a command; DockerUnavailableError with its output when it fails."""
     completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
                                **kwargs)  # type: ignore[call-overload]
     if completed.returncode != 0:
-        raise DockerUnavailable(f"{' '.join(command[:4])} ... failed "
+        raise DockerUnavailableError(f"{' '.join(command[:4])} ... failed "
                                 f"({completed.returncode}):\n{completed.stdout[-3000:]}"
                                 f"{completed.stderr[-3000:]}")
     return completed
@@ -66,7 +65,7 @@ class DockerEngine:
     def ensure(cls, state_dir: Path, timeout_s: float = 60) -> DockerEngine:
         for tool in ("docker", "dockerd", "docker-compose", "debootstrap"):
             if shutil.which(tool) is None:
-                raise DockerUnavailable(
+                raise DockerUnavailableError(
                     f"{tool} not found: run `make test-deploy`, which installs docker.io, "
                     "docker-compose and debootstrap")
         engine = cls(state_dir)
@@ -83,7 +82,7 @@ class DockerEngine:
                    interval_s=0.5, message="dockerd did not answer")
         if process.poll() is not None:
             log_text = (state_dir / "dockerd.log").read_text()[-3000:]
-            raise DockerUnavailable(f"dockerd exited:\n{log_text}")
+            raise DockerUnavailableError(f"dockerd exited:\n{log_text}")
         return engine
 
     def stop(self) -> None:
@@ -138,7 +137,7 @@ def timescaledb_files(bin_dir: Path) -> tuple[list[Path], list[Path]]:
     libraries = sorted((prefix / "lib/postgresql/15/lib").glob("timescaledb*.so"))
     extension = sorted((prefix / "share/postgresql/15/extension").glob("timescaledb*"))
     if not libraries or not extension:
-        raise DockerUnavailable(f"no TimescaleDB build under {prefix}")
+        raise DockerUnavailableError(f"no TimescaleDB build under {prefix}")
     return libraries, extension
 
 

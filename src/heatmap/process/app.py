@@ -177,7 +177,7 @@ class ProcessWorker:
         return ok, {**details, "url": self.own_url, "active_url": self.active_url()}
 
 
-_EVERY_INTERFACE = frozenset({"", "0.0.0.0", "::"})
+_EVERY_INTERFACE = frozenset({"", "0.0.0.0", "::"})  # noqa: S104  (compared, not bound)
 
 
 def advertised_url(settings: ProcessSettings, web_port: int) -> str:

@@ -86,3 +86,18 @@ def test_health_is_503_while_the_live_engine_makes_no_progress() -> None:
     assert str(details["reason"]).startswith("no engine progress for 11 s")
     supervisor.holds_lease = False  # a standby is healthy whatever its last engine did
     assert supervisor.health()[0]
+
+
+@pytest.mark.parametrize(("host", "advertised", "expected"), [
+    ("127.0.0.1", None, "http://127.0.0.1:9402"),
+    ("0.0.0.0", None, "http://{hostname}:9402"),  # noqa: S104
+    ("::", None, "http://{hostname}:9402"),
+    ("0.0.0.0", "https://heat-process-1.desk.example/",  # noqa: S104
+     "https://heat-process-1.desk.example"),
+])
+def test_each_replica_advertises_an_address_that_reaches_it(
+        monkeypatch: pytest.MonkeyPatch, host: str, advertised: str | None,
+        expected: str) -> None:
+    monkeypatch.setattr(app.socket, "gethostname", lambda: "3f2a9c1d0e7b")
+    settings = ProcessSettings(web_host=host, web_advertised_url=advertised)
+    assert app.advertised_url(settings, 9402) == expected.format(hostname="3f2a9c1d0e7b")
