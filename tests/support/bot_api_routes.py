@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from heatmap.web.api import BotApi, Handler, answer
+from heatmap.web.api import routes as api_routes
 
 
 def routes(api: BotApi) -> list[web.RouteDef]:
@@ -17,8 +18,5 @@ def routes(api: BotApi) -> list[web.RouteDef]:
             return await answer(handler, request)
         return run
 
-    return [web.get("/v1/books", wrapped(api.books)),
-            web.get("/v1/frames/latest", wrapped(api.latest_frame)),
-            web.get("/v1/alerts", wrapped(api.alerts)),
-            web.get("/v1/stream", wrapped(api.stream)),
-            web.post("/v1/whatif", wrapped(api.what_if))]
+    return [web.route(method.upper(), path, wrapped(handler))
+            for path, method, handler in api_routes(api)]

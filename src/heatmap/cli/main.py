@@ -13,6 +13,7 @@ from heatmap.cli import (
     sink,
     snapshot,
     stack,
+    token,
     whatif,
 )
 from heatmap.cli.errors import HeatTyper
@@ -27,6 +28,7 @@ app.add_typer(stack.app, name="stack")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(db.app, name="db")
 app.add_typer(grafana.app, name="grafana")
+app.add_typer(token.app, name="token")
 app.command("process")(process.process)
 app.command("sink")(sink.sink)
 app.command("snapshot")(snapshot.snapshot)
