@@ -7,62 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
-from heatmap.web.access import Access, Limits
-from heatmap.web.api import BotApi, Routing
-from heatmap.web.live import LiveView
-from heatmap.web.tokens import TokenStore
-from support.api_tokens import ApiTokens, api_tokens
-from support.bot_api_routes import routes
+from support.bot_api_routes import Worker, serve
 from support.sample_books import sample_alert as alert
-from support.sample_books import sample_engine
-
-
-class Worker:
-    """A LiveView fed by the sample engine, the API on it, who holds the lease, and the
-    tokens it accepts (:data:`support.api_tokens.STANDARD`)."""
-
-    def __init__(self, tokens_dir: Path | None = None, limits: Limits | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
-        self.engine, self.ts_ms = sample_engine()
-        self.view = LiveView() if clock is None else LiveView(clock=clock)
-        self.holds_lease = True
-        self.active_url: str | None = "http://127.0.0.1:1"
-        self.view.stepped(self.engine, AlertMonitor().thresholds)
-        self.view.committed(self.engine.frames_for(("a1", None), self.ts_ms, "position"))
-        self.tokens: ApiTokens = api_tokens(tokens_dir or Path(tempfile.mkdtemp()))
-        self.store = TokenStore(self.tokens.path)
-        self.store.load()
-        self.access = Access(self.store, limits or Limits(), **(
-            {} if clock is None else {"clock": clock}))
-
-    def api(self) -> BotApi:
-        return BotApi(self.view, Routing(lambda: self.holds_lease, lambda: self.active_url,
-                                         "http://127.0.0.1:2"), self.access)
-
-
-def serve(worker: Worker, scenario: Callable[[TestClient], Awaitable[None]],
-          token: str | None = "all") -> None:  # noqa: S107 - a name in the tokens file
-    """Run ``scenario`` with a client sending the named token (None: no header)."""
-    async def run() -> None:
-        app = web.Application()
-        app.add_routes(routes(worker.api()))
-        headers = {} if token is None else worker.tokens.header(token)
-        async with TestClient(TestServer(app), headers=headers) as client:
-            await scenario(client)
-
-    asyncio.run(run())
 
 
 def test_latest_frame_books_and_what_if_answer() -> None:
