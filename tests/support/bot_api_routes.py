@@ -8,9 +8,10 @@ import asyncio
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import BaseRunner, TestClient, TestServer
 
 from heatmap.engine.alerts import AlertMonitor
 from heatmap.web.access import Access, Limits
@@ -33,6 +34,16 @@ def routes(api: BotApi) -> list[web.RouteDef]:
 
     return [web.route(method.upper(), path, wrapped(handler))
             for path, method, handler in api_routes(api)]
+
+
+class ProcessorLikeServer(TestServer):
+    """A test server that runs handlers as the processor's web server does: a handler is
+    not cancelled when its client disconnects (aiohttp's test server cancels it), so a
+    stream must notice a departed client by itself."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        kwargs["handler_cancellation"] = False
+        return await super()._make_runner(**kwargs)
 
 
 class Worker:
@@ -68,7 +79,7 @@ def serve(worker: Worker, scenario: Callable[[TestClient], Awaitable[None]],
         app = web.Application()
         app.add_routes(routes(worker.api()))
         headers = {} if token is None else worker.tokens.header(token)
-        async with TestClient(TestServer(app), headers=headers) as client:
+        async with TestClient(ProcessorLikeServer(app), headers=headers) as client:
             await scenario(client)
 
     asyncio.run(run())

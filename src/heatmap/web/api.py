@@ -46,6 +46,10 @@ from heatmap.web.tokens import Scope, TokenRecord
 __all__ = ["ApiError", "BotApi", "Handler", "Routing", "add_bot_api", "answer"]
 
 HEARTBEAT_S = 10.0
+# How often an idle stream looks whether its client left: the server learns of a closed
+# connection only then, and the token's stream slot is held until it does (a reloaded
+# page would otherwise find its slots taken by its own dead streams).
+CLIENT_CHECK_S = 1.0
 JSON = "application/json"
 _ENCODER = msgspec.json.Encoder()
 _REQUEST = msgspec.json.Decoder(WhatIfRequest)
@@ -224,26 +228,39 @@ class BotApi:
             desk = pushed.message.desk
             return record.desks is None or (desk is not None and record.sees(desk))
 
+        def client_left() -> bool:
+            transport = request.transport
+            return transport is None or transport.is_closing()
+
+        loop = asyncio.get_running_loop()
         with self.view.subscribe(*key, on_close=close) as queue:
             await response.prepare(request)
             with contextlib.suppress(ConnectionResetError, TimeoutError):
                 latest = self.view.latest(*key)
                 if latest is not None and visible(latest):
                     await send(server_sent(latest))
+                sent_s = loop.time()
                 while not stalled.is_set():
                     try:
-                        pushed = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+                        pushed = await asyncio.wait_for(queue.get(),
+                                                        min(CLIENT_CHECK_S, HEARTBEAT_S))
                     except TimeoutError:
+                        if client_left():
+                            break
+                        if loop.time() - sent_s < HEARTBEAT_S:
+                            continue
                         if not self.routing.holds_lease():
                             break  # the engine moved: the client reconnects and is redirected
                         if not self.access.current(record):
                             break  # revoked: the next connection is refused
                         await send(b": heartbeat\n\n")
+                        sent_s = loop.time()
                         continue
                     if not self.access.current(record):
                         break
                     if visible(pushed):
                         await send(server_sent(pushed))
+                        sent_s = loop.time()
         return response
 
     async def what_if(self, request: web.Request) -> web.StreamResponse:

@@ -191,6 +191,7 @@ def running(stack, tmp_path: Path):
 
 def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
                                                           tmp_path: Path) -> None:
+    TOKEN["token"] = running.tokens["all"]
     feed(running, window(tmp_path / "first", "", FIRST_END), tmp_path / "ingest-first.log")
     processor = running.process()
     wait_until(lambda: processor.health().get("phase") == "live", timeout_s=120,
@@ -200,7 +201,6 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
                                            ("account", "acct-a1"), ("desk", "beta")},
                timeout_s=120, message="the processor never served every book of the feed")
     standby = running.process()  # joins the group while the page is checked
-    TOKEN["token"] = running.tokens["all"]
     with headless_chromium(tmp_path / "chromedriver.log") as browser:
         # The page asks for a token: a wrong one is refused, a good one kept for the tab.
         browser.get(f"{base_url}/live")

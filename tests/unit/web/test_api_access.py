@@ -265,7 +265,8 @@ def test_streams_per_token_are_limited() -> None:
                     return response
                 await asyncio.sleep(0.02)
 
-        (await asyncio.wait_for(reopened(), 10)).close()
+        # Well before a heartbeat (10 s) would have found the connection closed.
+        (await asyncio.wait_for(reopened(), 5)).close()
         held[1].close()
 
     serve(worker, scenario)
