@@ -35,7 +35,9 @@ class ApiSettings(BaseSettings):
         EventSource cannot send a header) may wait for its one use.
     """
 
-    model_config = SettingsConfigDict(env_prefix="HEAT_", frozen=True, extra="ignore")
+    # An empty variable is an unset one (HEAT_API_TOKENS_FILE= must not mean ".").
+    model_config = SettingsConfigDict(env_prefix="HEAT_", frozen=True, extra="ignore",
+                                      env_ignore_empty=True)
 
     api_tokens_file: Path | None = None
     api_tokens_check_interval_s: float = Field(default=1.0, gt=0, le=60)

@@ -17,6 +17,7 @@ EXPECTED_COMMANDS = {
     "heat ingest", "heat ingest simulate", "heat ingest replay", "heat ingest exchange",
     "heat ingest positions", "heat sink", "heat grafana", "heat grafana dashboards",
     "heat grafana provision", "heat snapshot", "heat compare", "heat demo",
+    "heat token", "heat token create", "heat token list", "heat token revoke",
 }
 
 
