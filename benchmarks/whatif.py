@@ -4,7 +4,9 @@ and the engine's bare frame computation (``HeatEngine.frames_for``) in the same 
 The processor runs the pipeline benchmark's desk (200 symbols, 100 accounts x 20
 positions, 3 timeframes, history past warm-up) and is fed live ticks meanwhile; a
 keep-alive aiohttp client sends what-ifs of one account (one order each) from
-``concurrency`` tasks. The facade's per-step copy is timed in process on the same desk.
+``concurrency`` tasks, with a bearer token of its own (the processor's what-if rate limit
+raised out of the way: the benchmark measures the processor, not the limit). The
+facade's per-step copy is timed in process on the same desk.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from heatmap.engine.params import EngineParams, parse_duration_s
 from heatmap.schema import WhatIfOrder, WhatIfRequest, encode
 from heatmap.stack.services import ServiceError
 from heatmap.web.live import LiveView
+from heatmap.web.tokens import create_token
 
 BAR_MS = parse_duration_s(BAR) * 1000
 
@@ -126,14 +129,14 @@ def in_process(figures: WhatIfFigures, shape: LoadShape) -> None:
     figures.step_copy_bar_us = _median_us(bar_step, 20)
 
 
-async def _load(url: str, body: bytes, concurrency: int, duration_s: float
+async def _load(url: str, body: bytes, token: str, concurrency: int, duration_s: float
                 ) -> tuple[list[float], int]:
     """Latencies (ms) of successful what-ifs, and the number of failed ones."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + duration_s
     connector = aiohttp.TCPConnector(limit=concurrency)
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(connector=connector) as session:
         async def worker() -> None:
             nonlocal errors
@@ -165,7 +168,13 @@ def run(bench: Bench, *, duration_s: float = 20.0, concurrency: int = 4,
 
         spec = PipelineSpec("whatif", shape=shape, live_ticks_per_s=ticks_per_s)
         backlog = produce_history_to_now(bench, topics, spec)
-        process = bench.service("process", "process-whatif", settings)
+        tokens_file = bench.logs / "whatif-api-tokens.json"
+        tokens_file.unlink(missing_ok=True)
+        token = create_token(tokens_file, "heat-bench", None, ("whatif",))
+        process = bench.service("process", "process-whatif", settings,
+                                HEAT_API_TOKENS_FILE=str(tokens_file),
+                                HEAT_API_WHATIF_RATE_PER_S="1000000",
+                                HEAT_API_WHATIF_BURST="1000000")
         with running(process):
             process.wait_for(live, 120, "the engine live")
             process.wait_for(lambda p: counter(p, "heat_process_events_total")
@@ -183,7 +192,7 @@ def run(bench: Bench, *, duration_s: float = 20.0, concurrency: int = 4,
                            f"{ticks_per_s:,.0f} ticks/s live")
                 time.sleep(2.0)  # the live feed running before the clients start
                 started = time.perf_counter()
-                latencies, errors = asyncio.run(_load(f"{process.url}/v1/whatif", body,
+                latencies, errors = asyncio.run(_load(f"{process.url}/v1/whatif", body, token,
                                                       concurrency, duration_s))
                 elapsed_s = time.perf_counter() - started
                 metrics = process.metrics()

@@ -80,6 +80,9 @@ def test_demo_on_a_stack_of_its_own_with_the_simulator(tmp_path: Path) -> None:
     out = completed.stdout
     # Not a terminal: periodic plain status lines, the live page's address, what is kept.
     assert f"Live heat page: http://127.0.0.1:{env['HEAT_WEB_PORT']}/live" in out
+    # With a token of the run to log in, revoked when the run stopped.
+    assert "it asks for an API token: heat_" in out
+    assert json.loads((tmp_path / "shots" / "api-tokens.json").read_text())["tokens"] == []
     assert out.count("] event ") >= 3 and "process healthy" in out
     assert "stopped kafka and postgres; their data is kept" in out, out
     assert _processes_of(run) == []

@@ -21,6 +21,7 @@ from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack.services import HEAT, HeatService
 from heatmap.topics import Topics, topic_specs
+from support.api_tokens import ApiTokens, api_tokens
 from support.heat_services import alive, service_env
 from support.waiting import wait_until
 
@@ -105,13 +106,22 @@ def ingest(inputs: RecordedInputs, topics: Topics, bootstrap: str, log_path: Pat
 
 @dataclass
 class Pipeline:
-    """Processor and sink workers started for one test; all killed at the end."""
+    """Processor and sink workers started for one test; all killed at the end. The
+    processors accept the tokens of ``tokens`` (:data:`support.api_tokens.STANDARD`:
+    ``tokens["all"]`` reads every desk and asks what-ifs)."""
 
     bootstrap: str
     topics: Topics
     database: Any
     folder: Path
     started: list[HeatService] = field(default_factory=list)
+    _tokens: ApiTokens | None = None
+
+    @property
+    def tokens(self) -> ApiTokens:
+        if self._tokens is None:
+            self._tokens = api_tokens(self.folder / "api-tokens")
+        return self._tokens
 
     def _start(self, command: list[str], name: str, **extra: str) -> HeatService:
         env = service_env(self.bootstrap, prefix_of(self.topics), HEAT_BAR_INTERVAL=BAR,
@@ -121,7 +131,8 @@ class Pipeline:
         return service
 
     def process(self, **extra: str) -> HeatService:
-        return self._start(["process"], "process", HEAT_WEB_PORT="0", **extra)
+        return self._start(["process"], "process", HEAT_WEB_PORT="0",
+                           HEAT_API_TOKENS_FILE=str(self.tokens.path), **extra)
 
     def sink(self, **extra: str) -> HeatService:
         return self._start(["sink"], "sink", HEAT_SINK_WEB_PORT="0",

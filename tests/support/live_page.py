@@ -17,6 +17,9 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from support.waiting import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -55,6 +58,25 @@ def headless_chromium(log_path: Path) -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
+
+
+def log_in(driver: webdriver.Chrome, token: str, timeout_s: float = 30) -> None:
+    """Type ``token`` into the page's login form once it shows, and submit it."""
+    wait_until(lambda: driver.execute_script(
+        "const form = document.getElementById('login'); return form && !form.hidden"),
+        timeout_s=timeout_s, message="the page never asked for a token")
+    field = driver.find_element(By.ID, "token")
+    field.clear()
+    field.send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+
+
+def login_state(driver: webdriver.Chrome) -> dict[str, Any]:
+    """Whether the login form shows, and the reason it gives."""
+    return driver.execute_script(
+        "const form = document.getElementById('login');"
+        "return {shown: !!form && !form.hidden,"
+        " reason: document.getElementById('login-reason')?.textContent ?? ''};")
 
 
 def screenshot(driver: webdriver.Chrome, path: Path) -> None:

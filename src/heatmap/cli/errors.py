@@ -41,6 +41,7 @@ from heatmap.preflight import (
 from heatmap.schema import InvalidMessageError
 from heatmap.sources.csv_files import ReplayInputError
 from heatmap.stack.kafka import StackError
+from heatmap.web.tokens import TokensFileError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -183,6 +184,7 @@ _MAPPING: list[tuple[type[BaseException] | tuple[type[BaseException], ...],
     (ReplayInputError, lambda e: Problem(f"{_summary(str(e))}; `heat replay --help` lists "
                                          "the columns each file needs")),
     (InvalidMessageError, lambda e: Problem(f"invalid input: {_summary(str(e))}")),
+    (TokensFileError, lambda e: Problem(str(e))),
 ]
 
 

@@ -14,6 +14,7 @@ from heatmap.cli import (
     snapshot,
     stack,
     topics,
+    token,
     whatif,
 )
 from heatmap.cli.errors import HeatTyper
@@ -29,6 +30,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(db.app, name="db")
 app.add_typer(grafana.app, name="grafana")
+app.add_typer(token.app, name="token")
 app.command("process")(process.process)
 app.command("sink")(sink.sink)
 app.command("snapshot")(snapshot.snapshot)

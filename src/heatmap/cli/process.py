@@ -9,13 +9,17 @@ import faust
 from threadpoolctl import threadpool_limits
 
 from heatmap.cli import checks
+from heatmap.cli.errors import CommandFailed
 from heatmap.cli.faust_worker import run_worker, start_logging, web_port
 from heatmap.process.app import ProcessWorker, build_app
 from heatmap.process.settings import ProcessSettings
 from heatmap.topics import Topics
+from heatmap.web.access import Access, Limits
 from heatmap.web.api import BotApi, Routing, add_bot_api
 from heatmap.web.live import LiveView
 from heatmap.web.page import add_live_page
+from heatmap.web.settings import ApiSettings
+from heatmap.web.tokens import TokensFileError, TokenStore
 from heatmap.web.views import add_metrics_and_health
 
 log = logging.getLogger("heatmap.process")
@@ -27,11 +31,15 @@ def process() -> None:
     Start one or more workers: the one holding the group's lease runs the engine,
     the others stand by and take over (from the last checkpoint) within seconds of
     its death. Bars and timeframes come from HEAT_BAR_INTERVAL and HEAT_TIMEFRAMES;
-    /metrics and /health are served on HEAT_WEB_HOST and HEAT_WEB_PORT (0: a free
-    port). SIGTERM hands the lease over at once.
+    /metrics, /health, the bot API and the live page are served on HEAT_WEB_HOST and
+    HEAT_WEB_PORT (0: a free port). The API takes the tokens of HEAT_API_TOKENS_FILE
+    (`heat token create`); without it, it answers 401 to every request. SIGTERM hands
+    the lease over at once.
     """
     settings = ProcessSettings()
+    api_settings = ApiSettings()
     start_logging(settings.log_level)
+    access = api_access(api_settings)
     # A frame's matrices are a book's held symbols (tens to a few hundred): threaded BLAS
     # gains nothing there and, with the event loop and Kafka's clients on the same cores,
     # made a bar close of desk books several times slower (`heat-bench pipeline`).
@@ -43,11 +51,12 @@ def process() -> None:
                         topics.sequence, topics.checkpoints])
     port = web_port(settings.web_host, settings.web_port, "HEAT_WEB_PORT")
 
-    view = LiveView()  # what the web views read of the engine, fed by it
+    # What the web views read of the engine, fed by it.
+    view = LiveView(stall_timeout_s=api_settings.api_stream_stall_timeout_s)
 
     def build(datadir: str, stop_worker: Callable[[], None]) -> faust.App:
         worker = build_app(settings, topics, port, datadir, observer=view)
-        mount_web_views(worker, view)
+        mount_web_views(worker, view, access)
         log.info("process web server", extra={
             "url": f"http://{settings.web_host}:{port}", "engine": settings.engine_name})
         return worker.app
@@ -55,10 +64,36 @@ def process() -> None:
     run_worker("process", settings.log_level, build)
 
 
-def mount_web_views(worker: ProcessWorker, view: LiveView) -> None:
+def api_access(settings: ApiSettings) -> Access:
+    """The API's access checks: the tokens file read once now, so a missing or broken
+    one stops the start in one line; no file configured: a warning, and every API
+    request is refused (the engine still runs: heat keeps flowing to Kafka)."""
+    limits = Limits(streams_per_token=settings.api_streams_per_token,
+                    whatif_rate_per_s=settings.api_whatif_rate_per_s,
+                    whatif_burst=settings.api_whatif_burst,
+                    stream_stall_timeout_s=settings.api_stream_stall_timeout_s,
+                    ticket_ttl_s=settings.api_stream_ticket_ttl_s)
+    path = settings.api_tokens_file
+    if path is None:
+        log.warning("HEAT_API_TOKENS_FILE is not set: the bot API and live page answer 401 "
+                    "to every request (create tokens with `heat token create`)")
+        return Access(None, limits)
+    store = TokenStore(path, settings.api_tokens_check_interval_s)
+    try:
+        store.load()
+    except FileNotFoundError as error:
+        raise CommandFailed(f"HEAT_API_TOKENS_FILE={path}: no such file; create it with "
+                            "`heat token create`") from error
+    except (OSError, TokensFileError) as error:
+        raise CommandFailed(f"HEAT_API_TOKENS_FILE: {error}") from error
+    log.info("API tokens read", extra={"path": str(path), "tokens": len(store.records)})
+    return Access(store, limits)
+
+
+def mount_web_views(worker: ProcessWorker, view: LiveView, access: Access) -> None:
     """/metrics, /health, the bot API and the live page on the worker's web server; a
     standby redirects book requests to the worker holding the lease."""
     add_metrics_and_health(worker.app, worker.health)
     routing = Routing(worker.holds_lease, worker.active_url, worker.own_url)
-    add_bot_api(worker.app, BotApi(view, routing))
+    add_bot_api(worker.app, BotApi(view, routing, access))
     add_live_page(worker.app, routing)

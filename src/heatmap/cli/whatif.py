@@ -25,6 +25,10 @@ def whatif(
     url: str = typer.Option(..., "--url", envvar="HEAT_PROCESS_URL", help="Web address of a "
                             "`heat process` worker (logged at its start), e.g. "
                             "http://127.0.0.1:6066; a standby redirects to the active one."),
+    token: str | None = typer.Option(None, "--token", envvar="HEAT_API_TOKEN",
+                                     show_default=False, help="A bot API token with the "
+                                     "whatif scope (`heat token create`); prefer "
+                                     "HEAT_API_TOKEN: an option shows in process lists."),
     as_json: bool = typer.Option(False, "--json", help="Print the API's JSON answer."),
 ) -> None:
     """Show a book's heat before and after a proposed order at live prices.
@@ -40,14 +44,16 @@ def whatif(
     except (ValueError, msgspec.ValidationError) as error:
         raise UsageFailed(f"invalid order: {error}") from error
     try:
-        answer = post_what_if(url, request)
+        answer = post_what_if(url, request, token)
     except ApiUnreachable as error:
         raise CommandFailed(f"cannot reach the processor's web server ({error}): check "
                             "--url against the `process web server` log line of "
                             "`heat process`") from error
     except ApiRefused as error:
+        hint = {401: "; give a valid token with --token or HEAT_API_TOKEN",
+                403: "; the token needs the whatif scope"}.get(error.status, "")
         raise CommandFailed(f"the processor refused the what-if ({error.status}): "
-                            f"{error}") from error
+                            f"{error}{hint}") from error
     if as_json:
         print(msgspec.json.encode(answer).decode())
         return

@@ -39,10 +39,13 @@ from heatmap.demo.snapshots import SnapshotWriter, due_moment
 from heatmap.demo.view import RunView, screen, status_line
 from heatmap.schema import ms_to_datetime
 from heatmap.settings.kafka import KafkaConnection
+from heatmap.web.tokens import TokensFileError, create_token, revoke_token
 
 REFRESH_EVERY_S = 0.25
 STATUS_EVERY_S = 5.0
 CATCH_UP_TIMEOUT_S = 60.0
+# The name of the run's own API token in its tokens file (a name, not a secret).
+DEMO_TOKEN_NAME = "demo"  # noqa: S105
 # The --duration clock starts at the first frame; a pipeline that shows none this long
 # after it started has failed (a loaded machine takes well under a minute).
 FIRST_FRAME_LIMIT_S = 240.0
@@ -107,8 +110,10 @@ def _with_stack(options: DemoOptions, endpoints: Endpoints, logs: Path,
     admin_url = stack.state.database_url
     step("Migrating the database")
     migrations.migrate(database_settings(admin_url))
+    tokens_file = options.snapshot_dir / "api-tokens.json"
+    token = demo_token(tokens_file)
     pipeline = DemoPipeline(options, stack.state.kafka_bootstrap, admin_url, logs,
-                            endpoints.web_host, endpoints.web_port, passthrough)
+                            endpoints.web_host, endpoints.web_port, passthrough, tokens_file)
     pipeline.create_topics()
     board = Board(options.timeframe)
     snapshots = SnapshotWriter(admin_url, options.timeframe, options.snapshot_dir)
@@ -119,8 +124,11 @@ def _with_stack(options: DemoOptions, endpoints: Endpoints, logs: Path,
         feed = OutputFeed(KafkaConnection(bootstrap_servers=stack.state.kafka_bootstrap),
                           pipeline.topic_settings)
         snapshots.start()
-        console.print(f"Live heat page: {pipeline.live_url}")
-        _watch(options, pipeline, feed, board, snapshots, console)
+        console.print(f"Live heat page: {pipeline.live_url} (it asks for an API token: "
+                      f"{token}, made for this run, read and what-if on every desk; "
+                      f"revoked when the demo stops)", markup=False, highlight=False,
+                      soft_wrap=True)
+        _watch(options, pipeline, feed, board, snapshots, console, token)
         console.print("Stopping: the source first, then processor and sink once they caught "
                       "up (Ctrl-C again: stop now)", soft_wrap=True)
         with contextlib.suppress(KeyboardInterrupt):
@@ -134,6 +142,8 @@ def _with_stack(options: DemoOptions, endpoints: Endpoints, logs: Path,
         _final_snapshot(board, snapshots)
     finally:
         pipeline.stop()
+        with contextlib.suppress(OSError, ValueError, TokensFileError):
+            revoke_token(tokens_file, DEMO_TOKEN_NAME)
         snapshots.finish()
         if feed is not None:
             feed.close()
@@ -144,8 +154,16 @@ def _with_stack(options: DemoOptions, endpoints: Endpoints, logs: Path,
                        logs=logs, stack="")
 
 
+def demo_token(path: Path) -> str:
+    """A fresh token of the run for the processor's API and live page (the previous
+    run's, if left behind, is replaced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    revoke_token(path, DEMO_TOKEN_NAME)
+    return create_token(path, DEMO_TOKEN_NAME, None, ("read", "whatif"))
+
+
 def _watch(options: DemoOptions, pipeline: DemoPipeline, feed: OutputFeed, board: Board,
-           snapshots: SnapshotWriter, console: Console) -> None:
+           snapshots: SnapshotWriter, console: Console, token: str = "") -> None:
     """Read, draw and snapshot until the duration is over (counted from the first frame,
     so a slow start-up never shortens what is shown) or Ctrl-C."""
     started = time.monotonic()
@@ -155,7 +173,8 @@ def _watch(options: DemoOptions, pipeline: DemoPipeline, feed: OutputFeed, board
     def run_view() -> RunView:
         return RunView(options.source, options.speed, pipeline.live_url,
                        str(options.snapshot_dir), len(snapshots.written),
-                       time.monotonic() - started, options.duration_s, pipeline.input_done())
+                       time.monotonic() - started, options.duration_s, pipeline.input_done(),
+                       api_token=token)
 
     live = Live(console=console, auto_refresh=False, vertical_overflow="crop") \
         if console.is_terminal else None

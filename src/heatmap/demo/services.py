@@ -133,8 +133,10 @@ class DemoPipeline:
     """Ingest, processor and sink children of one run, and a poller of their health."""
 
     def __init__(self, options: DemoOptions, bootstrap: str, admin_url: str, logs: Path,
-                 web_host: str, web_port: int, passthrough: Mapping[str, str]) -> None:
+                 web_host: str, web_port: int, passthrough: Mapping[str, str],
+                 api_tokens_file: Path) -> None:
         self.options = options
+        self.api_tokens_file = api_tokens_file
         self.bootstrap = bootstrap
         self.logs = logs
         self.topic_settings = TopicSettings(prefix=run_prefix())
@@ -180,8 +182,9 @@ class DemoPipeline:
         """Sink, processor, then the source; the poller follows them."""
         self._start(["sink"], "sink", "HEAT_SINK_WEB_PORT",
                     {**self._database, "HEAT_WEB_HOST": ports.LOOPBACK})
-        self._start(["process"], "process", "HEAT_WEB_PORT", {"HEAT_WEB_HOST": self.web_host},
-                    port=self.web_port)
+        self._start(["process"], "process", "HEAT_WEB_PORT",
+                    {"HEAT_WEB_HOST": self.web_host,
+                     "HEAT_API_TOKENS_FILE": str(self.api_tokens_file)}, port=self.web_port)
         self.ingest = self._start(self._ingest_command(), "ingest", "HEAT_METRICS_PORT", {},
                                   health_path="/healthz")
         self._poller = threading.Thread(target=self._poll, name="demo-poller", daemon=True)

@@ -56,6 +56,7 @@ class RunView:
     duration_s: float | None
     input_done: bool
     stopping: bool = False
+    api_token: str = ""  # the run's own token, to log in to the live page
 
 
 # -- small pieces --------------------------------------------------------------------------------
@@ -252,6 +253,8 @@ def header(board: Board, run: RunView) -> Text:
     text.append(f"  {run.elapsed_s:.0f}{limit} s", style="dim")
     text.append("\nlive page ")
     text.append(run.live_url, style="underline")
+    if run.api_token:
+        text.append(f"  token {run.api_token}")
     text.append(f"   snapshots {run.snapshots} in ")
     text.append(run.snapshot_dir)
     if run.stopping:

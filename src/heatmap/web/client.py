@@ -1,11 +1,16 @@
-"""A small client of the bot API for ``heat whatif`` (standard library HTTP, one call)."""
+"""A small client of the bot API for ``heat whatif`` (standard library HTTP, one call).
+
+The bearer token goes in the ``Authorization`` header, and again to the worker a standby
+redirects to, but only over the scheme of the first request: a redirect from https to
+http would send the token in clear, so it is refused.
+"""
 
 from __future__ import annotations
 
 import json
 import urllib.error
 import urllib.request
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import msgspec
 
@@ -31,16 +36,25 @@ class _KeepMethod(urllib.request.HTTPRedirectHandler):
         return None  # 307s are followed below, keeping POST and its body
 
 
-def post_what_if(base_url: str, request: WhatIfRequest, timeout_s: float = 10.0) -> WhatIf:
-    """``POST /v1/whatif`` at ``base_url`` (following a standby's 307 redirects)."""
+def post_what_if(base_url: str, request: WhatIfRequest, token: str | None,
+                 timeout_s: float = 10.0) -> WhatIf:
+    """``POST /v1/whatif`` at ``base_url`` with the bearer ``token`` (following a standby's
+    307 redirects, the token re-sent only over the same scheme)."""
     opener = urllib.request.build_opener(_KeepMethod)
     url = urljoin(base_url.rstrip("/") + "/", "v1/whatif")
+    scheme = urlsplit(url).scheme
     body = msgspec.json.encode(request)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     for _ in range(_REDIRECTS + 1):
         if not url.startswith(("http://", "https://")):
             raise ApiUnreachable(f"{url}: not an http(s) URL")
+        if urlsplit(url).scheme != scheme:
+            raise ApiUnreachable(f"{url}: redirected from {scheme} to another scheme; the "
+                                 "token is not sent there")
         asked = urllib.request.Request(url, data=body, method="POST",  # noqa: S310 (checked above)
-                                       headers={"Content-Type": "application/json"})
+                                       headers=headers)
         try:
             with opener.open(asked, timeout=timeout_s) as response:
                 return msgspec.json.decode(response.read(), type=WhatIf)

@@ -14,12 +14,17 @@ event loop, at two moments when the engine thread is idle:
 Views only read: :meth:`latest`, :meth:`firing`, :meth:`books`, :meth:`subscribe`
 and :meth:`what_if`, which runs the pure what-if on the copies, never on the engine.
 Everything here runs on the event loop: no locks.
+
+A subscriber's queue is bounded: a reader that falls behind loses the oldest events,
+and one whose queue stays full longer than ``stall_timeout_s`` (a client that stopped
+reading) is closed, so a stuck client never holds memory or slows a commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -40,6 +45,8 @@ FrameKey = tuple[BookKind, str, str]  # (book kind, book, timeframe)
 AlertSubject = tuple[AlertKind, str]  # (alert kind, subject) within a book and timeframe
 # A subscriber this many events behind loses the oldest: a live view wants the newest.
 SUBSCRIBER_QUEUE_FRAMES = 16
+# A subscriber whose queue stays full this long has stopped reading: it is closed.
+STALL_TIMEOUT_S = 10.0
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -76,6 +83,17 @@ def frame_key(frame: Frame | Alert) -> FrameKey:
     return ("desk", frame.desk or "", frame.timeframe)
 
 
+class _Subscriber:
+    """One subscriber: its bounded queue, since when it is full, and how to close it."""
+
+    __slots__ = ("full_since_s", "on_close", "queue")
+
+    def __init__(self, on_close: Callable[[], None] | None) -> None:
+        self.queue: asyncio.Queue[Pushed] = asyncio.Queue(SUBSCRIBER_QUEUE_FRAMES)
+        self.full_since_s: float | None = None
+        self.on_close = on_close
+
+
 @dataclass
 class _Copies:
     """What what-if runs on: copies taken after one engine step."""
@@ -92,12 +110,15 @@ class _Copies:
 class LiveView:
     """Latest committed frames, subscriptions and what-if copies of one worker's engine."""
 
-    def __init__(self) -> None:
+    def __init__(self, stall_timeout_s: float = STALL_TIMEOUT_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stall_timeout_s = stall_timeout_s
+        self._clock = clock
         self._latest: dict[FrameKey, Latest] = {}
         self._books: dict[str, object] | None = None  # /v1/books, rebuilt on a new book
         # The latest firing transition per book and (kind, subject); resolved ones leave.
         self._firing: dict[FrameKey, dict[AlertSubject, Alert]] = {}
-        self._subscribers: dict[FrameKey, set[asyncio.Queue[Pushed]]] = {}
+        self._subscribers: dict[FrameKey, set[_Subscriber]] = {}
         self._copies: _Copies | None = None
 
     # -- written by the active engine (event loop, engine thread idle) ----------------------
@@ -125,10 +146,32 @@ class LiveView:
             self._push(key, Committed(b"alert", alert))
 
     def _push(self, key: FrameKey, pushed: Pushed) -> None:
-        for queue in self._subscribers.get(key, ()):
-            if queue.full():
+        for subscriber in list(self._subscribers.get(key, ())):
+            queue = subscriber.queue
+            if not queue.full():
+                subscriber.full_since_s = None
+            else:
+                now_s = self._clock()
+                if subscriber.full_since_s is None:
+                    subscriber.full_since_s = now_s
+                elif now_s - subscriber.full_since_s > self.stall_timeout_s:
+                    self._close(key, subscriber)
+                    continue
                 queue.get_nowait()
             queue.put_nowait(pushed)
+
+    def _close(self, key: FrameKey, subscriber: _Subscriber) -> None:
+        """Stop feeding a subscriber that stopped reading, and tell its owner."""
+        self._discard(key, subscriber)
+        if subscriber.on_close is not None:
+            subscriber.on_close()
+
+    def _discard(self, key: FrameKey, subscriber: _Subscriber) -> None:
+        subscribers = self._subscribers.get(key)
+        if subscribers is not None:
+            subscribers.discard(subscriber)
+            if not subscribers:
+                del self._subscribers[key]
 
     def stepped(self, engine: HeatEngine,
                 thresholds: Callable[[str | None], AlertThresholds]) -> None:
@@ -197,31 +240,32 @@ class LiveView:
         return {**self._books, "timeframes": self.timeframes}
 
     @contextlib.contextmanager
-    def subscribe(self, kind: BookKind, book: str, timeframe: str
+    def subscribe(self, kind: BookKind, book: str, timeframe: str,
+                  on_close: Callable[[], None] | None = None
                   ) -> Iterator[asyncio.Queue[Pushed]]:
         """A queue receiving every frame and alert transition of the book and timeframe
         committed from now on (the newest :data:`SUBSCRIBER_QUEUE_FRAMES` when the reader
-        falls behind)."""
-        queue: asyncio.Queue[Pushed] = asyncio.Queue(SUBSCRIBER_QUEUE_FRAMES)
+        falls behind). When it stays full longer than ``stall_timeout_s``, it receives
+        nothing more and ``on_close`` is called (the owner ends its stream)."""
+        subscriber = _Subscriber(on_close)
         key = (kind, book, timeframe)
-        self._subscribers.setdefault(key, set()).add(queue)
+        self._subscribers.setdefault(key, set()).add(subscriber)
         try:
-            yield queue
+            yield subscriber.queue
         finally:
-            queues = self._subscribers.get(key)
-            if queues is not None:
-                queues.discard(queue)
-                if not queues:
-                    del self._subscribers[key]
+            self._discard(key, subscriber)
 
     @property
     def subscribers(self) -> int:
         return sum(len(queues) for queues in self._subscribers.values())
 
-    def what_if(self, request: WhatIfRequest) -> WhatIf:
+    def what_if(self, request: WhatIfRequest,
+                sees: Callable[[str | None], bool] | None = None) -> WhatIf:
         """The book's frame before and after the request's orders, on the latest copies.
 
-        Raises EngineNotLive, or WhatIfError for what the request gets wrong.
+        ``sees(desk)`` says whether the caller may see books of that desk: a book it may
+        not see is refused exactly as an unknown one. Raises EngineNotLive, or
+        WhatIfError for what the request gets wrong.
         """
         copies = self._copies
         if copies is None or copies.market is None or copies.book is None:
@@ -234,7 +278,13 @@ class LiveView:
         if timeframe not in params.timeframes:
             raise WhatIfError(f"unknown timeframe {timeframe!r}; the engine's are "
                               + ", ".join(params.timeframes), not_found=True)
+        # A desk the caller may not see is refused before anything is said of its members,
+        # in the very words target() uses for a book it does not know.
+        if sees is not None and request.desk is not None and not sees(request.desk):
+            raise WhatIfError(f"unknown desk {request.desk!r}", not_found=True)
         chosen: Target = target(book, request.account, request.desk)
+        if sees is not None and not sees(chosen.desk):
+            raise WhatIfError(f"unknown account {request.account!r}", not_found=True)
         key: FrameKey = (chosen.book_kind, chosen.book, timeframe)
         before = copies.before.get(key)
         if before is None:

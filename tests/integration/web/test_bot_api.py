@@ -1,11 +1,15 @@
 """The bot API of real ``heat process`` workers on a real broker: recorded inputs in,
 ``/v1/frames/latest`` equals the latest frame on the frames topic, what-if answers (and
-refuses bad input), the standby redirects to the active worker, and a stream subscriber
-gets the frame a new position makes."""
+refuses bad input), the standby redirects to the active worker (the client sends its
+token again there), a stream subscriber gets the frame a new position makes; no token
+or a wrong one is refused, and no token ever reaches a worker's log."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,7 +20,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from heatmap.schema import Position, encode, ms_to_datetime
-from heatmap.stack.services import HeatService
+from heatmap.stack.services import HEAT, HeatService
 from support.heat_pipeline import Pipeline, ingest, pipeline, recorded_inputs
 from support.waiting import wait_until
 
@@ -32,12 +36,16 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def call(url: str, body: dict[str, Any] | bytes | None = None
+def call(url: str, body: dict[str, Any] | bytes | None = None, token: str | None = None
          ) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """(status, JSON body, headers) of a GET (or a POST of ``body``), redirects not followed."""
+    """(status, JSON body, headers) of a GET (or a POST of ``body``) with the bearer
+    ``token``, redirects not followed."""
     data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=data,  # noqa: S310 (http only)
-                                     headers={"Content-Type": "application/json"})
+                                     headers=headers)
     try:
         with urllib.request.build_opener(_NoRedirect).open(request, timeout=30) as response:
             return response.status, json.loads(response.read()), dict(response.headers)
@@ -97,9 +105,10 @@ def test_bot_api_on_live_workers(running: Pipeline, tmp_path: Path) -> None:
                                  message="no active worker with a standby pointing at it")
     base = active.url
     query = f"/v1/frames/latest?account={ACCOUNT}&timeframe=1h"
+    token = running.tokens["all"]
 
     def same_as_topic() -> dict[str, Any] | None:
-        status, served, _ = call(base + query)
+        status, served, _ = call(base + query, token=token)
         on_topic = latest_on_topic(running.bootstrap, running.topics.heat_frames, ACCOUNT,
                                    "1h")
         return served if status == 200 and served == on_topic else None
@@ -108,26 +117,44 @@ def test_bot_api_on_live_workers(running: Pipeline, tmp_path: Path) -> None:
                        message="/v1/frames/latest never equalled the frames topic")
     assert frame["positions"] and frame["ts"] < END
 
-    status, books, _ = call(base + "/v1/books")
+    status, books, _ = call(base + "/v1/books", token=token)
     assert status == 200 and ACCOUNT in {book["account"] for book in books["accounts"]}
     assert books["timeframes"] == ["1h", "4h", "1d"]
+    status, books, _ = call(base + "/v1/books", token=running.tokens["elsewhere"])
+    assert status == 200 and books["accounts"] == [] and books["desks"] == []
+    for wrong in (None, "heat_wrong"):
+        status, refused, headers = call(base + "/v1/books", token=wrong)
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
 
     status, answer, _ = call(base + "/v1/whatif", {
-        "account": ACCOUNT, "timeframe": "1h", "orders": [{"symbol": "XMRBTC", "qty": 10}]})
+        "account": ACCOUNT, "timeframe": "1h", "orders": [{"symbol": "XMRBTC", "qty": 10}]},
+        token=token)
     assert status == 200, answer
     assert answer["after"]["positions"] != answer["before"]["positions"]
     assert any(p["symbol"] == "XMRBTC" for p in answer["after"]["positions"])
     status, refused, _ = call(base + "/v1/whatif", {"account": ACCOUNT,
-                                                     "orders": [{"symbol": "NOPE", "qty": 1}]})
+                                                     "orders": [{"symbol": "NOPE", "qty": 1}]},
+                              token=token)
     assert status == 404 and "unknown symbol" in refused["error"]
-    status, refused, _ = call(base + "/v1/whatif", b"{not json")
+    status, refused, _ = call(base + "/v1/whatif", b"{not json", token=token)
     assert status == 400 and "malformed" in refused["error"]
+    status, refused, _ = call(base + "/v1/whatif", b"{}", token=running.tokens["reader"])
+    assert status == 403 and "whatif" in refused["error"]
 
-    status, _, headers = call(standby.url + query)
+    status, _, headers = call(standby.url + query, token=token)
     assert status == 307 and headers["Location"] == base + query
+    # `heat whatif` follows the standby's redirect, the token sent again.
+    asked = subprocess.run([*HEAT, "whatif", "--account", ACCOUNT, "--symbol", "XMRBTC",
+                            "--qty", "1", "--url", standby.url, "--json"],
+                           env={**os.environ, "HEAT_API_TOKEN": token,
+                                "PYTHONPATH": os.pathsep.join(sys.path)}, capture_output=True,
+                           text=True, timeout=120)
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["book"] == ACCOUNT
 
-    stream = urllib.request.urlopen(  # noqa: S310 (http only)
-        f"{base}/v1/stream?account={ACCOUNT}&timeframe=1h", timeout=60)
+    stream = urllib.request.urlopen(urllib.request.Request(  # noqa: S310 (http only)
+        f"{base}/v1/stream?account={ACCOUNT}&timeframe=1h",
+        headers={"Authorization": f"Bearer {token}"}), timeout=60)
     try:
         first = next_event(stream)
         assert first == frame
@@ -140,6 +167,9 @@ def test_bot_api_on_live_workers(running: Pipeline, tmp_path: Path) -> None:
         assert pushed["ts"] > first["ts"]
     finally:
         stream.close()
+    for worker in workers:
+        log = worker.log_text()
+        assert all(secret not in log for secret in running.tokens.tokens.values())
 
 
 def next_event(stream: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The live heat page in a real headless Chromium, served by a real ``heat process`` on a
-real broker fed the recorded bars: it shows the numbers of the latest frame the API
-serves and the book's firing alerts, follows new frames as they are committed, renders
-hostile names as text, and loads nothing from anywhere but the processor."""
+real broker fed the recorded bars: it asks for a token (a wrong one is refused), shows
+the numbers of the latest frame the API serves and the book's firing alerts, follows new
+frames as they are committed, renders hostile names as text, and loads nothing from
+anywhere but the processor."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from support.live_page import (
     assert_alerts_show,
     assert_page_shows,
     headless_chromium,
+    log_in,
+    login_state,
     page_errors,
     page_state,
     requested_hosts,
@@ -93,11 +96,20 @@ def book_query(kind: str, name: str, timeframe: str) -> str:
     return urllib.parse.urlencode({kind: name, "timeframe": timeframe})
 
 
+TOKEN: dict[str, str] = {}  # the test's token, as the API's helpers below send it
+
+
+def get(url: str) -> Any:
+    """A GET with the test's token."""
+    request = urllib.request.Request(url, headers={  # noqa: S310 (http only)
+        "Authorization": f"Bearer {TOKEN['token']}"})
+    return urllib.request.urlopen(request, timeout=10)  # noqa: S310 (http only)
+
+
 def book_answer(base_url: str, path: str, query: str) -> Any:
     """The API's JSON answer about a book at ``path`` (None while it has no frame)."""
     try:
-        with urllib.request.urlopen(f"{base_url}{path}?{query}",  # noqa: S310 (http only)
-                                    timeout=10) as response:
+        with get(f"{base_url}{path}?{query}") as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         if error.code in (404, 503):
@@ -118,7 +130,7 @@ def firing_alerts(base_url: str, query: str) -> list[dict[str, Any]] | None:
 def books(base_url: str) -> set[tuple[str, str]]:
     """(kind, name) of every book ``/v1/books`` lists (none while no engine is live)."""
     try:
-        with urllib.request.urlopen(f"{base_url}/v1/books", timeout=10) as response:  # noqa: S310 (http only)
+        with get(f"{base_url}/v1/books") as response:
             listed = json.loads(response.read())
     except urllib.error.HTTPError as error:
         if error.code == 503:
@@ -179,6 +191,7 @@ def running(stack, tmp_path: Path):
 
 def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
                                                           tmp_path: Path) -> None:
+    TOKEN["token"] = running.tokens["all"]
     feed(running, window(tmp_path / "first", "", FIRST_END), tmp_path / "ingest-first.log")
     processor = running.process()
     wait_until(lambda: processor.health().get("phase") == "live", timeout_s=120,
@@ -189,6 +202,16 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
                timeout_s=120, message="the processor never served every book of the feed")
     standby = running.process()  # joins the group while the page is checked
     with headless_chromium(tmp_path / "chromedriver.log") as browser:
+        # The page asks for a token: a wrong one is refused, a good one kept for the tab.
+        browser.get(f"{base_url}/live")
+        log_in(browser, "heat_wrong")
+        wait_until(lambda: "refused the token" in login_state(browser)["reason"],
+                   timeout_s=30, message="a wrong token was not refused")
+        log_in(browser, TOKEN["token"])
+        wait_until(lambda: not login_state(browser)["shown"]
+                   and page_state(browser)["book"] is not None, timeout_s=60,
+                   message="the page did not open with the token")
+        browser.get_log("browser")  # the wrong token's 401 was expected: forget it
         # The numbers on the page are the latest frame's, for a desk and an account.
         state, frame = show(browser, base_url, "desk", "beta", "1h")
         assert_page_shows(state, frame)

@@ -18,6 +18,7 @@ EXPECTED_COMMANDS = {
     "heat ingest positions", "heat sink", "heat grafana", "heat grafana dashboards",
     "heat grafana provision", "heat snapshot", "heat compare", "heat demo",
     "heat topics", "heat topics ensure",
+    "heat token", "heat token create", "heat token list", "heat token revoke",
 }
 
 

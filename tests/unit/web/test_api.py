@@ -1,52 +1,21 @@
 """The bot API's handlers over a plain aiohttp server (no Faust, no Kafka): answers,
 firing alerts, request validation (every bad request is a 4xx with a JSON reason), the
-redirect of a worker without the engine, and server-sent events."""
+redirect of a worker without the engine, and server-sent events; every request with a
+token of every desk (access itself: test_api_access.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
-from heatmap.web.api import BotApi, Routing
-from heatmap.web.live import LiveView
-from support.bot_api_routes import routes
+from support.bot_api_routes import Worker, serve
 from support.sample_books import sample_alert as alert
-from support.sample_books import sample_engine
-
-
-class Worker:
-    """A LiveView fed by the sample engine, the API on it, and who holds the lease."""
-
-    def __init__(self) -> None:
-        self.engine, self.ts_ms = sample_engine()
-        self.view = LiveView()
-        self.holds_lease = True
-        self.active_url: str | None = "http://127.0.0.1:1"
-        self.view.stepped(self.engine, AlertMonitor().thresholds)
-        self.view.committed(self.engine.frames_for(("a1", None), self.ts_ms, "position"))
-
-    def api(self) -> BotApi:
-        return BotApi(self.view, Routing(lambda: self.holds_lease, lambda: self.active_url,
-                                         "http://127.0.0.1:2"))
-
-
-def serve(worker: Worker, scenario: Callable[[TestClient], Awaitable[None]]) -> None:
-    async def run() -> None:
-        app = web.Application()
-        app.add_routes(routes(worker.api()))
-        async with TestClient(TestServer(app)) as client:
-            await scenario(client)
-
-    asyncio.run(run())
 
 
 def test_latest_frame_books_and_what_if_answer() -> None:

@@ -62,6 +62,36 @@ def test_subscribers_get_each_new_frame_of_their_book_only() -> None:
     asyncio.run(scenario())
 
 
+def test_a_subscriber_full_longer_than_the_stall_timeout_is_closed() -> None:
+    async def scenario() -> None:
+        engine, ts_ms = sample_engine()
+        now_s = [0.0]
+        view = LiveView(stall_timeout_s=5.0, clock=lambda: now_s[0])
+        closed: list[str] = []
+
+        def commit(step: int) -> None:
+            view.committed(engine.frames_for(("a1", None), ts_ms + step, "position"))
+
+        with view.subscribe("account", "a1", "1h", on_close=lambda: closed.append("slow")) \
+                as slow, view.subscribe("account", "a1", "1h") as reader:
+            for step in range(SUBSCRIBER_QUEUE_FRAMES + 1):  # full from the last one on
+                commit(step)
+            while not reader.empty():  # one reader keeps up, the other does not
+                reader.get_nowait()
+            now_s[0] = 5.0
+            commit(100)  # full for exactly the timeout: kept, the oldest dropped
+            assert closed == [] and view.subscribers == 2
+            reader.get_nowait()
+            now_s[0] = 5.5
+            commit(101)
+            assert closed == ["slow"] and view.subscribers == 1
+            assert slow.qsize() == SUBSCRIBER_QUEUE_FRAMES  # nothing more reaches it
+            assert reader.qsize() == 1
+        assert view.subscribers == 0
+
+    asyncio.run(scenario())
+
+
 def test_what_if_reads_the_copies_of_the_last_step() -> None:
     engine, ts_ms = sample_engine()
     view = LiveView()

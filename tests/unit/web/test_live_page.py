@@ -91,7 +91,24 @@ def test_the_script_never_parses_data_as_markup(sink: str) -> None:
 
 def test_the_page_reads_only_the_documented_api() -> None:
     paths = set(re.findall(r"[\"`](/v1/[a-z/]+)", SCRIPT))
-    assert paths == {"/v1/books", "/v1/frames/latest", "/v1/alerts", "/v1/stream"}
+    assert paths == {"/v1/books", "/v1/frames/latest", "/v1/alerts", "/v1/stream",
+                     "/v1/stream/ticket"}
+
+
+def test_the_token_stays_in_the_tab_and_out_of_urls() -> None:
+    # Kept in sessionStorage only: no cookie, nothing that outlives the tab.
+    assert "sessionStorage" in SCRIPT
+    for store in ("localStorage", "document.cookie", "indexedDB"):
+        assert store not in SCRIPT
+    # Sent as a header; the stream opens with a single-use ticket instead.
+    assert "Authorization: `Bearer ${savedToken()" in SCRIPT
+    stream = re.findall(r"new EventSource\(([^)]*)\)", SCRIPT)
+    assert stream == ["`/v1/stream?${query}`"]
+    assert 'query.set("ticket", ticket)' in SCRIPT
+    assert "token" not in SCRIPT.split("const query = new URLSearchParams(bookQuery());")[1] \
+        .split("new EventSource")[0].lower()
+    html = page.page_html()
+    assert 'id="login"' in html and 'type="password"' in html and 'autocomplete="off"' in html
 
 
 @pytest.mark.parametrize("broken", ["missing", "cannot-start"])

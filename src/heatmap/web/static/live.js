@@ -2,6 +2,11 @@
 // committed frame the processor pushes on /v1/stream; its firing alerts read from
 // /v1/alerts and kept up to date by the stream's alert transitions. Data only ever
 // reaches the document as text (textContent / text nodes), never as markup.
+//
+// Access: the API token is asked for once and kept for this tab only (sessionStorage:
+// no cookie, nothing that outlives the tab), sent as "Authorization: Bearer" on every
+// call. The stream opens with a single-use ticket bought with the token (an EventSource
+// cannot send a header, and the token never goes into a URL).
 "use strict";
 
 (() => {
@@ -12,6 +17,7 @@
   const LIQ_SIGMA_LINES = { warning: 3, critical: 1 };
   const REGIME_BREAK_LINE = 0.3;
   const RECONNECT_MAX_MS = 5000;
+  const TOKEN_KEY = "heat.apiToken";
   const BOOKS_REFRESH_MS = 30000;
   const QUADRANTS = [
     ["core", "large, convinced"],
@@ -33,6 +39,48 @@
     retryMs: 500,
     retryTimer: 0,
   };
+
+  // ---- the API, with the tab's token -------------------------------------------------
+  class Refused extends Error {}
+
+  const savedToken = () => window.sessionStorage.getItem(TOKEN_KEY);
+
+  async function api(path, options = {}) {
+    // A call with the token; a 401 forgets it and asks for another.
+    const headers = { Authorization: `Bearer ${savedToken() || ""}` };
+    const response = await fetch(path, { cache: "no-store", ...options, headers });
+    if (response.status === 401) {
+      askToken("The processor refused the token (unknown, revoked, or from another "
+        + "deployment): enter a valid one.");
+      throw new Refused(path);
+    }
+    return response;
+  }
+
+  function askToken(reason) {
+    // Stop everything this page does with the old token, then show the login form; a
+    // submitted token reloads the page, which starts afresh with it.
+    window.sessionStorage.removeItem(TOKEN_KEY);
+    state.generation += 1;
+    if (state.source) state.source.close();
+    clearTimeout(state.retryTimer);
+    setConnection("signed out");
+    const form = $("login");
+    $("login-reason").textContent = reason;
+    form.hidden = false;
+    $("token").focus();
+  }
+
+  function watchLogin() {
+    $("login").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const token = $("token").value.trim();
+      if (!token) return;
+      window.sessionStorage.setItem(TOKEN_KEY, token);
+      $("token").value = "";
+      window.location.reload();
+    });
+  }
 
   // ---- DOM helpers: text only -------------------------------------------------------
   const $ = (id) => document.getElementById(id);
@@ -190,7 +238,7 @@
   }
 
   async function loadBooks() {
-    const response = await fetch("/v1/books", { cache: "no-store" });
+    const response = await api("/v1/books");
     if (!response.ok) throw new Error(`/v1/books answered ${response.status}`);
     return parseBooks(await response.json());
   }
@@ -230,7 +278,7 @@
     // The firing alerts now; transitions arriving meanwhile are applied again on top.
     const missed = state.alertsMissed = [];
     try {
-      const response = await fetch(`/v1/alerts?${bookQuery()}`, { cache: "no-store" });
+      const response = await api(`/v1/alerts?${bookQuery()}`);
       if (generation !== state.generation || missed !== state.alertsMissed) return;
       const firing = response.status === 404 ? [] : response.ok ? await response.json() : null;
       if (generation !== state.generation || missed !== state.alertsMissed) return;
@@ -250,7 +298,7 @@
 
   async function fetchLatest(generation) {
     try {
-      const response = await fetch(`/v1/frames/latest?${bookQuery()}`, { cache: "no-store" });
+      const response = await api(`/v1/frames/latest?${bookQuery()}`);
       if (generation !== state.generation) return;
       if (response.status === 404) {
         if (!state.frame) notice("No frame of this book yet: waiting for the first one.");
@@ -262,6 +310,7 @@
       }
       accept(await response.json(), generation);
     } catch (error) {
+      if (error instanceof Refused) return;
       if (generation === state.generation) notice("The processor does not answer; retrying.");
     }
   }
@@ -272,12 +321,40 @@
     badge.textContent = name;
   }
 
-  function connect() {
+  function retryLater(generation) {
+    state.retryTimer = setTimeout(() => {
+      if (generation === state.generation) connect();
+    }, state.retryMs);
+    state.retryMs = Math.min(state.retryMs * 2, RECONNECT_MAX_MS);
+  }
+
+  async function streamTicket() {
+    // A single-use ticket for one stream, bought with the token.
+    const response = await api("/v1/stream/ticket", { method: "POST" });
+    if (!response.ok) throw new Error(`/v1/stream/ticket answered ${response.status}`);
+    return (await response.json()).ticket;
+  }
+
+  async function connect() {
     const generation = state.generation;
     if (state.source) state.source.close();
+    state.source = null;
     clearTimeout(state.retryTimer);
     setConnection("connecting");
-    const source = new EventSource(`/v1/stream?${bookQuery()}`);
+    let ticket;
+    try {
+      ticket = await streamTicket();
+    } catch (error) {
+      if (error instanceof Refused || generation !== state.generation) return;
+      setConnection("reconnecting");
+      followEngine();
+      retryLater(generation);
+      return;
+    }
+    if (generation !== state.generation) return;
+    const query = new URLSearchParams(bookQuery());
+    query.set("ticket", ticket);
+    const source = new EventSource(`/v1/stream?${query}`);
     state.source = source;
     source.addEventListener("open", () => {
       state.retryMs = 500;
@@ -301,16 +378,12 @@
     });
     source.addEventListener("error", () => {
       if (generation !== state.generation) return;
+      // Its ticket is used up, so the browser's own retry would be refused: retry here
+      // with a new one, and follow the engine when it moved to another worker.
+      source.close();
       setConnection("reconnecting");
-      if (source.readyState === EventSource.CLOSED) {
-        // The browser gave up (an HTTP error or a wrong content type): retry ourselves,
-        // and follow the engine when it moved to another worker.
-        followEngine();
-        state.retryTimer = setTimeout(() => {
-          if (generation === state.generation) connect();
-        }, state.retryMs);
-        state.retryMs = Math.min(state.retryMs * 2, RECONNECT_MAX_MS);
-      }
+      followEngine();
+      retryLater(generation);
     });
   }
 
@@ -574,6 +647,11 @@
 
   // ---- start ------------------------------------------------------------------------
   async function start() {
+    if (!savedToken()) {
+      askToken("Enter an API token with the read scope: the page shows the books of "
+        + "its desks. It is kept for this tab only.");
+      return;
+    }
     const wanted = readQuery();
     let books = [];
     try {
@@ -581,6 +659,7 @@
       books = loaded.books;
       state.timeframes = loaded.timeframes;
     } catch (error) {
+      if (error instanceof Refused) return; // the login form is up
       notice("The processor does not list its books yet; retrying.");
     }
     if (!state.timeframes.length) state.timeframes = wanted.timeframe ? [wanted.timeframe] : [];
@@ -614,5 +693,8 @@
     choose(book, timeframe);
   }
 
-  document.addEventListener("DOMContentLoaded", start);
+  document.addEventListener("DOMContentLoaded", () => {
+    watchLogin();
+    start();
+  });
 })();
