@@ -115,9 +115,9 @@ class ComposeStack:
         return completed
 
     def containers(self, service: str, every: bool = False) -> list[str]:
-        """Container ids of ``service`` (running ones unless ``every``)."""
-        args = ["ps", "-q"] + (["-a"] if every else []) + [service]
-        return self.run(*args).stdout.split()
+        """Container ids of ``service``: the running ones, or ``every`` one (exited too)."""
+        found = self.run("ps", "-q", service).stdout.split()
+        return found if every else [c for c in found if self.state(c)["Running"]]
 
     def inspect(self, container: str) -> dict[str, Any]:
         found = subprocess.run(["docker", "inspect", container], capture_output=True,

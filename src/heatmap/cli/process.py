@@ -81,9 +81,12 @@ def api_access(settings: ApiSettings) -> Access:
     store = TokenStore(path, settings.api_tokens_check_interval_s)
     try:
         store.load()
-    except FileNotFoundError as error:
-        raise CommandFailed(f"HEAT_API_TOKENS_FILE={path}: no such file; create it with "
-                            "`heat token create`") from error
+    except FileNotFoundError:
+        # A deployment starts before its first token exists; the file is read within
+        # a check interval of `heat token create` making it.
+        log.warning("HEAT_API_TOKENS_FILE=%s does not exist yet: the bot API and live page "
+                    "answer 401 until `heat token create` makes it", path)
+        return Access(store, limits)
     except (OSError, TokensFileError) as error:
         raise CommandFailed(f"HEAT_API_TOKENS_FILE: {error}") from error
     log.info("API tokens read", extra={"path": str(path), "tokens": len(store.records)})

@@ -18,7 +18,7 @@ from heatmap.cli.main import app as heat
 from heatmap.cli.process import api_access
 from heatmap.stack.services import HEAT
 from heatmap.web.settings import ApiSettings
-from heatmap.web.tokens import token_hash
+from heatmap.web.tokens import create_token, token_hash
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -86,9 +86,18 @@ def test_the_processor_without_a_tokens_file_refuses_every_request(
     assert "answer 401 to every request" in caplog.text
 
 
-def test_the_processor_refuses_to_start_on_a_missing_or_bad_file(tmp_path: Path) -> None:
-    with pytest.raises(CommandFailed, match="no such file; create it with `heat token"):
-        api_access(ApiSettings(api_tokens_file=tmp_path / "missing.json"))
+def test_the_processor_waits_for_a_tokens_file_not_made_yet(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "tokens.json"
+    with caplog.at_level(logging.WARNING, "heatmap.process"):
+        access = api_access(ApiSettings(api_tokens_file=path, api_tokens_check_interval_s=1e-9))
+    assert "does not exist yet" in caplog.text
+    assert access.store is not None and access.store.records == []
+    token = create_token(path, "desk-a-bot", ["desk-a"], ("read",))
+    assert access.store.find(token) is not None
+
+
+def test_the_processor_refuses_to_start_on_a_bad_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     bad.chmod(0o600)
