@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import typer
@@ -13,13 +15,16 @@ from rich.console import Console
 from heatmap.cli import checks
 from heatmap.cli.errors import CommandFailed, UsageFailed, bad_option
 from heatmap.cli.progress import file_progress
-from heatmap.db import rollups
+from heatmap.db import retention, rollups
 from heatmap.engine.params import EngineParams, format_duration_s, parse_duration_s
 from heatmap.replay.run import DatabaseOutput
 from heatmap.replay.run import replay as run_replay
 from heatmap.schema import ms_to_datetime
 from heatmap.settings.database import WRITER_ROLE, DatabaseSettings
 from heatmap.sources.csv_files import price_files
+
+if TYPE_CHECKING:
+    from heatmap.db.writer import HeatBatch
 
 console = Console(stderr=True)
 
@@ -101,7 +106,7 @@ def replay(
             settings = DatabaseSettings()
             url = checks.database_url(settings, WRITER_ROLE)
             writer = stack.enter_context(HeatWriter(url, settings))
-            database = DatabaseOutput(writer.write)
+            database = DatabaseOutput(_checked_before_first_write(writer.write, url))
         frames_out = stack.enter_context(open(out, "wb")) if out else None
         alerts_out = stack.enter_context(open(alerts, "wb")) if alerts else None
         progress, task = file_progress(
@@ -127,11 +132,35 @@ def replay(
         refresh_rollups(settings, database.frames_range_ms)
 
 
+def _checked_before_first_write(write: Callable[[HeatBatch], dict[str, int]], url: str
+                                ) -> Callable[[HeatBatch], dict[str, int]]:
+    """``write``, saying first in one line what retention by data age would drop of the
+    replay (its first batch holds its earliest rows: replays run in time order)."""
+    checked = False
+
+    def checked_write(batch: HeatBatch) -> dict[str, int]:
+        nonlocal checked
+        earliest = None if checked else batch.earliest_ts()
+        if earliest is not None:
+            checked = True
+            with psycopg.connect(url, autocommit=True) as connection:
+                drops = retention.age_drops(connection, earliest)
+            if drops:
+                tables = ", ".join(f"{drop.relation} ({drop.drop_after}: rows before "
+                                   f"{drop.cutoff:%Y-%m-%d})" for drop in drops)
+                console.print(f"[yellow]warning:[/yellow] retention by data age drops what "
+                              f"this replay writes to {tables} at its next run; `heat db "
+                              "migrate` replaces such policies by creation-time ones")
+        return write(batch)
+
+    return checked_write
+
+
 def refresh_rollups(settings: DatabaseSettings, frames_range_ms: tuple[int, int]) -> None:
     """Bring TimescaleDB's rollups up to date over the frames a replay wrote (epoch ms)."""
     first, last = (ms_to_datetime(ts_ms) for ts_ms in frames_range_ms)
     manual = f"heat db refresh-rollups --from {first:%Y-%m-%d} --to {last:%Y-%m-%d}"
-    if settings.database_url is None:
+    if not settings.has_admin_url():
         console.print(f"[yellow]rollups not refreshed:[/yellow] on TimescaleDB run {manual} "
                       "with HEAT_DATABASE_URL set to the database owner")
         return
