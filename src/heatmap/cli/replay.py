@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import psycopg
 import typer
@@ -22,9 +20,6 @@ from heatmap.replay.run import replay as run_replay
 from heatmap.schema import ms_to_datetime
 from heatmap.settings.database import WRITER_ROLE, DatabaseSettings
 from heatmap.sources.csv_files import price_files
-
-if TYPE_CHECKING:
-    from heatmap.db.writer import HeatBatch
 
 console = Console(stderr=True)
 
@@ -106,7 +101,8 @@ def replay(
             settings = DatabaseSettings()
             url = checks.database_url(settings, WRITER_ROLE)
             writer = stack.enter_context(HeatWriter(url, settings))
-            database = DatabaseOutput(_checked_before_first_write(writer.write, url))
+            database = DatabaseOutput(retention.checked_first_write(writer.write, url,
+                                                                    _say_age_drops))
         frames_out = stack.enter_context(open(out, "wb")) if out else None
         alerts_out = stack.enter_context(open(alerts, "wb")) if alerts else None
         progress, task = file_progress(
@@ -132,28 +128,12 @@ def replay(
         refresh_rollups(settings, database.frames_range_ms)
 
 
-def _checked_before_first_write(write: Callable[[HeatBatch], dict[str, int]], url: str
-                                ) -> Callable[[HeatBatch], dict[str, int]]:
-    """``write``, saying first in one line what retention by data age would drop of the
-    replay (its first batch holds its earliest rows: replays run in time order)."""
-    checked = False
-
-    def checked_write(batch: HeatBatch) -> dict[str, int]:
-        nonlocal checked
-        earliest = None if checked else batch.earliest_ts()
-        if earliest is not None:
-            checked = True
-            with psycopg.connect(url, autocommit=True) as connection:
-                drops = retention.age_drops(connection, earliest)
-            if drops:
-                tables = ", ".join(f"{drop.relation} ({drop.drop_after}: rows before "
-                                   f"{drop.cutoff:%Y-%m-%d})" for drop in drops)
-                console.print(f"[yellow]warning:[/yellow] retention by data age drops what "
-                              f"this replay writes to {tables} at its next run; `heat db "
-                              "migrate` replaces such policies by creation-time ones")
-        return write(batch)
-
-    return checked_write
+def _say_age_drops(drops: list[retention.AgeDrop]) -> None:
+    tables = ", ".join(f"{drop.relation} ({drop.drop_after}: rows before "
+                       f"{drop.cutoff:%Y-%m-%d})" for drop in drops)
+    console.print(f"[yellow]warning:[/yellow] retention by data age drops what this replay "
+                  f"writes to {tables} at its next run; `heat db migrate` replaces such "
+                  "policies by creation-time ones")
 
 
 def refresh_rollups(settings: DatabaseSettings, frames_range_ms: tuple[int, int]) -> None:

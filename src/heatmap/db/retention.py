@@ -16,14 +16,20 @@ differ, so changing a window and running ``heat db migrate`` again is enough.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, LiteralString
+from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
 import psycopg
 from psycopg import sql
 
 from heatmap.settings.database import RETENTION_GROUPS, DatabaseSettings, RetentionGroup
+
+if TYPE_CHECKING:  # the writer loads only where a command writes
+    from heatmap.db.writer import HeatBatch
+
+T = TypeVar("T")
 
 SCHEMA = "heat"
 # The relations each retention setting covers.
@@ -305,6 +311,30 @@ def age_drops(connection: psycopg.Connection, earliest: datetime) -> list[AgeDro
         ORDER BY 1""", (SCHEMA,)).fetchall()
     return [AgeDrop(f"{SCHEMA}.{relation}", drop_after, cutoff)
             for relation, drop_after, cutoff in rows if earliest < cutoff]
+
+
+def checked_first_write(write: Callable[[HeatBatch], T], url: str,
+                        on_drops: Callable[[list[AgeDrop]], None]) -> Callable[[HeatBatch], T]:
+    """``write`` (of a backfill in time order), which first hands ``on_drops`` the
+    relations whose retention by data age would drop rows of its first batch, when any.
+
+    The first batch holds the backfill's earliest rows, so it is checked once, with the
+    database of ``url`` (any role may read the job list).
+    """
+    checked = False
+
+    def checked_write(batch: HeatBatch) -> T:
+        nonlocal checked
+        earliest = None if checked else batch.earliest_ts()
+        if earliest is not None:
+            checked = True
+            with psycopg.connect(url, autocommit=True) as connection:
+                drops = age_drops(connection, earliest)
+            if drops:
+                on_drops(drops)
+        return write(batch)
+
+    return checked_write
 
 
 def read_status(settings: DatabaseSettings) -> list[RetentionStatus]:
