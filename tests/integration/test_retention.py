@@ -281,16 +281,49 @@ def test_db_status_shows_every_window(database_server: DatabaseServer,
         assert all("plain PostgreSQL keeps every row" in line for line in lines.values())
 
 
-def test_replay_says_what_age_based_retention_would_drop(timescale_migrated,
-                                                         tmp_path: Path) -> None:
+def _age_chunks(connection: psycopg.Connection, table: str, days: int) -> int:
+    """Make the chunks of ``heat.<table>`` look loaded ``days`` ago (as a superuser, in the
+    catalog: nothing else sets a creation time); how many."""
+    return connection.execute(
+        "UPDATE _timescaledb_catalog.chunk c SET creation_time = now() - make_interval("
+        "days => %s) FROM _timescaledb_catalog.hypertable h "
+        "WHERE h.id = c.hypertable_id AND h.schema_name = 'heat' AND h.table_name = %s",
+        (days, table)).rowcount
+
+
+def test_replay_says_what_retention_would_drop_early(timescale_migrated,
+                                                     tmp_path: Path) -> None:
     settings = timescale_migrated
+    files = _replay_files(tmp_path, "2018-01-11T03")  # frames from 2018-01-11
+    assert "warning" not in _replay_to_db(settings, files).stderr  # loaded now: kept
+
     with psycopg.connect(settings.admin_url(), autocommit=True) as connection:
+        # Loaded 100 days ago: rows replayed into those chunks again leave with them.
+        assert _age_chunks(connection, "frames", 100) > 0
         connection.execute("SELECT remove_retention_policy('heat.prices')")
         connection.execute("SELECT add_retention_policy('heat.prices', "
                            "drop_after => INTERVAL '90 days')")
-    completed = _replay_to_db(settings, _replay_files(tmp_path, "2018-01-10T06"))
+    completed = _replay_to_db(settings, files)
+    loaded = datetime.now(UTC) - timedelta(days=100)
     warnings = [line for line in completed.stderr.splitlines() if "warning" in line]
     assert warnings == [
-        f"warning: retention by data age drops what this replay writes to heat.prices "
-        f"(90 days: rows before {datetime.now(UTC) - timedelta(days=90):%Y-%m-%d}) at its "
-        "next run; `heat db migrate` replaces such policies by creation-time ones"]
+        "warning: retention drops some of what this replay writes early: heat.prices (by data "
+        f"age, 90 days: rows before {datetime.now(UTC) - timedelta(days=90):%Y-%m-%d} at its "
+        f"next run); heat.frames (into chunks loaded {loaded:%Y-%m-%d}, dropped with them "
+        f"from {loaded + timedelta(days=180):%Y-%m-%d}); see `heat db status` (`heat db "
+        "migrate` replaces age-based policies)"]
+
+
+def test_chunk_drops_name_only_chunks_loaded_before_and_in_range(timescale_migrated) -> None:
+    settings = timescale_migrated
+    start = datetime(2018, 1, 10, 12, tzinfo=UTC)
+    _write(settings, HeatBatch(frames=engine_frames(n_bars=30, start_ms=int(
+        start.timestamp()) * 1000)))
+    with psycopg.connect(settings.admin_url(), autocommit=True) as connection:
+        assert retention.chunk_drops(connection, start, start + timedelta(hours=1)) == []
+        _age_chunks(connection, "frame_clusters", 10)
+        [drop] = retention.chunk_drops(connection, start, start + timedelta(hours=1))
+        assert drop.relation == "heat.frame_clusters"
+        assert drop.dropped_at - drop.loaded == timedelta(days=180)
+        assert retention.chunk_drops(connection, start + timedelta(days=2),
+                                     start + timedelta(days=3)) == []

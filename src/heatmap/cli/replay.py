@@ -101,8 +101,7 @@ def replay(
             settings = DatabaseSettings()
             url = checks.database_url(settings, WRITER_ROLE)
             writer = stack.enter_context(HeatWriter(url, settings))
-            database = DatabaseOutput(retention.checked_first_write(writer.write, url,
-                                                                    _say_age_drops))
+            database = DatabaseOutput(retention.checked_writes(writer.write, url, _say_drops))
         frames_out = stack.enter_context(open(out, "wb")) if out else None
         alerts_out = stack.enter_context(open(alerts, "wb")) if alerts else None
         progress, task = file_progress(
@@ -128,12 +127,10 @@ def replay(
         refresh_rollups(settings, database.frames_range_ms)
 
 
-def _say_age_drops(drops: list[retention.AgeDrop]) -> None:
-    tables = ", ".join(f"{drop.relation} ({drop.drop_after}: rows before "
-                       f"{drop.cutoff:%Y-%m-%d})" for drop in drops)
-    console.print(f"[yellow]warning:[/yellow] retention by data age drops what this replay "
-                  f"writes to {tables} at its next run; `heat db migrate` replaces such "
-                  "policies by creation-time ones")
+def _say_drops(drops: list[retention.Drop]) -> None:
+    console.print("[yellow]warning:[/yellow] retention drops some of what this replay writes "
+                  f"early: {'; '.join(drop.describe() for drop in drops)}; see `heat db "
+                  "status` (`heat db migrate` replaces age-based policies)", soft_wrap=True)
 
 
 def refresh_rollups(settings: DatabaseSettings, frames_range_ms: tuple[int, int]) -> None:

@@ -104,6 +104,24 @@ class AgeDrop:
     drop_after: str
     cutoff: datetime
 
+    def describe(self) -> str:
+        return f"{self.relation} (by data age, {self.drop_after}: rows before " \
+               f"{self.cutoff:%Y-%m-%d} at its next run)"
+
+
+@dataclass(frozen=True)
+class ChunkDrop:
+    """A relation whose rows in a time range go into chunks loaded on ``loaded``: they are
+    dropped with those chunks at ``dropped_at``, before a full window from now."""
+
+    relation: str
+    loaded: datetime
+    dropped_at: datetime
+
+    def describe(self) -> str:
+        return f"{self.relation} (into chunks loaded {self.loaded:%Y-%m-%d}, dropped with " \
+               f"them from {self.dropped_at:%Y-%m-%d})"
+
 
 def _value(connection: psycopg.Connection, query: LiteralString,
            params: tuple[Any, ...] | dict[str, Any] = ()) -> Any:
@@ -313,24 +331,61 @@ def age_drops(connection: psycopg.Connection, earliest: datetime) -> list[AgeDro
             for relation, drop_after, cutoff in rows if earliest < cutoff]
 
 
-def checked_first_write(write: Callable[[HeatBatch], T], url: str,
-                        on_drops: Callable[[list[AgeDrop]], None]) -> Callable[[HeatBatch], T]:
-    """``write`` (of a backfill in time order), which first hands ``on_drops`` the
-    relations whose retention by data age would drop rows of its first batch, when any.
+def chunk_drops(connection: psycopg.Connection, first: datetime, last: datetime,
+                margin: timedelta = timedelta(days=1)) -> list[ChunkDrop]:
+    """Relations of schema heat whose rows from ``first`` to ``last`` would go into chunks
+    loaded more than ``margin`` ago, and so leave with them before a full window from now.
 
-    The first batch holds the backfill's earliest rows, so it is checked once, with the
-    database of ``url`` (any role may read the job list).
+    Retention by creation time keeps a chunk for its window from when it was created: rows
+    written later into it (late data, a second replay of the same days) go with it. The
+    margin leaves out today's live chunks and a replay repeated the same day.
     """
-    checked = False
+    if not has_timescaledb(connection):
+        return []
+    rows = connection.execute("""
+        SELECT j.hypertable_name, min(c.chunk_creation_time),
+               min(c.chunk_creation_time) + (j.config ->> 'drop_created_before')::interval
+        FROM timescaledb_information.jobs j
+        JOIN timescaledb_information.chunks c
+          ON c.hypertable_schema = j.hypertable_schema
+         AND c.hypertable_name = j.hypertable_name
+        WHERE j.proc_name = 'policy_retention' AND j.hypertable_schema = %(schema)s
+          AND jsonb_typeof(j.config -> 'drop_created_before') = 'string'
+          AND c.range_end > %(first)s AND c.range_start <= %(last)s
+        GROUP BY j.hypertable_name, j.config
+        HAVING min(c.chunk_creation_time) < now() - %(margin)s
+        ORDER BY 1""", {"schema": SCHEMA, "first": first, "last": last,
+                        "margin": margin}).fetchall()
+    return [ChunkDrop(f"{SCHEMA}.{relation}", loaded, dropped_at)
+            for relation, loaded, dropped_at in rows]
+
+
+Drop = AgeDrop | ChunkDrop
+
+
+def checked_writes(write: Callable[[HeatBatch], T], url: str,
+                   on_drops: Callable[[list[Drop]], None]) -> Callable[[HeatBatch], T]:
+    """``write`` (of a backfill in time order), which before a batch is stored hands
+    ``on_drops`` the relations where retention would drop some of it before a full window
+    from now, once: rows older than an age-based policy keeps, rows going into chunks
+    loaded earlier (see :func:`age_drops`, :func:`chunk_drops`).
+
+    The first batch holds the backfill's earliest rows, so age is checked on it; chunks on
+    every batch until something was found. Checks use the database of ``url`` (any role
+    may read the job and chunk lists).
+    """
+    first_batch, said = True, False
 
     def checked_write(batch: HeatBatch) -> T:
-        nonlocal checked
-        earliest = None if checked else batch.earliest_ts()
-        if earliest is not None:
-            checked = True
+        nonlocal first_batch, said
+        times = None if said else batch.time_range()
+        if times is not None:
             with psycopg.connect(url, autocommit=True) as connection:
-                drops = age_drops(connection, earliest)
+                drops: list[Drop] = [*(age_drops(connection, times[0]) if first_batch else []),
+                                     *chunk_drops(connection, *times)]
+            first_batch = False
             if drops:
+                said = True
                 on_drops(drops)
         return write(batch)
 

@@ -41,11 +41,11 @@ class HeatBatch:
     alerts: list[Alert] = field(default_factory=list)
     deadletters: list[DeadLetter] = field(default_factory=list)
 
-    def earliest_ts(self) -> datetime | None:
-        """The earliest time of any row this batch stores (None: an empty batch)."""
+    def time_range(self) -> tuple[datetime, datetime] | None:
+        """The earliest and latest time of the rows this batch stores (None: none)."""
         times = [row[table.column_names.index("ts")] for table, rows in self.rows()
                  for row in rows]
-        return min(times) if times else None
+        return (min(times), max(times)) if times else None
 
     def rows(self) -> list[tuple[Table, list[tuple]]]:
         frames, frame_positions, frame_clusters = tables.frame_rows(self.frames)
