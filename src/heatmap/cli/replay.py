@@ -101,7 +101,8 @@ def replay(
             settings = DatabaseSettings()
             url = checks.database_url(settings, WRITER_ROLE)
             writer = stack.enter_context(HeatWriter(url, settings))
-            database = DatabaseOutput(retention.checked_writes(writer.write, url, _say_drops))
+            database = DatabaseOutput(stack.enter_context(
+                retention.checked_writes(writer.write, url, _say_drops)))
         frames_out = stack.enter_context(open(out, "wb")) if out else None
         alerts_out = stack.enter_context(open(alerts, "wb")) if alerts else None
         progress, task = file_progress(

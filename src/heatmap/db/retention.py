@@ -16,7 +16,8 @@ differ, so changing a window and running ``heat db migrate`` again is enough.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
@@ -363,33 +364,36 @@ def chunk_drops(connection: psycopg.Connection, first: datetime, last: datetime,
 Drop = AgeDrop | ChunkDrop
 
 
+@contextmanager
 def checked_writes(write: Callable[[HeatBatch], T], url: str,
-                   on_drops: Callable[[list[Drop]], None]) -> Callable[[HeatBatch], T]:
+                   on_drops: Callable[[list[Drop]], None]
+                   ) -> Iterator[Callable[[HeatBatch], T]]:
     """``write`` (of a backfill in time order), which before a batch is stored hands
     ``on_drops`` the relations where retention would drop some of it before a full window
     from now, once: rows older than an age-based policy keeps, rows going into chunks
     loaded earlier (see :func:`age_drops`, :func:`chunk_drops`).
 
     The first batch holds the backfill's earliest rows, so age is checked on it; chunks on
-    every batch until something was found. Checks use the database of ``url`` (any role
-    may read the job and chunk lists).
+    every batch until something was found. Checks use one connection to the database of
+    ``url`` while the context lasts (any role may read the job and chunk lists).
     """
-    first_batch, said = True, False
+    with psycopg.connect(url, autocommit=True) as connection:
+        first_batch, said = True, False
 
-    def checked_write(batch: HeatBatch) -> T:
-        nonlocal first_batch, said
-        times = None if said else batch.time_range()
-        if times is not None:
-            with psycopg.connect(url, autocommit=True) as connection:
-                drops: list[Drop] = [*(age_drops(connection, times[0]) if first_batch else []),
-                                     *chunk_drops(connection, *times)]
-            first_batch = False
-            if drops:
-                said = True
-                on_drops(drops)
-        return write(batch)
+        def checked_write(batch: HeatBatch) -> T:
+            nonlocal first_batch, said
+            times = None if said else batch.time_range()
+            if times is not None:
+                drops: list[Drop] = [
+                    *(age_drops(connection, times[0]) if first_batch else []),
+                    *chunk_drops(connection, *times)]
+                first_batch = False
+                if drops:
+                    said = True
+                    on_drops(drops)
+            return write(batch)
 
-    return checked_write
+        yield checked_write
 
 
 def read_status(settings: DatabaseSettings) -> list[RetentionStatus]:
