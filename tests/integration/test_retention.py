@@ -26,7 +26,7 @@ import pytest
 from psycopg import sql
 
 from conftest import DatabaseServer, new_database, settings_for
-from heatmap.db import migrations, retention
+from heatmap.db import drops, migrations, retention
 from heatmap.db.rollups import refresh_rollups
 from heatmap.db.writer import HeatBatch, HeatWriter
 from heatmap.schema import Price
@@ -202,9 +202,9 @@ def test_off_means_no_policy_and_migrate_follows_the_settings(
             connection.execute("SELECT remove_retention_policy('heat.frames')")
             connection.execute("SELECT add_retention_policy('heat.frames', "
                                "drop_after => INTERVAL '180 days')")
-            drops = retention.age_drops(connection, datetime(2018, 1, 10, tzinfo=UTC))
-            assert [drop.relation for drop in drops] == ["heat.frames"]
-            assert retention.age_drops(connection, datetime.now(UTC)) == []
+            found = drops.age_drops(connection, datetime(2018, 1, 10, tzinfo=UTC))
+            assert [drop.relation for drop in found] == ["heat.frames"]
+            assert drops.age_drops(connection, datetime.now(UTC)) == []
 
         migrations.migrate(settings_for(url, retention_frames="off",
                                         retention_rollups="2 years"))
@@ -320,10 +320,10 @@ def test_chunk_drops_name_only_chunks_loaded_before_and_in_range(timescale_migra
     _write(settings, HeatBatch(frames=engine_frames(n_bars=30, start_ms=int(
         start.timestamp()) * 1000)))
     with psycopg.connect(settings.admin_url(), autocommit=True) as connection:
-        assert retention.chunk_drops(connection, start, start + timedelta(hours=1)) == []
+        assert drops.chunk_drops(connection, start, start + timedelta(hours=1)) == []
         _age_chunks(connection, "frame_clusters", 10)
-        [drop] = retention.chunk_drops(connection, start, start + timedelta(hours=1))
+        [drop] = drops.chunk_drops(connection, start, start + timedelta(hours=1))
         assert drop.relation == "heat.frame_clusters"
         assert drop.dropped_at - drop.loaded == timedelta(days=180)
-        assert retention.chunk_drops(connection, start + timedelta(days=2),
+        assert drops.chunk_drops(connection, start + timedelta(days=2),
                                      start + timedelta(days=3)) == []

@@ -13,7 +13,7 @@ from rich.console import Console
 from heatmap.cli import checks
 from heatmap.cli.errors import CommandFailed, UsageFailed, bad_option
 from heatmap.cli.progress import file_progress
-from heatmap.db import retention, rollups
+from heatmap.db import drops, rollups
 from heatmap.engine.params import EngineParams, format_duration_s, parse_duration_s
 from heatmap.replay.run import DatabaseOutput
 from heatmap.replay.run import replay as run_replay
@@ -102,7 +102,7 @@ def replay(
             url = checks.database_url(settings, WRITER_ROLE)
             writer = stack.enter_context(HeatWriter(url, settings))
             database = DatabaseOutput(stack.enter_context(
-                retention.checked_writes(writer.write, url, _say_drops)))
+                drops.checked_writes(writer.write, url, _say_drops)))
         frames_out = stack.enter_context(open(out, "wb")) if out else None
         alerts_out = stack.enter_context(open(alerts, "wb")) if alerts else None
         progress, task = file_progress(
@@ -128,9 +128,9 @@ def replay(
         refresh_rollups(settings, database.frames_range_ms)
 
 
-def _say_drops(drops: list[retention.Drop]) -> None:
+def _say_drops(found: list[drops.Drop]) -> None:
     console.print("[yellow]warning:[/yellow] retention drops some of what this replay writes "
-                  f"early: {'; '.join(drop.describe() for drop in drops)}; see `heat db "
+                  f"early: {'; '.join(drop.describe() for drop in found)}; see `heat db "
                   "status` (`heat db migrate` replaces age-based policies)", soft_wrap=True)
 
 
