@@ -17,7 +17,10 @@ def _database_of(item: pytest.Item) -> str | None:
     callspec = getattr(item, "callspec", None)
     if callspec is not None and "database_server" in callspec.params:
         return str(callspec.params["database_server"])
-    if "timescaledb_server" in getattr(item, "fixturenames", ()):
+    fixtures = getattr(item, "fixturenames", ())
+    if "scheduled_timescaledb_server" in fixtures:
+        return "timescaledb with its job scheduler"
+    if "timescaledb_server" in fixtures:
         return "timescaledb"
     return None
 

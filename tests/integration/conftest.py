@@ -125,14 +125,9 @@ class DatabaseServer:
         postgres.start(self.cluster, timeout_s=60)
 
 
-@pytest.fixture(scope="session")
-def timescaledb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseServer]:
-    """A second cluster from the PostgreSQL copy in ``HEAT_TIMESCALEDB_BIN_DIR``.
-
-    Without the variable the TimescaleDB variants are skipped (a machine without
-    TimescaleDB), unless ``HEAT_TEST_REQUIRE_TIMESCALEDB=1`` (CI) makes that a failure.
-    A cluster that cannot start always fails.
-    """
+def _timescaledb_bin_dir() -> Path:
+    """``HEAT_TIMESCALEDB_BIN_DIR``, or skip (a machine without TimescaleDB), unless
+    ``HEAT_TEST_REQUIRE_TIMESCALEDB=1`` (CI) makes that a failure."""
     bin_dir = os.environ.get(TIMESCALEDB_BIN_DIR)
     if not bin_dir:
         if os.environ.get(REQUIRE_TIMESCALEDB) == "1":
@@ -141,23 +136,51 @@ def timescaledb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dat
                     "of a PostgreSQL 15 with TimescaleDB to run it")
     if not postgres.has_timescaledb(Path(bin_dir)):
         pytest.fail(f"{TIMESCALEDB_BIN_DIR}={bin_dir} has no timescaledb library beside it")
+    return Path(bin_dir)
+
+
+@pytest.fixture(scope="session")
+def timescaledb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseServer]:
+    """A second cluster from the PostgreSQL copy in ``HEAT_TIMESCALEDB_BIN_DIR``, its job
+    scheduler off: tests run each policy in the foreground when they mean to.
+
+    Without the variable the TimescaleDB variants are skipped (a machine without
+    TimescaleDB), unless ``HEAT_TEST_REQUIRE_TIMESCALEDB=1`` (CI) makes that a failure.
+    A cluster that cannot start always fails.
+    """
+    bin_dir = _timescaledb_bin_dir()
     try:
-        with throwaway_cluster(Path(bin_dir), tmp_path_factory.mktemp("timescaledb"),
+        with throwaway_cluster(bin_dir, tmp_path_factory.mktemp("timescaledb"),
                                preload_timescaledb=True) as cluster:
             yield DatabaseServer("timescaledb", postgres.admin_url(cluster), cluster)
     except StackError as error:
         pytest.fail(f"the TimescaleDB cluster did not start: {error}")
 
 
+@pytest.fixture(scope="session")
+def scheduled_timescaledb_server(tmp_path_factory: pytest.TempPathFactory
+                                 ) -> Iterator[DatabaseServer]:
+    """A TimescaleDB cluster as production runs it: its job scheduler starts every policy
+    (retention, compression, refresh) in background workers as soon as it is added."""
+    bin_dir = _timescaledb_bin_dir()
+    try:
+        with throwaway_cluster(bin_dir, tmp_path_factory.mktemp("timescaledb-scheduled"),
+                               preload_timescaledb=True, scheduler=True) as cluster:
+            yield DatabaseServer("timescaledb", postgres.admin_url(cluster), cluster)
+    except StackError as error:
+        pytest.fail(f"the TimescaleDB cluster did not start: {error}")
+
+
 @contextmanager
-def throwaway_cluster(bin_dir: Path, state_dir: Path,
-                      preload_timescaledb: bool) -> Iterator[PostgresClusterConfig]:
-    """A running PostgreSQL cluster of ``bin_dir`` on a free port; removed afterwards."""
+def throwaway_cluster(bin_dir: Path, state_dir: Path, preload_timescaledb: bool,
+                      scheduler: bool = False) -> Iterator[PostgresClusterConfig]:
+    """A running PostgreSQL cluster of ``bin_dir`` on a free port; removed afterwards.
+    ``scheduler``: TimescaleDB's background jobs run (off unless asked for)."""
     os_user = postgres.server_os_user("postgres")
     cluster = PostgresClusterConfig(
         root=postgres.cluster_root(state_dir, os_user), port=free_port(), bin_dir=bin_dir,
         os_user=os_user, fsync=False, database="heat",
-        preload_timescaledb=preload_timescaledb, timescaledb_scheduler=False)
+        preload_timescaledb=preload_timescaledb, timescaledb_scheduler=scheduler)
     try:
         postgres.start_new_or_existing(cluster, timeout_s=120)
         yield cluster
@@ -198,13 +221,14 @@ def new_database(server: DatabaseServer) -> Iterator[str]:
                 sql.Identifier(name)))
 
 
-def settings_for(database_url: str):
-    """Settings of the migrator and the two roles for a test database."""
+def settings_for(database_url: str, **overrides: str):
+    """Settings of the migrator and the two roles for a test database (``overrides``:
+    other fields, e.g. retention windows)."""
     from heatmap.settings.database import DatabaseSettings
 
     return DatabaseSettings(database_url=database_url, writer_password=WRITER_PASSWORD,
                       reader_password=READER_PASSWORD, writer_url=None, reader_url=None,
-                      retry_backoff_s=0.2, retry_attempts=40)
+                      retry_backoff_s=0.2, retry_attempts=40, **overrides)
 
 
 @pytest.fixture

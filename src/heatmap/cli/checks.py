@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from heatmap import preflight
 from heatmap.cli.errors import UsageFailed
-from heatmap.settings.database import WRITER_ROLE, DatabaseSettings, Role
+from heatmap.settings.database import DatabaseSettings, Role
 from heatmap.settings.kafka import KafkaConnection
 
 STACK_HINT = 'for the local stack: eval "$(heat stack env)"'
@@ -23,9 +23,8 @@ def kafka_ready(connection: KafkaConnection, topics: Iterable[str] = ()) -> None
 
 def database_url(settings: DatabaseSettings, role: Role | None = None) -> str:
     """The URL to connect with (the owner's, or ``role``'s), checked to accept a login."""
-    own = None if role is None else (
-        settings.writer_url if role == WRITER_ROLE else settings.reader_url)
-    if own is None and settings.database_url is None:
+    own = None if role is None else settings.own_url(role)
+    if own is None and not settings.has_admin_url():
         raise UsageFailed(f"HEAT_DATABASE_URL is not set; {STACK_HINT}")
     try:
         url = settings.role_url(role) if role else settings.admin_url()

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from heatmap.cli import checks
 from heatmap.cli.errors import CommandFailed, UsageFailed
-from heatmap.db import migrations, rollups
+from heatmap.db import migrations, retention, rollups
 from heatmap.schema import ms_to_datetime, rfc3339_to_ms
 from heatmap.settings.database import DatabaseSettings
 
@@ -33,7 +33,7 @@ def migrate() -> None:
 
 @app.command()
 def status() -> None:
-    """List migrations: applied (when), pending, or changed since applied."""
+    """List migrations and each table's retention window and policy (with its next run)."""
     settings = DatabaseSettings()
     checks.database_url(settings)
     rows, timescale = migrations.status(settings)
@@ -47,10 +47,39 @@ def status() -> None:
             state = "ok" if row.checksum_matches else "[red]changed after applied[/red]"
         table.add_row(row.migration.label, str(row.applied_at or "-"), state)
     console.print(table)
+    console.print(_retention_table(retention.read_status(settings), timescale.usable))
     changed = [row.migration.label for row in rows if not row.checksum_matches]
     if changed:
         raise CommandFailed(f"migration(s) {', '.join(changed)} changed after they were "
                             "applied: restore the files or migrate a fresh database")
+
+
+def _retention_table(rows: list[retention.RetentionStatus], timescale: bool) -> Table:
+    """One line per table: its setting, the window asked for, the policy there is (plain
+    PostgreSQL keeps every row: its windows are shown, and apply once on TimescaleDB)."""
+    table = Table("table", "setting", "window", "policy", "next run",
+                  title="Retention (TimescaleDB drops chunks created longer ago than the "
+                  "window)")
+    for row in rows:
+        if not timescale:
+            policy = "[dim]none (plain PostgreSQL keeps every row)[/dim]"
+        elif row.policy is None:
+            policy = "none" if row.window is None else "[yellow]none[/yellow]"
+        else:
+            policy = f"by {row.policy}, {row.policy_window}"
+            if row.policy != "creation time":
+                policy = f"[yellow]{policy}[/yellow]"
+        table.add_row(f"heat.{row.relation}", f"HEAT_RETENTION_{row.group.upper()}",
+                      row.window or "off", policy,
+                      _next_run(row))
+    return table
+
+
+def _next_run(row: retention.RetentionStatus) -> str:
+    if row.policy is None:
+        return "-"
+    # A job that never ran has no next start yet: the scheduler starts it when it sees it.
+    return f"{row.next_run:%Y-%m-%d %H:%M:%S}" if row.next_run else "due"
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -81,6 +110,6 @@ def refresh_rollups(
         console.print("Nothing to refresh: no stored frames in that range, or plain "
                       "PostgreSQL (its rollups are always current)")
         return
-    console.print(f"{len(windows)} rollups refreshed from "
+    console.print(f"{len({w.aggregate for w in windows})} rollups refreshed from "
                   f"{min(w.start for w in windows):%Y-%m-%d %H:%M} to "
                   f"{max(w.end for w in windows):%Y-%m-%d %H:%M} UTC")

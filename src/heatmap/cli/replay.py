@@ -13,7 +13,7 @@ from rich.console import Console
 from heatmap.cli import checks
 from heatmap.cli.errors import CommandFailed, UsageFailed, bad_option
 from heatmap.cli.progress import file_progress
-from heatmap.db import rollups
+from heatmap.db import drops, rollups
 from heatmap.engine.params import EngineParams, format_duration_s, parse_duration_s
 from heatmap.replay.run import DatabaseOutput
 from heatmap.replay.run import replay as run_replay
@@ -101,7 +101,8 @@ def replay(
             settings = DatabaseSettings()
             url = checks.database_url(settings, WRITER_ROLE)
             writer = stack.enter_context(HeatWriter(url, settings))
-            database = DatabaseOutput(writer.write)
+            database = DatabaseOutput(stack.enter_context(
+                drops.checked_writes(writer.write, url, _say_drops)))
         frames_out = stack.enter_context(open(out, "wb")) if out else None
         alerts_out = stack.enter_context(open(alerts, "wb")) if alerts else None
         progress, task = file_progress(
@@ -127,11 +128,17 @@ def replay(
         refresh_rollups(settings, database.frames_range_ms)
 
 
+def _say_drops(found: list[drops.Drop]) -> None:
+    console.print("[yellow]warning:[/yellow] retention drops some of what this replay writes "
+                  f"early: {'; '.join(drop.describe() for drop in found)}; see `heat db "
+                  "status` (`heat db migrate` replaces age-based policies)", soft_wrap=True)
+
+
 def refresh_rollups(settings: DatabaseSettings, frames_range_ms: tuple[int, int]) -> None:
     """Bring TimescaleDB's rollups up to date over the frames a replay wrote (epoch ms)."""
     first, last = (ms_to_datetime(ts_ms) for ts_ms in frames_range_ms)
     manual = f"heat db refresh-rollups --from {first:%Y-%m-%d} --to {last:%Y-%m-%d}"
-    if settings.database_url is None:
+    if not settings.has_admin_url():
         console.print(f"[yellow]rollups not refreshed:[/yellow] on TimescaleDB run {manual} "
                       "with HEAT_DATABASE_URL set to the database owner")
         return

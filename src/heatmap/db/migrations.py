@@ -1,6 +1,10 @@
 """Versioned SQL migrations: ``infra/db/migrations`` always, ``infra/db/timescale`` when
 the TimescaleDB extension is available. Each file runs once, in order, recorded with
 its checksum in ``public.heat_schema_migrations``; a changed applied file is an error.
+
+What follows the settings rather than a version runs on every migration: the TimescaleDB
+layer's retention and refresh policies (:mod:`heatmap.db.retention`) and the role
+passwords.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import psycopg
 import sqlparse
 from psycopg import sql
 
+from heatmap.db import retention
 from heatmap.settings.database import READER_ROLE, WRITER_ROLE, DatabaseSettings
 
 SERIES = ("core", "timescale")
@@ -185,10 +190,11 @@ def _timescale_decision(connection: psycopg.Connection,
 
 def migrate(settings: DatabaseSettings, on_apply: Callable[[Migration], None] = lambda _: None,
             on_notice: Callable[[str], None] = lambda _: None) -> list[Migration]:
-    """Apply every pending migration (idempotent); set role passwords when configured.
+    """Apply every pending migration (idempotent); bring the TimescaleDB layer's policies
+    in line with the retention settings; set role passwords when configured.
 
-    ``on_notice`` hears, in one line, why the TimescaleDB layer is not applied.
-    Concurrent migrators wait for each other on an advisory lock.
+    ``on_notice`` hears, in one line each, why the TimescaleDB layer is not applied and
+    which policies changed. Concurrent migrators wait for each other on an advisory lock.
     """
     applied_now = []
     with psycopg.connect(settings.admin_url(), autocommit=True) as connection:
@@ -219,10 +225,33 @@ def migrate(settings: DatabaseSettings, on_apply: Callable[[Migration], None] = 
                     except psycopg.Error as error:
                         raise MigrationError(f"{migration.label} failed: {error}") from error
                     applied_now.append(migration)
+            if timescale.usable:
+                _apply_policies(connection, settings, on_notice)
             _set_role_passwords(connection, settings)
         finally:
             connection.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
+
+
+def _apply_policies(connection: psycopg.Connection, settings: DatabaseSettings,
+                    on_notice: Callable[[str], None]) -> None:
+    try:
+        changed = retention.apply_policies(connection, settings)
+    except retention.RetentionError as error:
+        raise MigrationError(str(error)) from error
+    except psycopg.Error as error:
+        raise MigrationError(f"setting the retention policies failed: {error}") from error
+    if changed:
+        on_notice(f"{len(changed)} retention and refresh policies set from the settings "
+                  "(heat db status lists them)")
+
+
+def scram_verifier(connection: psycopg.Connection, role: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier of ``password`` for ``role``, computed by libpq here: the
+    password itself never reaches the server, its logs or its statistics."""
+    verifier = connection.pgconn.encrypt_password(password.encode(), role.encode(),
+                                                  b"scram-sha-256")
+    return verifier.decode()
 
 
 def _set_role_passwords(connection: psycopg.Connection, settings: DatabaseSettings) -> None:
@@ -230,4 +259,4 @@ def _set_role_passwords(connection: psycopg.Connection, settings: DatabaseSettin
         password = settings.role_password(role)
         if password is not None:
             connection.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
-                sql.Identifier(role), sql.Literal(password)))
+                sql.Identifier(role), sql.Literal(scram_verifier(connection, role, password))))

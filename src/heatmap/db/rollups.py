@@ -8,7 +8,8 @@ after a long outage) stay out of the rollups until that range is refreshed. On p
 PostgreSQL the rollups are plain views over the raw rows and need nothing.
 
 A refresh recomputes only the buckets TimescaleDB recorded as changed inside the window,
-so refreshing a wide window costs little where nothing was written.
+so refreshing a wide window costs little where nothing was written. Windows never cover
+a range whose raw chunks were dropped (see :func:`refresh_windows`).
 """
 
 from __future__ import annotations
@@ -51,27 +52,44 @@ def _ceil(moment: datetime, step: timedelta = WINDOW_ALIGNMENT) -> datetime:
     return floor if floor == moment else floor + step
 
 
-def refresh_window(from_ts: datetime | None, to_ts: datetime | None,
-                   oldest_chunk_start: datetime | None, now: datetime
-                   ) -> tuple[datetime, datetime] | None:
-    """The window ``[start, end)`` that makes rows written between ``from_ts`` and ``to_ts``
-    (inclusive; None: unbounded) visible in an aggregate, or None when nothing to refresh.
+def chunk_runs(chunks: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Chunk ranges ``[start, end)`` merged where they touch: the stretches of time that
+    still have raw chunks, in order."""
+    runs: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(chunks):
+        if runs and start <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], end))
+        else:
+            runs.append((start, end))
+    return runs
 
-    Whole UTC days around the written range. It never starts before the oldest remaining
-    chunk of the source table: TimescaleDB records dropped chunks (retention) as changed,
-    and a refresh over them would delete the rollup rows kept after the raw rows are gone.
-    It ends at the start of the current day: everything later lies inside every refresh
-    policy's window, and the bucket being written stays with the real-time part.
+
+def refresh_windows(from_ts: datetime | None, to_ts: datetime | None,
+                    chunks: list[tuple[datetime, datetime]], now: datetime
+                    ) -> list[tuple[datetime, datetime]]:
+    """The windows ``[start, end)`` that make rows written between ``from_ts`` and ``to_ts``
+    (inclusive; None: unbounded) visible in an aggregate whose source has ``chunks``.
+
+    Whole UTC days around the written range, only where raw chunks remain: TimescaleDB
+    records dropped chunks (retention) as changed, and a refresh over them would delete
+    the rollup rows kept after the raw rows are gone. Retention by creation time drops
+    chunks out of time order (live days go while an older backfill stays), so the gaps
+    can lie anywhere, not only before the oldest chunk. Each window ends at the start of
+    the current day at the latest: everything later lies inside every refresh policy's
+    window, and the bucket being written stays with the real-time part.
     """
-    if oldest_chunk_start is None:  # no raw rows at all
-        return None
-    start = _ceil(oldest_chunk_start)
-    if from_ts is not None:
-        start = max(start, _floor(from_ts))
-    end = _floor(now)
+    low = _floor(from_ts) if from_ts is not None else None
+    high = _floor(now)
     if to_ts is not None:
-        end = min(end, _floor(to_ts) + WINDOW_ALIGNMENT)
-    return (start, end) if start < end else None
+        high = min(high, _floor(to_ts) + WINDOW_ALIGNMENT)
+    windows = []
+    for run_start, run_end in chunk_runs(chunks):
+        start, end = _ceil(run_start), min(_floor(run_end), high)
+        if low is not None:
+            start = max(start, low)
+        if start < end:
+            windows.append((start, end))
+    return windows
 
 
 _AGGREGATES = """
@@ -81,8 +99,8 @@ _AGGREGATES = """
     WHERE view_schema = %s
     ORDER BY view_name
 """
-_OLDEST_CHUNK = """
-    SELECT min(range_start) FROM timescaledb_information.chunks
+_CHUNKS = """
+    SELECT range_start, range_end FROM timescaledb_information.chunks
     WHERE hypertable_schema = %s AND hypertable_name = %s
 """
 
@@ -128,11 +146,9 @@ def refresh_rollups(settings: DatabaseSettings, from_ts: datetime | None = None,
     with psycopg.connect(settings.admin_url(), autocommit=True) as connection:
         now = _value(connection, "SELECT now()")
         for aggregate, source_schema, source_table in _aggregates(connection):
-            oldest = _value(connection, _OLDEST_CHUNK, (source_schema, source_table))
-            window = refresh_window(from_ts, to_ts, oldest, now)
-            if window is None:
-                continue
-            connection.execute("CALL refresh_continuous_aggregate(%s, %s, %s)",
-                               (aggregate, *window))
-            refreshed.append(RefreshWindow(aggregate, *window))
+            chunks = connection.execute(_CHUNKS, (source_schema, source_table)).fetchall()
+            for window in refresh_windows(from_ts, to_ts, chunks, now):
+                connection.execute("CALL refresh_continuous_aggregate(%s, %s, %s)",
+                                   (aggregate, *window))
+                refreshed.append(RefreshWindow(aggregate, *window))
     return refreshed

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import psycopg
 from psycopg import sql
@@ -39,6 +40,12 @@ class HeatBatch:
     correlations: list[CorrelationSnapshot] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     deadletters: list[DeadLetter] = field(default_factory=list)
+
+    def time_range(self) -> tuple[datetime, datetime] | None:
+        """The earliest and latest time of the rows this batch stores (None: none)."""
+        times = [row[table.column_names.index("ts")] for table, rows in self.rows()
+                 for row in rows]
+        return (min(times), max(times)) if times else None
 
     def rows(self) -> list[tuple[Table, list[tuple]]]:
         frames, frame_positions, frame_clusters = tables.frame_rows(self.frames)

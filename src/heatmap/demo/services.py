@@ -103,8 +103,9 @@ def run_prefix(now: datetime | None = None) -> str:
 def writer_settings(admin_url: str, configured: DatabaseSettings) -> dict[str, str]:
     """How the sink logs in: as ``heat_writer`` when its password or URL is configured,
     else with the owner's URL (the demo does not change role passwords)."""
-    if configured.writer_url is not None:
-        return {"HEAT_WRITER_URL": configured.writer_url.get_secret_value()}
+    own = configured.own_url(WRITER_ROLE)
+    if own is not None:
+        return {"HEAT_WRITER_URL": own}
     password = configured.role_password(WRITER_ROLE)
     if password is not None:
         return {"HEAT_WRITER_PASSWORD": password}

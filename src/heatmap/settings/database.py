@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from heatmap.settings.secrets import secret_value
@@ -16,20 +16,41 @@ Role = Literal["heat_writer", "heat_reader"]
 WRITER_ROLE: Role = "heat_writer"
 READER_ROLE: Role = "heat_reader"
 
+# The retention settings, each naming the tables whose window it sets.
+RetentionGroup = Literal["prices", "frames", "events", "deadletters", "rollups"]
+RETENTION_GROUPS: tuple[RetentionGroup, ...] = ("prices", "frames", "events", "deadletters",
+                                                "rollups")
+RETENTION_OFF = "off"
+# What the versioned files of the TimescaleDB layer (0001, 0002) are given for the
+# heat.retention_* settings they read: they add age-based policies when first applied,
+# and `heat db migrate` replaces those by the configured ones right after. A window no
+# stored row is old enough for drops nothing should the scheduler run one in between.
+_LEGACY_RETENTION_WINDOW = "1000 years"
+
 
 class DatabaseSettings(BaseSettings):
-    """Where the database is and how its roles log in.
+    """Where the database is, how its roles log in, and how long the TimescaleDB layer
+    keeps rows.
 
     ``database_url`` is an owner (or superuser) URL, used only by migrations and
     rollup refreshes; services connect as ``heat_writer`` / ``heat_reader`` with
-    their own URLs, or with URLs derived from it and the role passwords.
+    their own URLs, or with URLs derived from it and the role passwords. Every URL and
+    password may instead be read from the file its ``*_FILE`` variable names.
+
+    Retention windows (``retention_*``) are PostgreSQL intervals or ``off``. On
+    TimescaleDB a chunk is dropped once it was *created* (loaded) longer ago than its
+    window, whatever the times of its rows: a backfill of old history is kept for the
+    window from when it was loaded. ``off``: no retention policy on those tables.
     """
 
     model_config = SettingsConfigDict(env_prefix="HEAT_", frozen=True, extra="ignore")
 
     database_url: SecretStr | None = None
+    database_url_file: Path | None = None
     writer_url: SecretStr | None = None
+    writer_url_file: Path | None = None
     reader_url: SecretStr | None = None
+    reader_url_file: Path | None = None
     writer_password: SecretStr | None = None
     writer_password_file: Path | None = None
     reader_password: SecretStr | None = None
@@ -39,23 +60,51 @@ class DatabaseSettings(BaseSettings):
     # (auto), always (require: fail when it cannot), or never (off).
     timescaledb: Literal["auto", "require", "off"] = "auto"
 
-    # Ages of the TimescaleDB layer's policies (PostgreSQL interval syntax).
+    # Ages of the TimescaleDB layer's policies (PostgreSQL interval syntax, or "off").
     compress_after: str = "7 days"
     retention_prices: str = "90 days"
-    retention_frames: str = "180 days"
-    retention_events: str = "3 years"
+    retention_frames: str = "180 days"  # frames, frame_positions, frame_clusters, correlations
+    retention_events: str = "3 years"  # positions, account_equity, alerts
     retention_deadletters: str = "30 days"
-    retention_rollups: str = "3 years"
+    # The 1m/1h/1d rollups outlive the raw frames: kept until dropped by hand unless set.
+    retention_rollups: str = RETENTION_OFF
 
     pool_min_size: int = 1
     pool_max_size: int = 4
     retry_attempts: int = Field(default=8, ge=1)
     retry_backoff_s: float = 0.25
 
+    @field_validator("retention_prices", "retention_frames", "retention_events",
+                     "retention_deadletters", "retention_rollups")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        """``off`` in any case; otherwise the interval as given (the server parses it)."""
+        value = value.strip()
+        if not value:
+            raise ValueError("give a PostgreSQL interval (e.g. '180 days') or 'off'")
+        return RETENTION_OFF if value.lower() == RETENTION_OFF else value
+
+    def retention_window(self, group: RetentionGroup) -> str | None:
+        """The retention window of a group of tables; None when its retention is off."""
+        window: str = getattr(self, f"retention_{group}")
+        return None if window == RETENTION_OFF else window
+
     def admin_url(self) -> str:
-        if self.database_url is None:
+        url = secret_value(self.database_url, self.database_url_file)
+        if url is None:
             raise ValueError("HEAT_DATABASE_URL is not set")
-        return self.database_url.get_secret_value()
+        return url
+
+    def has_admin_url(self) -> bool:
+        """Whether an owner URL is configured (``HEAT_DATABASE_URL`` or its ``_FILE``)."""
+        return self.database_url is not None or self.database_url_file is not None
+
+    def own_url(self, role: Role) -> str | None:
+        """The role's own URL (``HEAT_WRITER_URL`` / ``HEAT_READER_URL`` or their
+        ``_FILE``), or None when it is derived from the admin URL."""
+        if role == WRITER_ROLE:
+            return secret_value(self.writer_url, self.writer_url_file)
+        return secret_value(self.reader_url, self.reader_url_file)
 
     def role_password(self, role: Role) -> str | None:
         if role == WRITER_ROLE:
@@ -64,9 +113,9 @@ class DatabaseSettings(BaseSettings):
 
     def role_url(self, role: Role) -> str:
         """The URL a service uses: its own, or the admin URL with this role and password."""
-        own = self.writer_url if role == WRITER_ROLE else self.reader_url
+        own = self.own_url(role)
         if own is not None:
-            return own.get_secret_value()
+            return own
         password = self.role_password(role)
         if password is None:
             raise ValueError(f"set HEAT_{role.split('_')[1].upper()}_URL or the {role} password")
@@ -82,7 +131,10 @@ class DatabaseSettings(BaseSettings):
         return urlunsplit(parts._replace(netloc=netloc))
 
     def layer_settings(self) -> dict[str, str]:
-        """Session settings the TimescaleDB layer reads with ``current_setting``."""
-        return {f"heat.{name}": getattr(self, name) for name in (
-            "compress_after", "retention_prices", "retention_frames", "retention_events",
-            "retention_deadletters", "retention_rollups")}
+        """Session settings the versioned files of the TimescaleDB layer read with
+        ``current_setting``. Their retention policies are placeholders, replaced by
+        :mod:`heatmap.db.retention` in the same migration run."""
+        settings = {"heat.compress_after": self.compress_after}
+        settings.update({f"heat.retention_{group}": _LEGACY_RETENTION_WINDOW
+                         for group in RETENTION_GROUPS})
+        return settings

@@ -140,9 +140,10 @@ class LocalStack:
 
     @property
     def _configured_database_url(self) -> str | None:
-        """HEAT_DATABASE_URL: an existing database to use instead of a local one."""
-        url = self.settings.database.database_url
-        return url.get_secret_value() if url is not None else None
+        """HEAT_DATABASE_URL (or its _FILE): an existing database to use instead of a local
+        one."""
+        database = self.settings.database
+        return database.admin_url() if database.has_admin_url() else None
 
     def _database_is_external(self, previous: StackState | None) -> bool:
         return _is_external(self._configured_database_url,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from typer.testing import CliRunner
 
 from heatmap.cli.errors import describe
 from heatmap.cli.main import app
-from heatmap.db.rollups import refresh_window
+from heatmap.db.rollups import chunk_runs, refresh_windows
 
 
 def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -19,28 +19,47 @@ def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
 NOW = datetime(2026, 3, 5, 14, 30, tzinfo=UTC)
 
 
+DAYS = [(at(day), at(day + 1)) for day in range(1, 20)]  # daily chunks of Jan 1..19
+
+
+def chunks(*days: int) -> list[tuple[datetime, datetime]]:
+    return [(at(day), at(day + 1)) for day in days]
+
+
 def test_the_window_is_the_whole_utc_days_around_what_was_written() -> None:
-    assert refresh_window(at(10, 23, 15), at(11, 0, 45), at(1), NOW) == (at(10), at(12))
-    assert refresh_window(at(10), at(10), at(1), NOW) == (at(10), at(11))
+    assert refresh_windows(at(10, 23, 15), at(11, 0, 45), DAYS, NOW) == [(at(10), at(12))]
+    assert refresh_windows(at(10), at(10), DAYS, NOW) == [(at(10), at(11))]
 
 
 def test_the_window_never_starts_before_the_oldest_raw_chunk() -> None:
-    assert refresh_window(at(10, 5), at(12, 5), at(11), NOW) == (at(11), at(13))
-    assert refresh_window(at(10, 5), at(12, 5), at(11, 6), NOW) == (at(12), at(13))
-    assert refresh_window(at(1), at(3), at(11), NOW) is None  # all of it dropped since
+    assert refresh_windows(at(10, 5), at(12, 5), chunks(11, 12, 13), NOW) == [(at(11), at(13))]
+    assert refresh_windows(at(1), at(3), chunks(11, 12), NOW) == []  # all of it dropped
+
+
+def test_the_windows_skip_chunks_dropped_between_others() -> None:
+    """Retention by creation time drops live days while an older backfill stays."""
+    kept = chunks(10, 11, 12, 16, 17)
+    assert refresh_windows(at(10, 5), at(17, 5), kept, NOW) == [(at(10), at(13)),
+                                                                (at(16), at(18))]
+    assert refresh_windows(None, None, kept, NOW) == [(at(10), at(13)), (at(16), at(18))]
+    assert refresh_windows(at(13), at(15, 23), kept, NOW) == []
+
+
+def test_touching_chunks_make_one_run() -> None:
+    assert chunk_runs([(at(3), at(4)), (at(1), at(2)), (at(2), at(3)), (at(6), at(7))]) == [
+        (at(1), at(4)), (at(6), at(7))]
 
 
 def test_the_window_ends_where_every_refresh_policy_looks() -> None:
     today = datetime(2026, 3, 5, tzinfo=UTC)
-    assert refresh_window(at(10), NOW, at(1), NOW) == (at(10), today)
-    assert refresh_window(today, NOW, at(1), NOW) is None  # the policies cover today
+    live = [(today - timedelta(days=2), today + timedelta(days=1))]
+    assert refresh_windows(today - timedelta(days=2), NOW, live, NOW) == [
+        (today - timedelta(days=2), today)]
+    assert refresh_windows(today, NOW, live, NOW) == []  # the policies cover today
 
 
-def test_open_ends_mean_everything_stored() -> None:
-    assert refresh_window(None, None, at(10, 0), NOW) == (at(10), datetime(2026, 3, 5,
-                                                                          tzinfo=UTC))
-    assert refresh_window(None, at(12, 1), at(10), NOW) == (at(10), at(13))
-    assert refresh_window(at(10), None, None, NOW) is None  # no raw rows at all
+def test_no_chunks_nothing_to_refresh() -> None:
+    assert refresh_windows(at(10), None, [], NOW) == []
 
 
 @pytest.mark.parametrize(("arguments", "environment", "message"), [

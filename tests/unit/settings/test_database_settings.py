@@ -1,0 +1,105 @@
+"""Database settings: URLs from ``*_FILE``, retention windows and ``off``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from heatmap.settings.database import (
+    READER_ROLE,
+    RETENTION_GROUPS,
+    WRITER_ROLE,
+    DatabaseSettings,
+)
+
+URL_VARIABLES = ("HEAT_DATABASE_URL", "HEAT_WRITER_URL", "HEAT_READER_URL",
+                 "HEAT_WRITER_PASSWORD", "HEAT_READER_PASSWORD")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in URL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(f"{name}_FILE", raising=False)
+    for group in RETENTION_GROUPS:
+        monkeypatch.delenv(f"HEAT_RETENTION_{group.upper()}", raising=False)
+    return monkeypatch
+
+
+def _secret_file(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text + "\n")  # files written by editors and secret stores end in \n
+    return path
+
+
+def test_every_url_can_come_from_a_file(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("HEAT_DATABASE_URL_FILE", str(_secret_file(
+        tmp_path, "admin", "postgresql://owner:s3cret@db/heat")))
+    clean_env.setenv("HEAT_WRITER_URL_FILE", str(_secret_file(
+        tmp_path, "writer", "postgresql://heat_writer:w@db/heat")))
+    clean_env.setenv("HEAT_READER_URL_FILE", str(_secret_file(
+        tmp_path, "reader", "postgresql://heat_reader:r@replica/heat")))
+    settings = DatabaseSettings()
+    assert settings.has_admin_url()
+    assert settings.admin_url() == "postgresql://owner:s3cret@db/heat"
+    assert settings.role_url(WRITER_ROLE) == "postgresql://heat_writer:w@db/heat"
+    assert settings.role_url(READER_ROLE) == "postgresql://heat_reader:r@replica/heat"
+    assert "s3cret" not in repr(settings)
+
+
+def test_a_url_variable_wins_over_its_file(clean_env: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    clean_env.setenv("HEAT_DATABASE_URL", "postgresql://a:b@from-env/heat")
+    clean_env.setenv("HEAT_DATABASE_URL_FILE", str(_secret_file(
+        tmp_path, "admin", "postgresql://a:b@from-file/heat")))
+    assert DatabaseSettings().admin_url() == "postgresql://a:b@from-env/heat"
+
+
+def test_role_urls_derive_from_an_admin_url_file(clean_env: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    clean_env.setenv("HEAT_DATABASE_URL_FILE", str(_secret_file(
+        tmp_path, "admin", "postgresql://owner:pw@db:5433/heat")))
+    clean_env.setenv("HEAT_WRITER_PASSWORD_FILE", str(_secret_file(tmp_path, "pw", "w p")))
+    assert DatabaseSettings().role_url(WRITER_ROLE) == (
+        "postgresql://heat_writer:w%20p@db:5433/heat")
+
+
+def test_without_any_url_the_admin_url_is_missing(clean_env: pytest.MonkeyPatch) -> None:
+    settings = DatabaseSettings()
+    assert not settings.has_admin_url() and settings.own_url(WRITER_ROLE) is None
+    with pytest.raises(ValueError, match="HEAT_DATABASE_URL is not set"):
+        settings.admin_url()
+
+
+def test_retention_defaults_keep_the_rollups(clean_env: pytest.MonkeyPatch) -> None:
+    settings = DatabaseSettings()
+    assert {group: settings.retention_window(group) for group in RETENTION_GROUPS} == {
+        "prices": "90 days", "frames": "180 days", "events": "3 years",
+        "deadletters": "30 days", "rollups": None}
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", " Off "])
+def test_retention_off_means_no_window(clean_env: pytest.MonkeyPatch, value: str) -> None:
+    clean_env.setenv("HEAT_RETENTION_FRAMES", value)
+    settings = DatabaseSettings()
+    assert settings.retention_frames == "off"
+    assert settings.retention_window("frames") is None
+
+
+def test_an_empty_retention_window_is_refused(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("HEAT_RETENTION_PRICES", " ")
+    with pytest.raises(ValidationError, match="interval"):
+        DatabaseSettings()
+
+
+def test_the_layer_files_get_windows_that_drop_nothing(clean_env: pytest.MonkeyPatch) -> None:
+    """0001/0002 add age-based policies that migrate replaces at once; until then they
+    must not drop anything, whatever the settings (even 'off', which is no interval)."""
+    clean_env.setenv("HEAT_RETENTION_FRAMES", "off")
+    clean_env.setenv("HEAT_COMPRESS_AFTER", "3 days")
+    layer = DatabaseSettings().layer_settings()
+    assert layer["heat.compress_after"] == "3 days"
+    assert {name: value for name, value in layer.items() if "retention" in name} == {
+        f"heat.retention_{group}": "1000 years" for group in RETENTION_GROUPS}
