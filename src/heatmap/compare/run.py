@@ -43,6 +43,7 @@ from heatmap.engine.alerts import AlertMonitor, AlertThresholds
 from heatmap.engine.clusters import cluster_labels, cluster_names
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.heat import BookSnapshot, compute_frame
+from heatmap.engine.identity import ClusterIdentities
 from heatmap.engine.params import EngineParams
 from heatmap.schema import (
     Account,
@@ -163,6 +164,8 @@ class _Comparison:
         self.echo = (self.params.frame_params(self.timeframe),
                      self.params.params_hash(self.timeframe))
         self.monitor = AlertMonitor(settings.thresholds)
+        # Each scenario's cluster names carry over its bars, as the engine's do per book.
+        self.identities = ClusterIdentities()
         self.scenarios: dict[str, list[_Scenario]] = {}  # by book
         # The recorded books: quantity per (symbol, strategy), and terms, per account.
         self.recorded: dict[str, dict[tuple[str, str], float]] = {}
@@ -323,9 +326,12 @@ class _Comparison:
             strategy=[None] * len(symbols), conviction=[None] * len(symbols),
             equity=bar.equity, margin=mtm.maintenance_rate * float(np.abs(qty * price).sum()))
         market, timeframe = self.market, self.timeframe
-        return compute_frame(book, timeframe, market.correlation(timeframe, slots),
-                             market.volatility(timeframe, slots),
-                             market.warming(timeframe, slots), None, self.params, self.echo)
+        frame = compute_frame(book, timeframe, market.correlation(timeframe, slots),
+                              market.volatility(timeframe, slots),
+                              market.warming(timeframe, slots), None, self.params, self.echo,
+                              self.identities.previous((scenario.account, None, timeframe)))
+        self.identities.remember(frame)
+        return frame
 
     def _observe(self, scenario: _Scenario, bar: _Bar, frame: Frame) -> None:
         for alert in self.monitor.observe(frame):
