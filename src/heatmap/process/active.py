@@ -200,8 +200,12 @@ class ActiveEngine:
                                                settings.engine_name, self.status.progressed)
         ranges = input_ranges(sources, committed.checkpoint, committed.epochs)
         fetched = await read_ranges(consumer, ranges, self.status.progressed)
+        # The alert file as it is now: epochs replayed since the last checkpoint are judged
+        # with it too (a change reaches alerts when an engine takes over).
+        alerts = settings.alert_thresholds()
         config = HostConfig(params=settings.engine_params(), source_kinds=kinds,
-                            align_ms=settings.align_ms)
+                            align_ms=settings.align_ms, alert_defaults=alerts.defaults,
+                            alert_per_desk=alerts.per_desk)
         loop = asyncio.get_running_loop()
         resumed = await loop.run_in_executor(
             self.executor, EngineHost.resume, config, committed.checkpoint, committed.epochs,
