@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from heatmap.engine.params import EngineParams, parse_duration_s
-from heatmap.process.alert_config import AlertConfig, load_alert_config
+from heatmap.process.alert_config import AlertConfig, AlertConfigError, parse_alert_config
 from heatmap.settings.kafka import KafkaSettings
 
 # Kafka brokers refuse shorter consumer-group sessions (group.min.session.timeout.ms,
@@ -72,8 +72,9 @@ class ProcessSettings(BaseSettings):
         ``HEAT_LOG_LEVEL``.
     alert_config : Path or None
         ``HEAT_ALERT_CONFIG``: alert thresholds per desk and the timeframes that alert,
-        a TOML file (docs/alerts.md); read and checked at start and when an engine
-        takes over. Unset: the built-in thresholds for every desk.
+        a TOML file (docs/alerts.md), checked at start; the active engine reads it
+        again every second and applies a changed, valid file from the next bar
+        boundary. Unset: the built-in thresholds for every desk.
     """
 
     model_config = SettingsConfigDict(env_prefix="HEAT_", frozen=True, extra="ignore")
@@ -142,9 +143,19 @@ class ProcessSettings(BaseSettings):
     def alert_thresholds(self) -> AlertConfig:
         """The alert configuration ``HEAT_ALERT_CONFIG`` names, read now (the built-in
         thresholds when unset). Raises AlertConfigError, one line per problem."""
+        return parse_alert_config(self.alert_config_bytes(), self.engine_params().timeframes,
+                                  str(self.alert_config))
+
+    def alert_config_bytes(self) -> bytes:
+        """The bytes of the ``HEAT_ALERT_CONFIG`` file now (empty when unset: the built-in
+        thresholds). Raises AlertConfigError when it cannot be read."""
         if self.alert_config is None:
-            return AlertConfig()
-        return load_alert_config(self.alert_config, self.engine_params().timeframes)
+            return b""
+        try:
+            return self.alert_config.read_bytes()
+        except OSError as error:
+            raise AlertConfigError([f"{self.alert_config}: cannot read the alert "
+                                    f"configuration ({error.strerror or error})"]) from error
 
     def engine_params(self) -> EngineParams:
         """The engine parameters: bar interval and timeframes from here, the rest defaults."""

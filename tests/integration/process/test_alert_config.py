@@ -58,9 +58,9 @@ def test_a_desks_thresholds_reach_its_alerts(running: Pipeline, pipeline_inputs:
 
     levels = wait_until(both_desks, 240, interval_s=1.0,
                         message="no concentration alerts of both desks")
-    assert {warning_critical for _, *warning_critical in levels["beta"]} == {(0.5, 0.7)}
-    assert {threshold for threshold, *_ in levels["beta"]} <= {0.5, 0.7}
-    assert {warning_critical for _, *warning_critical in levels["alpha"]} == {(0.2, 0.25)}
+    assert {(warning, critical) for _, warning, critical in levels["beta"]} == {(0.5, 0.7)}
+    assert {threshold for threshold, _, _ in levels["beta"]} <= {0.5, 0.7}
+    assert {(warning, critical) for _, warning, critical in levels["alpha"]} == {(0.2, 0.25)}
 
 
 def test_a_bad_file_stops_the_worker_with_one_line_per_error(tmp_path: Path) -> None:
