@@ -333,6 +333,10 @@ class ActiveEngine:
             if not due:
                 if host.open_events == 0:
                     epoch_started_s = time.monotonic()
+                    # Idle, nothing open: a good place for an alert file change too.
+                    if host.open_outputs == 0 and time.monotonic() >= next_alert_check_s:
+                        next_alert_check_s = time.monotonic() + _ALERT_FILE_CHECK_S
+                        self._stage_alert_file(host)
                 if (host.sequencer.buffered or len(caught_up) != len(sources)) and \
                         time.monotonic() - max(last_epoch_s, last_report_s) > _STALL_REPORT_S:
                     last_report_s = time.monotonic()

@@ -12,7 +12,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from support.heat_pipeline import Pipeline, RecordedInputs, ingest, pipeline
+from support.heat_pipeline import (
+    PIPELINE_END,
+    Pipeline,
+    RecordedInputs,
+    ingest,
+    pipeline,
+    recorded_inputs,
+)
 from support.heat_services import service_env
 from support.waiting import wait_until
 
@@ -74,3 +81,47 @@ def test_a_bad_file_stops_the_worker_with_one_line_per_error(tmp_path: Path) -> 
         f"error: HEAT_ALERT_CONFIG: {config}: desk.\"beta\".min_frames: input should be "
         "greater than or equal to 1, not 0",
         f"{config}: desk.\"beta\".cluster_concentration_warn: unknown key"]
+
+
+QUIET_BETA = '[desk."beta"]\ncluster_concentration_warning = 5.0\n' \
+             'cluster_concentration_critical = 6.0\n'
+CHANGE_AT = "2018-01-11T12"
+
+
+def _latest_frame_ms(url: str) -> int:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT max(ts) FROM heat_api.frames").fetchone()
+    return 0 if row is None or row[0] is None else int(row[0].timestamp() * 1000)
+
+
+def _beta_concentration(url: str) -> list[tuple[int, float, float]]:
+    with psycopg.connect(url) as connection:
+        return [(int(ts.timestamp() * 1000), warning, critical)
+                for ts, warning, critical in connection.execute(
+                    "SELECT ts, warning_threshold, critical_threshold FROM heat_api.alerts "
+                    "WHERE desk = 'beta' AND kind = 'cluster_concentration' ORDER BY ts")]
+
+
+def test_a_file_changed_while_the_processor_runs_applies_from_the_next_bar(
+        running: Pipeline, tmp_path: Path) -> None:
+    config = tmp_path / "alerts.toml"
+    config.write_text(QUIET_BETA)
+    before = recorded_inputs(tmp_path / "before", CHANGE_AT)
+    after = recorded_inputs(tmp_path / "after", PIPELINE_END, start=CHANGE_AT)
+    processor = running.process(HEAT_ALERT_CONFIG=str(config))
+    running.sink()
+    producer = ingest(before, running.topics, running.bootstrap, tmp_path / "ingest-1.log")
+    assert producer.process.wait(timeout=300) == 0, producer.log_text()[-3000:]
+    url = running.database.admin_url()
+    wait_until(lambda: _latest_frame_ms(url) >= before.last_input_ms - 300_000, 240,
+               interval_s=1.0, message="the first part was not applied")
+    config.write_text("")  # beta's books go back to the built-in thresholds
+    wait_until(lambda: "alert configuration staged" in processor.log_text(), 30,
+               interval_s=0.5, message="the change was not staged")
+    producer = ingest(after, running.topics, running.bootstrap, tmp_path / "ingest-2.log")
+    assert producer.process.wait(timeout=300) == 0, producer.log_text()[-3000:]
+    alerts = wait_until(lambda: _beta_concentration(url), 240, interval_s=1.0,
+                        message="no concentration alert of desk beta after the change")
+    # None while the quiet file applied; from the first bar after the change, the defaults.
+    assert min(ts_ms for ts_ms, _, _ in alerts) > before.last_input_ms
+    assert {(warning, critical) for _, warning, critical in alerts} == {(0.2, 0.25)}
