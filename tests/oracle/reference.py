@@ -603,6 +603,41 @@ def _largest_abs(candidates: Iterable[tuple[float, tuple[str, ...]]]) -> tuple[s
     return best[1]
 
 
+# A cluster keeps the name of a cluster of its book's previous frame (same timeframe)
+# holding its namesake when the absolute exposure they share is at least this share of
+# the larger of the two's gross exposure.
+KEEP_MIN_OVERLAP = 0.5
+
+
+def carry_names(frame: dict[str, Any], previous: dict[str, dict[str, float]] | None) -> None:
+    """Rename ``frame``'s clusters (named after their largest member) as the product keeps
+    names across frames: given ``previous``, the name -> ``{member: |share|}`` of the
+    book's previous frame of this timeframe, pairs of a previous and a current cluster are
+    taken greedily by shared exposure ``sum min(|s_prev|, |s_now|)`` (ties: name, then the
+    cluster's first symbol), when the current cluster holds the previous name's symbol and
+    shares at least ``KEEP_MIN_OVERLAP`` of the larger gross. Positions follow."""
+    if not previous:
+        return
+    share = {p["symbol"]: abs(p["share"]) for p in frame["positions"]}
+    current = {c["cluster"]: {m: share[m] for m in c["members"]} for c in frame["clusters"]}
+    pairs = []
+    for old, was in previous.items():
+        for born, now in current.items():
+            shared = sum(min(was[m], now[m]) for m in set(was) & set(now))
+            larger = max(sum(was.values()), sum(now.values()))
+            if old in now and shared > 0.0 and shared >= KEEP_MIN_OVERLAP * larger:
+                pairs.append((-shared, old, min(now), born))
+    renamed: dict[str, str] = {}
+    for _, old, _, born in sorted(pairs):
+        if born not in renamed and old not in renamed.values():
+            renamed[born] = old
+    for cluster in frame["clusters"]:
+        cluster["cluster"] = renamed.get(cluster["cluster"], cluster["cluster"])
+    for position in frame["positions"]:
+        position["cluster"] = renamed.get(position["cluster"], position["cluster"])
+    frame["clusters"].sort(key=lambda c: (-c["concentration"], c["cluster"]))
+
+
 def cluster_partition(
     symbols: Sequence[str], shares: np.ndarray, rho: np.ndarray, rho_min: float
 ) -> list[tuple[str, list[int]]]:
@@ -1412,6 +1447,8 @@ def check_replay_output(
     first_bar_ns: int | None = None
     last_bar_ns: int | None = None
     model: ReferenceModel | None = None
+    # Per book and timeframe, the clusters of its previous frame in the file: names carry.
+    previous_clusters: dict[tuple[Any, ...], dict[str, dict[str, float]]] = {}
 
     def note(message: str) -> None:
         if len(summary.mismatches) < max_mismatches:
@@ -1440,6 +1477,13 @@ def check_replay_output(
                     continue
             model = models[key]
             timeframe = frame.get("timeframe")
+            book_key = (frame.get("account"),
+                        frame.get("desk") if frame.get("account") is None else None, timeframe)
+            previous = previous_clusters.get(book_key)
+            shares_now = {p["symbol"]: abs(p["share"]) for p in frame.get("positions") or []}
+            previous_clusters[book_key] = {
+                c["cluster"]: {m: shares_now.get(m, 0.0) for m in c["members"]}
+                for c in frame.get("clusters") or []}
             if frame.get("trigger") == "bar":
                 t_ns = parse_ts(frame["ts"]).value
                 seen_bar_frames.add(
@@ -1482,6 +1526,7 @@ def check_replay_output(
                 if reference is None:
                     problems.append("frame has non-positive equity: it should not be emitted")
                 else:
+                    carry_names(reference, previous)
                     problems.extend(compare_frames(frame, reference, rel_tol, abs_tol))
             if problems:
                 summary.frames_mismatched += 1

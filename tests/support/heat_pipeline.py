@@ -52,15 +52,16 @@ class RecordedInputs:
                 "--accounts", str(self.accounts)]
 
 
-def recorded_inputs(folder: Path, end: str) -> RecordedInputs:
-    """The repository's real 5-minute bars and test books, rows before ``end``."""
+def recorded_inputs(folder: Path, end: str, start: str = "") -> RecordedInputs:
+    """The repository's real 5-minute bars and test books, rows from ``start`` (an RFC 3339
+    prefix; from the first row by default) and before ``end``."""
     (folder / "prices").mkdir(parents=True, exist_ok=True)
     last = ""
 
     def truncate(source: Path, target: Path) -> Path:
         nonlocal last
         lines = source.read_text().splitlines(keepends=True)
-        kept = [line for line in lines[1:] if line < end]
+        kept = [line for line in lines[1:] if start <= line < end]
         target.write_text("".join([lines[0], *kept]))
         last = max([last, *(line.split(",", 1)[0] for line in kept)])
         return target

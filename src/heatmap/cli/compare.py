@@ -14,7 +14,7 @@ from rich.console import Console
 
 from heatmap.cli.errors import UsageFailed, bad_option
 from heatmap.cli.progress import file_progress
-from heatmap.cli.replay import DEFAULTS, engine_params
+from heatmap.cli.replay import DEFAULTS, alert_thresholds, engine_params
 from heatmap.engine.params import format_duration_s
 from heatmap.schema import Account, Position, Price
 from heatmap.sources.csv_files import ReadStats, price_files
@@ -63,6 +63,10 @@ def compare(
     out: Path | None = typer.Option(None, "--out", help="The report as JSON."),
     png: Path | None = typer.Option(None, "--png", help="Equity and heat picture (PNG)."),
     drawdowns: int = typer.Option(3, min=1, help="Worst drawdowns reported per scenario."),
+    alert_config: Path | None = typer.Option(None, "--alert-config", dir_okay=False,
+                                             help="Alert thresholds per desk (TOML, see "
+                                             "docs/alerts.md): the critical concentration "
+                                             "and near-miss lines of each book's desk."),
 ) -> None:
     """Compare books under leverage what-ifs and heat rules on recorded prices and positions."""
     from heatmap.compare.rule import parse_rule
@@ -86,8 +90,10 @@ def compare(
         rules = tuple(parse_rule(text) for text in rule)
     except ValueError as error:
         raise bad_option(str(error), "--rule") from error
+    limits = alert_thresholds(alert_config, params)
     settings = CompareSettings(params=params, leverages=parse_leverages(leverage),
-                               rules=rules, heat_timeframe=heat_timeframe, drawdowns=drawdowns)
+                               rules=rules, heat_timeframe=heat_timeframe, drawdowns=drawdowns,
+                               thresholds=limits.defaults, alert_per_desk=limits.per_desk)
     stats = ReadStats()
     started = time.monotonic()
     with ExitStack() as stack:

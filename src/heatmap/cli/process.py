@@ -9,8 +9,9 @@ import faust
 from threadpoolctl import threadpool_limits
 
 from heatmap.cli import checks
-from heatmap.cli.errors import CommandFailed
+from heatmap.cli.errors import CommandFailed, UsageFailed
 from heatmap.cli.faust_worker import run_worker, start_logging, web_port
+from heatmap.process.alert_config import AlertConfigError
 from heatmap.process.app import ProcessWorker, build_app
 from heatmap.process.settings import ProcessSettings
 from heatmap.topics import Topics
@@ -38,6 +39,10 @@ def process() -> None:
     """
     settings = ProcessSettings()
     api_settings = ApiSettings()
+    try:
+        settings.alert_thresholds()  # a bad alert file stops the worker here, not later
+    except AlertConfigError as error:
+        raise UsageFailed(f"HEAT_ALERT_CONFIG: {error}") from error
     start_logging(settings.log_level)
     access = api_access(api_settings)
     # A frame's matrices are a book's held symbols (tens to a few hundred): threaded BLAS

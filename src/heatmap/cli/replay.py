@@ -14,7 +14,9 @@ from heatmap.cli import checks
 from heatmap.cli.errors import CommandFailed, UsageFailed, bad_option
 from heatmap.cli.progress import file_progress
 from heatmap.db import drops, rollups
+from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.params import EngineParams, format_duration_s, parse_duration_s
+from heatmap.process.alert_config import AlertConfig, AlertConfigError, load_alert_config
 from heatmap.replay.run import DatabaseOutput
 from heatmap.replay.run import replay as run_replay
 from heatmap.schema import ms_to_datetime
@@ -79,6 +81,9 @@ def replay(
                                          help="|share| from which a position is core."),
     stress_kappa: float = typer.Option(DEFAULTS.stress_kappa,
                                        help="Stress blend toward correlation 1."),
+    alert_config: Path | None = typer.Option(None, "--alert-config", dir_okay=False,
+                                             help="Alert thresholds per desk (TOML, see "
+                                             "docs/alerts.md); default: the built-in ones."),
 ) -> None:
     """Replay price, position and account files through the heat engine into frames."""
     # The engine (numpy/scipy) and the writer load only when replaying, not for every `heat`.
@@ -94,6 +99,7 @@ def replay(
                           "the paths after --prices")
     params = engine_params(bar, timeframes, min_periods, price_stale_after, rho_min,
                            size_threshold, stress_kappa)
+    limits = alert_thresholds(alert_config, params)
     started = time.monotonic()
     with ExitStack() as stack:
         database = None
@@ -109,6 +115,7 @@ def replay(
             [*files, positions, *([accounts] if accounts else [])], console)
         stack.enter_context(progress)
         result = run_replay(files, positions, accounts, params, frames_out, alerts_out,
+                            AlertMonitor(limits.defaults, dict(limits.per_desk)),
                             on_progress=lambda s: progress.update(task, completed=s.bytes_read),
                             database=database)
     elapsed_s = time.monotonic() - started
@@ -132,6 +139,17 @@ def _say_drops(found: list[drops.Drop]) -> None:
     console.print("[yellow]warning:[/yellow] retention drops some of what this replay writes "
                   f"early: {'; '.join(drop.describe() for drop in found)}; see `heat db "
                   "status` (`heat db migrate` replaces age-based policies)", soft_wrap=True)
+
+
+def alert_thresholds(path: Path | None, params: EngineParams) -> AlertConfig:
+    """The alert configuration at ``path`` (the built-in thresholds without one); an
+    invalid file is a usage error, one line per problem."""
+    if path is None:
+        return AlertConfig()
+    try:
+        return load_alert_config(path, params.timeframes)
+    except AlertConfigError as error:
+        raise UsageFailed(str(error)) from error
 
 
 def refresh_rollups(settings: DatabaseSettings, frames_range_ms: tuple[int, int]) -> None:

@@ -22,7 +22,7 @@ last price. A liquidated scenario is flat from that bar on and trades no more.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +43,7 @@ from heatmap.engine.alerts import AlertMonitor, AlertThresholds
 from heatmap.engine.clusters import cluster_labels, cluster_names
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.heat import BookSnapshot, compute_frame
+from heatmap.engine.identity import ClusterIdentities
 from heatmap.engine.params import EngineParams
 from heatmap.schema import (
     Account,
@@ -84,6 +85,7 @@ class CompareSettings:
     rules: tuple[ClusterCap, ...] = ()
     heat_timeframe: str | None = None
     thresholds: AlertThresholds = field(default_factory=AlertThresholds)
+    alert_per_desk: Mapping[str, AlertThresholds] = field(default_factory=dict)
     drawdowns: int = 3
     heat_window_s: int = 3600
     # Told of every frame made: (book, leverage label, rule label, frame).
@@ -162,11 +164,14 @@ class _Comparison:
         self.market = self.engine.market
         self.echo = (self.params.frame_params(self.timeframe),
                      self.params.params_hash(self.timeframe))
-        self.monitor = AlertMonitor(settings.thresholds)
+        self.monitor = AlertMonitor(settings.thresholds, dict(settings.alert_per_desk))
+        # Each scenario's cluster names carry over its bars, as the engine's do per book.
+        self.identities = ClusterIdentities()
         self.scenarios: dict[str, list[_Scenario]] = {}  # by book
         # The recorded books: quantity per (symbol, strategy), and terms, per account.
         self.recorded: dict[str, dict[tuple[str, str], float]] = {}
         self.terms: dict[str, tuple[float, float | None]] = {}
+        self.desks: dict[str, str | None] = {}
         self.batch: list[Position] = []
         self.batch_ms = 0
 
@@ -187,6 +192,8 @@ class _Comparison:
             self.engine.on_price(message.symbol, ts_ms, message.price)
             return
         self.terms[message.account] = (message.equity, message.maintenance_rate)
+        # A book alerts with its desk's thresholds (its latest desk, as the engine's).
+        self.desks[message.account] = message.desk
         for scenario in self.scenarios.get(message.account, []):
             scenario.mtm.maintenance_rate = self._rate(message.account)
 
@@ -317,15 +324,19 @@ class _Comparison:
         qty = np.array([mtm.qty[s] for s in symbols])
         price = self.market.last_price[slots]
         book = BookSnapshot(
-            ts_ms=bar.ts_ms, trigger="bar", account=scenario.account, desk=None,
+            ts_ms=bar.ts_ms, trigger="bar", account=scenario.account,
+            desk=self.desks.get(scenario.book),
             symbols=symbols, qty=qty, price=price,
             price_age_s=(bar.ts_ms - self.market.last_price_ms[slots]) / 1000.0,
             strategy=[None] * len(symbols), conviction=[None] * len(symbols),
             equity=bar.equity, margin=mtm.maintenance_rate * float(np.abs(qty * price).sum()))
         market, timeframe = self.market, self.timeframe
-        return compute_frame(book, timeframe, market.correlation(timeframe, slots),
-                             market.volatility(timeframe, slots),
-                             market.warming(timeframe, slots), None, self.params, self.echo)
+        frame = compute_frame(book, timeframe, market.correlation(timeframe, slots),
+                              market.volatility(timeframe, slots),
+                              market.warming(timeframe, slots), None, self.params, self.echo,
+                              self.identities.previous((scenario.account, None, timeframe)))
+        self.identities.remember(frame)
+        return frame
 
     def _observe(self, scenario: _Scenario, bar: _Bar, frame: Frame) -> None:
         for alert in self.monitor.observe(frame):
@@ -338,7 +349,7 @@ class _Comparison:
         bar.max_cluster_concentration = frame.max_cluster_concentration
         bar.effective_bets = frame.effective_bets
         bar.clusters = frame.clusters
-        near = self.settings.thresholds.liquidation_sigma_critical
+        near = self.monitor.thresholds(frame.desk).liquidation_sigma_critical
         if any(c.liq_sigma is not None and c.liq_sigma < near for c in frame.clusters):
             scenario.near_misses += 1
         if scenario.critical:

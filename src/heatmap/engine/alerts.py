@@ -20,7 +20,8 @@ class AlertThresholds(msgspec.Struct, frozen=True, kw_only=True):
     standard deviations of the cluster's 1-day move); ``stale_heat_after_s`` fires
     when a frame has been stale for longer than that many seconds (a frame turns
     stale when a held symbol's price is older than the engine's
-    ``EngineParams.price_stale_after_s``).
+    ``EngineParams.price_stale_after_s``). ``timeframes``: the timeframes whose frames
+    alert (None: every one); a book's machines of another timeframe resolve.
     """
 
     cluster_concentration_warning: float = 0.20
@@ -31,6 +32,7 @@ class AlertThresholds(msgspec.Struct, frozen=True, kw_only=True):
     regime_break: float = 0.3
     min_frames: int = 3
     resolve_ratio: float = 0.9
+    timeframes: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -135,11 +137,13 @@ class AlertMonitor:
         machines = self._machines.setdefault(_book(frame), {})
         seen: set[tuple[AlertKind, str]] = set()
         alerts = []
-        for reading in self._readings(frame, limits):
+        alerting = limits.timeframes is None or frame.timeframe in limits.timeframes
+        for reading in self._readings(frame, limits) if alerting else ():
             seen.add((reading.kind, reading.subject))
             machine = machines.setdefault((reading.kind, reading.subject), _Machine())
             alerts.extend(self._step(frame, limits, reading, machine))
-        # A subject that vanished (cluster renamed or closed) reads as fully recovered.
+        # A subject that vanished (cluster split off or closed, or its timeframe no longer
+        # alerts) reads as fully recovered.
         for (kind, subject), machine in list(machines.items()):
             if (kind, subject) not in seen:
                 if machine.level >= 0:
@@ -193,15 +197,17 @@ class AlertMonitor:
             return []
         machine.level = target
         if target < 0:
-            return [self._alert(frame, reading, "resolved", machine.severity, machine.threshold)]
+            return [self._alert(frame, reading, "resolved", machine.severity, machine.threshold,
+                                limits)]
         machine.severity = (LEVELS[target] if len(thresholds) > 1
                             else _single_severity(reading.kind))
         machine.threshold = thresholds[target]
-        return [self._alert(frame, reading, "firing", machine.severity, machine.threshold)]
+        return [self._alert(frame, reading, "firing", machine.severity, machine.threshold,
+                            limits)]
 
     @staticmethod
     def _alert(frame: Frame, reading: _Reading, state: AlertState, severity: Severity,
-               threshold: float) -> Alert:
+               threshold: float, limits: AlertThresholds) -> Alert:
         book = frame.account or f"desk {frame.desk}"
         value = "n/a" if reading.value is None else f"{reading.value:.4g}"
         relation = ">=" if reading.above else "<"
@@ -211,7 +217,7 @@ class AlertMonitor:
         return Alert(ts=frame.ts, account=frame.account, desk=frame.desk,
                      timeframe=frame.timeframe, kind=reading.kind, subject=reading.subject,
                      severity=severity, state=state, value=reading.value, threshold=threshold,
-                     message=message)
+                     message=message, **_levels(reading.kind, limits))
 
 
 def _book(frame: Frame) -> AlertBook:
@@ -219,6 +225,19 @@ def _book(frame: Frame) -> AlertBook:
     if frame.account is not None:
         return ("account", frame.account, frame.timeframe)
     return ("desk", frame.desk or "", frame.timeframe)
+
+
+def _levels(kind: AlertKind, limits: AlertThresholds) -> dict[str, float | None]:
+    """The configured levels of ``kind`` under ``limits``, as an alert carries them."""
+    if kind == "cluster_concentration":
+        return {"warning_threshold": limits.cluster_concentration_warning,
+                "critical_threshold": limits.cluster_concentration_critical}
+    if kind == "liquidation_proximity":
+        return {"warning_threshold": limits.liquidation_sigma_warning,
+                "critical_threshold": limits.liquidation_sigma_critical}
+    if kind == "stale_heat":
+        return {"warning_threshold": None, "critical_threshold": limits.stale_heat_after_s}
+    return {"warning_threshold": limits.regime_break, "critical_threshold": None}
 
 
 def _single_severity(kind: AlertKind) -> Severity:

@@ -11,7 +11,8 @@ What is state and what is not:
 
 - state: prices, bar closes and EWMA statistics per timeframe; positions,
   account terms and desks; pending change frames (the heap, its tie-break
-  sequence) and the rate-limit clock per book; the alert machines.
+  sequence) and the rate-limit clock per book; the clusters of each book's latest
+  frame per timeframe, whose names the next frame keeps; the alert machines.
 - configuration, given again on restore: the :class:`EngineParams` (they
   must be the very same: the EWMA statistics mean nothing under another
   half-life, so a different parameter hash is refused), the alert thresholds
@@ -51,12 +52,14 @@ from heatmap.engine.book import AccountTerms, ExportedBook, HeldPosition
 from heatmap.engine.engine import ExportedEngine, HeatEngine, PendingFrame
 from heatmap.engine.envelope import Envelope
 from heatmap.engine.ewma import ExportedEwma
+from heatmap.engine.identity import IdentityKey, KnownCluster
 from heatmap.engine.market import ExportedMarket
 from heatmap.engine.params import EngineParams
 from heatmap.schema import AlertKind, Severity, Trigger
 
 FORMAT = "heatmap.engine.checkpoint"
-FORMAT_VERSION = 1
+# 2: the clusters of each book's latest frame (cluster names carry over frames).
+FORMAT_VERSION = 2
 
 
 class CheckpointError(ValueError):
@@ -167,6 +170,23 @@ class SavedAlertBook(msgspec.Struct, frozen=True, kw_only=True):
     machines: list[SavedMachine]  # insertion order: the order vanished subjects resolve in
 
 
+class SavedCluster(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """A cluster of a book's latest frame: its name and ``|share|`` per member."""
+
+    name: str
+    members: list[str]
+    exposure: list[float]  # |share| of each member, in the order of members
+
+
+class SavedClusterBook(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """The clusters of the latest frame of one book (account or desk) and timeframe."""
+
+    account: str | None
+    desk: str | None
+    timeframe: str
+    clusters: list[SavedCluster]
+
+
 class EngineCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
     """Everything an engine and its alert monitor hold between two events."""
 
@@ -177,6 +197,7 @@ class EngineCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
     market: SavedMarket
     book: SavedBook
     scheduler: SavedScheduler
+    clusters: list[SavedClusterBook]  # insertion order
     alerts: list[SavedAlertBook]
 
 
@@ -213,7 +234,8 @@ def export_state(engine: HeatEngine, monitor: AlertMonitor) -> bytes:
         params_hash=params_fingerprint(engine.params),
         params=msgspec.to_builtins(engine.params),
         market=_saved_market(state.market), book=_saved_book(state.book),
-        scheduler=_saved_scheduler(state), alerts=_saved_alerts(monitor.export_state()))
+        scheduler=_saved_scheduler(state), clusters=_saved_clusters(state.clusters),
+        alerts=_saved_alerts(monitor.export_state()))
     return _ENVELOPE.encode(checkpoint)
 
 
@@ -264,6 +286,15 @@ def _saved_scheduler(engine: ExportedEngine) -> SavedScheduler:
             for (account, desk), ts_ms in engine.last_change_frame_ms.items()]
     return SavedScheduler(pending=pending, next_sequence=engine.next_sequence,
                           last_change_frames=last, last_price_ms=engine.last_price_ms)
+
+
+def _saved_clusters(clusters: dict[IdentityKey, tuple[KnownCluster, ...]]
+                    ) -> list[SavedClusterBook]:
+    return [SavedClusterBook(account=account, desk=desk, timeframe=timeframe, clusters=[
+                SavedCluster(name=known.name, members=list(known.exposure),
+                             exposure=[float(share) for share in known.exposure.values()])
+                for known in known_clusters])
+            for (account, desk, timeframe), known_clusters in clusters.items()]
 
 
 def _saved_alerts(alerts: ExportedAlerts) -> list[SavedAlertBook]:
@@ -379,7 +410,12 @@ def _exported_engine(checkpoint: EngineCheckpoint) -> ExportedEngine:
         next_sequence=scheduler.next_sequence,
         last_change_frame_ms={(last.account, last.desk): last.ts_ms
                               for last in scheduler.last_change_frames},
-        last_price_ms=scheduler.last_price_ms)
+        last_price_ms=scheduler.last_price_ms,
+        clusters={(book.account, book.desk, book.timeframe): tuple(
+                      KnownCluster(cluster.name, dict(zip(cluster.members, cluster.exposure,
+                                                          strict=True)))
+                      for cluster in book.clusters)
+                  for book in checkpoint.clusters})
 
 
 def _exported_alerts(saved: list[SavedAlertBook]) -> ExportedAlerts:

@@ -20,6 +20,7 @@ import numpy as np
 from heatmap.engine.book import ExportedBook, PositionBook
 from heatmap.engine.frames import book_frames, book_snapshot
 from heatmap.engine.heat import BookSnapshot
+from heatmap.engine.identity import ClusterIdentities, IdentityKey, KnownCluster
 from heatmap.engine.market import ExportedMarket, MarketState
 from heatmap.engine.params import EngineParams
 from heatmap.schema import Account, Frame, Position, Price, Trigger
@@ -60,6 +61,9 @@ class ExportedEngine:
         When each book last got a change frame (epoch ms): the rate limit's clock.
     last_price_ms : int or None
         The newest price time (epoch ms), where :meth:`HeatEngine.finish` closes bars up to.
+    clusters : dict of IdentityKey to tuple of KnownCluster
+        Per book and timeframe, the clusters of its latest emitted frame (their names
+        carry over), in insertion order.
     """
 
     market: ExportedMarket
@@ -68,6 +72,7 @@ class ExportedEngine:
     next_sequence: int
     last_change_frame_ms: dict[BookKey, int]
     last_price_ms: int | None
+    clusters: dict[IdentityKey, tuple[KnownCluster, ...]]
 
 
 class HeatEngine:
@@ -94,6 +99,8 @@ class HeatEngine:
         self._last_change_frame_ms: dict[BookKey, int] = {}
         self._min_change_gap_ms = round(1000.0 / self.params.max_frame_rate_per_s)
         self._last_price_ms: int | None = None
+        # Cluster names carry over from each book's previous emitted frame.
+        self.clusters = ClusterIdentities()
         # The parameters echoed in frames are the same for every frame of a timeframe.
         self._echo = {tf: (self.params.frame_params(tf), self.params.params_hash(tf))
                       for tf in self.params.timeframes}
@@ -159,7 +166,7 @@ class HeatEngine:
                      for due_ms, sequence, (account, desk) in self._due],
             next_sequence=self._next_sequence,
             last_change_frame_ms=dict(self._last_change_frame_ms),
-            last_price_ms=self._last_price_ms)
+            last_price_ms=self._last_price_ms, clusters=self.clusters.export_state())
 
     def restore_state(self, state: ExportedEngine) -> None:
         """Take over ``state`` (exported by an engine of the same parameters); only a
@@ -189,6 +196,7 @@ class HeatEngine:
         self._next_sequence = state.next_sequence
         self._last_change_frame_ms = dict(state.last_change_frame_ms)
         self._last_price_ms = state.last_price_ms
+        self.clusters.restore_state(state.clusters)
 
     # -- scheduling --------------------------------------------------------------------------
 
@@ -218,19 +226,26 @@ class HeatEngine:
                 due_ms, _, key = heapq.heappop(self._due)
                 pending = self._pending.pop(key)
                 self._last_change_frame_ms[key] = due_ms
-                yield from self.frames_for(key, due_ms, pending.trigger)
+                yield from self._emitted(self.frames_for(key, due_ms, pending.trigger))
             elif next_bar is not None:
                 self.market.close_bar(next_bar)
                 if self.on_bar_close is not None:
                     self.on_bar_close(next_bar)
                 for account in self.book.accounts:
-                    yield from self.frames_for((account, None), next_bar, "bar")
+                    yield from self._emitted(self.frames_for((account, None), next_bar, "bar"))
                 for desk in self.book.desks:
-                    yield from self.frames_for((None, desk), next_bar, "bar")
+                    yield from self._emitted(self.frames_for((None, desk), next_bar, "bar"))
             else:
                 return
 
     # -- frames ------------------------------------------------------------------------------
+
+    def _emitted(self, frames: list[Frame]) -> list[Frame]:
+        """Frames about to be emitted: their clusters are what the next frames of their
+        books continue (a frame only looked at, :meth:`frames_for`, changes nothing)."""
+        for frame in frames:
+            self.clusters.remember(frame)
+        return frames
 
     def correlation_snapshot(self, timeframe: str) -> tuple[list[str], np.ndarray]:
         """Symbols of the universe (sorted) and their correlations, upper triangle row by row.
@@ -269,10 +284,11 @@ class HeatEngine:
                              ts_ms=ts_ms, trigger=trigger)
 
     def frames_for(self, key: BookKey, ts_ms: int, trigger: Trigger) -> list[Frame]:
-        """One frame per timeframe for the book ``key`` as of now, stamped ``ts_ms``."""
+        """One frame per timeframe for the book ``key`` as of now, stamped ``ts_ms``;
+        its clusters keep the names of the book's latest emitted frames. Reads only."""
         taken = self.snapshot(key, ts_ms, trigger)
         if taken is None:
             return []
         book, slots = taken
         return book_frames(book, slots, self.market, self.params, self.params.timeframes,
-                           self._echo)
+                           self._echo, self.clusters)

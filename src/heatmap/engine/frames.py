@@ -15,6 +15,7 @@ import numpy as np
 
 from heatmap.engine.book import Holdings
 from heatmap.engine.heat import BookSnapshot, compute_frame, regime_break
+from heatmap.engine.identity import ClusterIdentities
 from heatmap.engine.params import EngineParams
 from heatmap.schema import Frame, Trigger
 
@@ -79,12 +80,16 @@ def book_snapshot(holdings: Holdings, market: MarketReader, *, account: str | No
 
 def book_frames(book: BookSnapshot, slots: np.ndarray, market: MarketReader,
                 params: EngineParams, timeframes: Iterable[str],
-                echo: Mapping[str, tuple[dict[str, object], str]] | None = None
-                ) -> list[Frame]:
+                echo: Mapping[str, tuple[dict[str, object], str]] | None = None,
+                identities: ClusterIdentities | None = None) -> list[Frame]:
     """One frame of ``book`` per timeframe in ``timeframes`` (in that order).
 
     ``echo``: per timeframe, precomputed ``(frame_params, params_hash)``.
+    ``identities``: the clusters of the book's previous frames, whose names carry over
+    (read only); None names every cluster after its largest member.
     """
+    account = book.account
+    desk = None if account is not None else book.desk
     fast, slow = params.fast_timeframe, params.slow_timeframe
     timeframes = list(timeframes)
     # Each timeframe's block is gathered once: the regime break reads the same blocks.
@@ -94,6 +99,8 @@ def book_frames(book: BookSnapshot, slots: np.ndarray, market: MarketReader,
     return [
         compute_frame(book, timeframe, rho[timeframe], market.volatility(timeframe, slots),
                       warming[timeframe], regime, params,
-                      None if echo is None else echo[timeframe])
+                      None if echo is None else echo[timeframe],
+                      () if identities is None else identities.previous(
+                          (account, desk, timeframe)))
         for timeframe in timeframes
     ]

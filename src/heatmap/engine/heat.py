@@ -8,11 +8,13 @@ correlation (k, k), ``sigma`` per-bar volatility of log returns (k,),
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from heatmap.engine.clusters import cluster_labels, cluster_names, upper_pairs
+from heatmap.engine.clusters import cluster_labels, upper_pairs
+from heatmap.engine.identity import KnownCluster, stable_names
 from heatmap.engine.params import EngineParams
 from heatmap.schema import ClusterRow, Frame, PositionRow, Quadrant, Trigger, ms_to_rfc3339
 
@@ -80,7 +82,8 @@ def regime_break(rho_fast: np.ndarray, rho_slow: np.ndarray,
 
 def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np.ndarray,
                   warming: np.ndarray, regime: float | None, params: EngineParams,
-                  echo: tuple[dict[str, object], str] | None = None) -> Frame:
+                  echo: tuple[dict[str, object], str] | None = None,
+                  previous: Sequence[KnownCluster] = ()) -> Frame:
     """The heat frame of ``book`` for ``timeframe``.
 
     Parameters
@@ -94,6 +97,9 @@ def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np
         Regime break of the book (same for every timeframe).
     echo : (dict, str), optional
         Precomputed ``(params.frame_params(timeframe), params.params_hash(timeframe))``.
+    previous : sequence of KnownCluster
+        The book's clusters of this timeframe in its previous frame: clusters that
+        carry them over keep their names (:mod:`heatmap.engine.identity`).
     """
     tol = params.zero_tol
     equity = book.equity
@@ -118,7 +124,7 @@ def compute_frame(book: BookSnapshot, timeframe: str, rho: np.ndarray, sigma: np
     stress_rho = _stress(rho, params.stress_kappa)
 
     labels = cluster_labels(rho, params.rho_min)
-    names = cluster_names(labels, book.symbols, shares)
+    names = stable_names(labels, book.symbols, shares, previous)
     clusters = _cluster_rows(labels, names, book.symbols, shares, rho, stress_rho, covariance,
                              mu, params)
 

@@ -18,6 +18,7 @@ import msgspec
 from heatmap.engine.alerts import AlertMonitor, AlertThresholds
 from heatmap.engine.book import PositionBook
 from heatmap.engine.frames import MarketReader, book_frames, book_snapshot
+from heatmap.engine.identity import ClusterIdentities
 from heatmap.engine.params import EngineParams
 from heatmap.schema import (
     Alert,
@@ -110,8 +111,10 @@ def summed(orders: Sequence[WhatIfOrder]) -> dict[str, float]:
 
 
 def book_frame(book: PositionBook, chosen: Target, market: MarketReader, params: EngineParams,
-               timeframe: str, ts_ms: int) -> Frame:
-    """The target's frame of ``timeframe`` over ``book`` at the market's prices."""
+               timeframe: str, ts_ms: int, identities: ClusterIdentities | None = None
+               ) -> Frame:
+    """The target's frame of ``timeframe`` over ``book`` at the market's prices; its
+    clusters keep the names of the book's latest frames in ``identities`` (read only)."""
     holdings = book.holdings(chosen.members, params.zero_tol)
     taken = book_snapshot(holdings, market, account=chosen.account, desk=chosen.desk,
                           ts_ms=ts_ms, trigger="position")
@@ -119,19 +122,23 @@ def book_frame(book: PositionBook, chosen: Target, market: MarketReader, params:
         raise WhatIfError(f"{chosen.book_kind} {chosen.book!r} holds positions without "
                           "positive equity: its heat is undefined")
     snapshot, slots = taken
-    return book_frames(snapshot, slots, market, params, [timeframe])[0]
+    return book_frames(snapshot, slots, market, params, [timeframe],
+                       identities=identities)[0]
 
 
 def what_if(market: MarketReader, book: PositionBook, params: EngineParams, *,
             account: str | None, desk: str | None, timeframe: str,
             orders: Sequence[WhatIfOrder], ts_ms: int,
             thresholds: AlertThresholds | None = None,
-            before: Frame | None = None) -> WhatIf:
+            before: Frame | None = None,
+            identities: ClusterIdentities | None = None) -> WhatIf:
     """The frame of a book before and after ``orders`` at the market's prices, stamped
     ``ts_ms`` (epoch ms), and what changes.
 
     ``book``: a position book not shared with a running engine (only read).
     ``before``: the before frame, when already computed for this market and book.
+    ``identities``: the engine's cluster names (a copy), so both frames name clusters as
+    the engine would.
     Raises WhatIfError for an unknown book, timeframe or symbol, or an absurd order.
     """
     if timeframe not in params.timeframes:
@@ -143,7 +150,7 @@ def what_if(market: MarketReader, book: PositionBook, params: EngineParams, *,
             raise WhatIfError(f"unknown symbol {symbol!r}: the engine has no price for it",
                               not_found=True)
     if before is None:
-        before = book_frame(book, chosen, market, params, timeframe, ts_ms)
+        before = book_frame(book, chosen, market, params, timeframe, ts_ms, identities)
     limit = MAX_ORDER_LEVERAGE * max(before.equity, 0.0)
     for symbol, qty in summed(orders).items():
         notional = abs(qty * float(market.last_price[market.slots[symbol]]))
@@ -152,7 +159,7 @@ def what_if(market: MarketReader, book: PositionBook, params: EngineParams, *,
                               f"than {MAX_ORDER_LEVERAGE:g} times the book's equity "
                               f"({before.equity:.4g})")
     after = book_frame(book_orders(book, chosen, orders, ts_ms), chosen, market, params,
-                       timeframe, ts_ms)
+                       timeframe, ts_ms, identities)
     limits = thresholds or AlertThresholds()
     return WhatIf(book_kind=chosen.book_kind, book=chosen.book, timeframe=timeframe,
                   ts=ms_to_rfc3339(ts_ms), orders=list(orders), before=before, after=after,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import math
 import time
@@ -36,6 +37,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from heatmap.process import metrics
+from heatmap.process.alert_config import AlertConfigError, parse_alert_config
 from heatmap.process.host import EngineHost, EpochOutput, HostConfig, MessageKind, RawRecord
 from heatmap.process.outputs import checkpoint_record, epoch_records
 from heatmap.process.progress import InputNotAppliedError, InputProgress
@@ -61,6 +63,8 @@ FETCH_RECORDS = 5000
 # Events applied per engine step: a catch-up releases a whole backlog at once, and one
 # step must stay short (the loop commits epochs and marks progress between steps).
 STEP_MAX_EVENTS = 2000
+# How often the live engine looks at the alert file (between epochs), in seconds.
+_ALERT_FILE_CHECK_S = 1.0
 _PARTITION_FETCH_BYTES = 256 * 1024  # small per-partition fetches keep partitions in step
 _FETCH_MAX_WAIT_MS = 50
 # With input waiting and no epoch for this long, the live loop logs what holds it.
@@ -151,6 +155,8 @@ class ActiveEngine:
         self.now_ms = now_ms
         self.sequence_tp = TopicPartition(topics.sequence, 0)
         self.checkpoints_tp = TopicPartition(topics.checkpoints, 0)
+        # The last alert file content (or unreadable-file reason) refused: logged once.
+        self._refused_alert_file: bytes | None = None
 
     async def run(self) -> None:
         """Own the engine until cancelled; raises on any Kafka failure or fencing."""
@@ -202,8 +208,11 @@ class ActiveEngine:
                                                settings.engine_name, self.status.progressed)
         ranges = input_ranges(sources, committed.checkpoint, committed.epochs)
         fetched = await read_ranges(consumer, ranges, self.status.progressed)
+        # A fresh engine starts with the alert file as it is now; a resumed one with the
+        # configuration its checkpoint and epochs recorded (a change is staged below).
         config = HostConfig(params=settings.engine_params(), source_kinds=kinds,
-                            align_ms=settings.align_ms)
+                            align_ms=settings.align_ms,
+                            alert_config=self._alert_file(None) or b"")
         loop = asyncio.get_running_loop()
         resumed = await loop.run_in_executor(
             self.executor, EngineHost.resume, config, committed.checkpoint, committed.epochs,
@@ -216,7 +225,42 @@ class ActiveEngine:
         for tp, offset in zip(sources, resumed.seek_offsets, strict=True):
             consumer.seek(tp, offset)
         self.status.epochs = resumed.host.next_epoch
+        self._stage_alert_file(resumed.host)
         return resumed.host, sources
+
+    def _alert_file(self, known: bytes | None) -> bytes | None:
+        """The alert file's bytes when they are valid and differ from ``known``; else None.
+        A file that cannot be used is logged once (per content or reason) and left alone:
+        the thresholds in effect stay."""
+        settings = self.settings
+        try:
+            content = settings.alert_config_bytes()
+        except AlertConfigError as error:
+            self._refuse(str(error).encode(), error)
+            return None
+        if content in (known, self._refused_alert_file):
+            return None
+        try:
+            parse_alert_config(content, settings.engine_params().timeframes,
+                               str(settings.alert_config))
+        except AlertConfigError as error:
+            self._refuse(content, error)
+            return None
+        return content
+
+    def _refuse(self, refused: bytes, error: AlertConfigError) -> None:
+        if refused != self._refused_alert_file:
+            self._refused_alert_file = refused
+            log.warning("alert configuration not applied: %s", "; ".join(error.lines))
+
+    def _stage_alert_file(self, host: EngineHost) -> None:
+        """Stage the alert file in the open epoch when it changed (right after a cut or
+        before the first step: the open epoch has applied nothing yet)."""
+        content = self._alert_file(host.alert_config)
+        if content is not None:
+            host.stage_alert_config(content)
+            log.info("alert configuration staged", extra={
+                "epoch": host.next_epoch, "digest": hashlib.sha256(content).hexdigest()[:16]})
 
     async def _live(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
                     host: EngineHost, sources: Sequence[TopicPartition]) -> None:
@@ -236,6 +280,7 @@ class ActiveEngine:
         progress = InputProgress(len(sources), settings.input_stall_s)
         next_progress_check_s = time.monotonic() + _PROGRESS_CHECK_S
         last_epoch_s = last_report_s = time.monotonic()
+        next_alert_check_s = time.monotonic() + _ALERT_FILE_CHECK_S
         status.phase = "live"
         metrics.ACTIVE.set(1)
         while True:
@@ -290,6 +335,10 @@ class ActiveEngine:
             if not due:
                 if host.open_events == 0:
                     epoch_started_s = time.monotonic()
+                    # Idle, nothing open: a good place for an alert file change too.
+                    if host.open_outputs == 0 and time.monotonic() >= next_alert_check_s:
+                        next_alert_check_s = time.monotonic() + _ALERT_FILE_CHECK_S
+                        self._stage_alert_file(host)
                 if (host.sequencer.buffered or len(caught_up) != len(sources)) and \
                         time.monotonic() - max(last_epoch_s, last_report_s) > _STALL_REPORT_S:
                     last_report_s = time.monotonic()
@@ -307,6 +356,9 @@ class ActiveEngine:
                 last_checkpoint_s = time.monotonic()
             epoch_started_s = last_epoch_s = time.monotonic()
             status.epochs = host.next_epoch
+            if time.monotonic() >= next_alert_check_s:  # between epochs: the order's place
+                next_alert_check_s = time.monotonic() + _ALERT_FILE_CHECK_S
+                self._stage_alert_file(host)
 
     async def _check_applied(self, consumer: AIOKafkaConsumer, host: EngineHost,
                              sources: Sequence[TopicPartition],

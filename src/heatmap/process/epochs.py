@@ -17,9 +17,15 @@ offset was applied after a later one (it had a later ts). The usual epoch has
 one run per source, ``[first_offset, count]``; records that were rejected
 leave positive gaps.
 
+An epoch may also carry an alert configuration (the TOML file's bytes) staged
+before its first event: a change of alert thresholds is part of the applied
+order, so a new owner re-applying the epoch applies it at the same point.
+
 Format: one msgpack map (:class:`Epoch`) with ``format_version``
 (:data:`FORMAT_VERSION`). It changes whenever a field is added, dropped or
-changes meaning; a reader accepts exactly its own version and says so.
+changes meaning; a reader accepts its own version and the versions listed in
+:data:`READABLE_VERSIONS` (whose records read with the newer fields' defaults),
+and says so of any other.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ import msgspec
 
 from heatmap.process.sequencer import SourcePosition
 
-FORMAT_VERSION = 1
+# 2: alert_config. Version 1 records read as epochs without an alert configuration.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class EpochError(ValueError):
@@ -107,6 +115,10 @@ class Epoch(msgspec.Struct, frozen=True, kw_only=True):
         One per source of the deployment, by source index.
     format_version : int
         :data:`FORMAT_VERSION` of the writer.
+    alert_config : bytes or None
+        The alert configuration (TOML bytes; empty: the built-in thresholds) staged
+        before this epoch's first event (see :meth:`EngineHost.stage_alert_config`);
+        None when it brought none.
     """
 
     format_version: int = FORMAT_VERSION
@@ -114,6 +126,7 @@ class Epoch(msgspec.Struct, frozen=True, kw_only=True):
     watermark_ms: int | None
     order: list[int]
     sources: list[SourceSlice]
+    alert_config: bytes | None = None
 
 
 class _Header(msgspec.Struct):
@@ -142,10 +155,12 @@ _DECODER = msgspec.msgpack.Decoder(Epoch)
 
 
 def make_epoch(number: int, watermark_ms: int | None, applied: Iterable[_Applied],
-               positions: Sequence[SourcePosition]) -> Epoch:
+               positions: Sequence[SourcePosition], alert_config: bytes | None = None
+               ) -> Epoch:
     """The epoch of the records ``applied`` (in applied order: anything with
     ``source_index`` and ``offset``, e.g. a SourceRecord), with the sequencer's
-    ``positions`` (one per source, by source index) afterwards."""
+    ``positions`` (one per source, by source index) afterwards, and the alert
+    configuration staged before them, if any."""
     order: list[int] = []
     runs: dict[int, list[int]] = {}
     run_end: dict[int, int] = {}  # exclusive end of each source's current run
@@ -166,7 +181,7 @@ def make_epoch(number: int, watermark_ms: int | None, applied: Iterable[_Applied
     return Epoch(epoch=number, watermark_ms=watermark_ms, order=order, sources=[
         SourceSlice(index, runs.get(index, []), position.resume_offset,
                     list(position.done_ahead))
-        for index, position in enumerate(positions)])
+        for index, position in enumerate(positions)], alert_config=alert_config)
 
 
 def encode_epoch(epoch: Epoch) -> bytes:
@@ -180,7 +195,7 @@ def decode_epoch(blob: bytes) -> Epoch:
         version = msgspec.msgpack.decode(blob, type=_Header).format_version
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise EpochError(f"not an epoch record ({error})") from error
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise EpochError(f"epoch record format version {version} is not the supported "
                          f"version {FORMAT_VERSION}: run every worker on the same release")
     try:

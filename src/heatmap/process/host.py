@@ -18,6 +18,15 @@ state after it. A new owner rebuilds the host with :meth:`EngineHost.resume`
 from the last checkpoint and the epochs committed after it, then seeks every
 source to :meth:`EngineHost.seek_offsets`.
 
+Alert thresholds change through the applied order too: the caller stages a new
+alert configuration (:meth:`EngineHost.stage_alert_config`, the TOML file's
+bytes) between two epochs; the next epoch record carries it, and it takes effect
+at the next bar boundary (the first frames judged with it are that bar's). A
+fresh host stages the configuration it starts with into its first epoch, and a
+checkpoint holds the configuration in effect and the one waiting, so a new owner
+re-applying the epochs judges every frame with the thresholds the first owner
+used, whatever the file says by then.
+
 Source numbering: at equal timestamps the sequencer applies lower source
 indices first. ``heat replay`` applies prices, then account terms, then
 positions; numbering the partitions of ``prices`` first, then ``accounts``,
@@ -34,11 +43,12 @@ from typing import NamedTuple
 
 import msgspec
 
-from heatmap.engine.alerts import AlertMonitor, AlertThresholds
+from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.checkpoint import export_state, restore_state
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.envelope import Envelope
 from heatmap.engine.params import EngineParams
+from heatmap.process.alert_config import AlertConfig, AlertConfigError, parse_alert_config
 from heatmap.process.epochs import Epoch, EpochError, make_epoch, replay_order
 from heatmap.process.sequencer import (
     Alignment,
@@ -61,7 +71,8 @@ from heatmap.schema import (
 
 MessageKind = type[Price] | type[Position] | type[Account]
 CHECKPOINT_FORMAT = "heatmap.process.host"
-CHECKPOINT_VERSION = 1
+# 2: the alert configuration in effect and the one waiting for the next bar boundary.
+CHECKPOINT_VERSION = 2
 
 
 class HostError(ValueError):
@@ -127,15 +138,16 @@ class HostConfig:
         Per source index, the message type of its topic (Price, Position or Account).
     align_ms : int
         Sequencer alignment: a source this far (ms) ahead of the slowest is paused.
-    alert_defaults, alert_per_desk :
-        Alert thresholds, as for :class:`AlertMonitor`.
+    alert_config : bytes
+        The alert configuration a fresh host starts with (TOML bytes, validated by
+        the caller; empty: the built-in thresholds). A host restored from a
+        checkpoint uses the checkpoint's.
     """
 
     params: EngineParams
     source_kinds: Sequence[MessageKind]
     align_ms: int = 1000
-    alert_defaults: AlertThresholds | None = None
-    alert_per_desk: Mapping[str, AlertThresholds] | None = None
+    alert_config: bytes = b""
 
 
 class _SavedSource(msgspec.Struct, frozen=True, array_like=True):
@@ -154,7 +166,9 @@ class HostCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
 
     ``sources``: where each source resumes (as in the epoch record);
     ``applied_ts``: the last applied ts per key (epoch ms), so lateness continues;
-    ``engine``: :func:`heatmap.engine.checkpoint.export_state` of engine and alerts.
+    ``engine``: :func:`heatmap.engine.checkpoint.export_state` of engine and alerts;
+    ``alert_config``: the alert configuration in effect (TOML bytes),
+    ``pending_alert_config``: one staged that waits for the next bar boundary.
     A reader accepts only its own ``format_version``.
     """
 
@@ -164,6 +178,8 @@ class HostCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
     sources: list[_SavedSource]
     applied_ts: list[_SavedAppliedTs]
     engine: bytes
+    alert_config: bytes
+    pending_alert_config: bytes | None
 
 
 _CHECKPOINT_ENVELOPE = Envelope(HostCheckpoint, format=CHECKPOINT_FORMAT,
@@ -200,17 +216,24 @@ class EngineHost:
 
     def __init__(self, config: HostConfig, *, engine_state: bytes | None = None,
                  next_epoch: int = 0, positions: Sequence[SourcePosition] | None = None,
-                 applied_ts_by_key: Mapping[EventKey, int] | None = None) -> None:
+                 applied_ts_by_key: Mapping[EventKey, int] | None = None,
+                 alert_config: tuple[bytes, bytes | None] | None = None) -> None:
         self.config = config
         params = config.params
-        per_desk = dict(config.alert_per_desk or {})
+        # The alert configuration in effect, the one waiting for the next bar boundary,
+        # and the one staged in the open epoch (its record carries it).
+        self._alert_config = config.alert_config if alert_config is None else alert_config[0]
+        self._pending_alert_config = None if alert_config is None else alert_config[1]
+        self._staged_alert_config: bytes | None = None
+        limits = self._parsed(self._alert_config)
         if engine_state is None:
             self.engine = HeatEngine(params, on_bar_close=self._bar_closed)
-            self.monitor = AlertMonitor(config.alert_defaults, per_desk)
+            self.monitor = AlertMonitor(limits.defaults, dict(limits.per_desk))
+            self._staged_alert_config = self._alert_config  # recorded in the first epoch
         else:
             self.engine, self.monitor = restore_state(
-                engine_state, params, alert_defaults=config.alert_defaults,
-                alert_per_desk=per_desk, on_bar_close=self._bar_closed)
+                engine_state, params, alert_defaults=limits.defaults,
+                alert_per_desk=dict(limits.per_desk), on_bar_close=self._bar_closed)
         count = len(config.source_kinds)
         positions = positions or [SourcePosition(0, ())] * count
         if len(positions) != count:
@@ -293,6 +316,9 @@ class EngineHost:
             self._alerts.extend(self.monitor.observe(frame))
 
     def _bar_closed(self, boundary_ms: int) -> None:
+        if self._pending_alert_config is not None:  # before the bar's frames are judged
+            self._use_alert_config(self._pending_alert_config)
+            self._pending_alert_config = None
         params = self.config.params
         for timeframe in params.timeframes:
             symbols, rho = self.engine.correlation_snapshot(timeframe)
@@ -300,13 +326,52 @@ class EngineHost:
                 ts_ms=boundary_ms, timeframe=timeframe,
                 params_hash=params.params_hash(timeframe), symbols=symbols, rho=rho.tolist()))
 
+    # -- alert configuration -----------------------------------------------------------------
+
+    @property
+    def alert_config(self) -> bytes:
+        """The newest alert configuration this host knows (TOML bytes): staged, waiting
+        or in effect; the caller compares its file against it."""
+        if self._staged_alert_config is not None:
+            return self._staged_alert_config
+        if self._pending_alert_config is not None:
+            return self._pending_alert_config
+        return self._alert_config
+
+    def stage_alert_config(self, content: bytes) -> None:
+        """Make ``content`` (an alert configuration's TOML bytes) part of the applied
+        order: the next epoch record carries it, and it takes effect at the next bar
+        boundary (at once while the engine has seen nothing: no frame was judged yet).
+
+        Only between an epoch's cut and the next :meth:`step` (ValueError otherwise).
+        Raises AlertConfigError when ``content`` is not a valid configuration.
+        """
+        if self._applied or self._frames:
+            raise ValueError("stage an alert configuration only right after cut_epoch")
+        self._parsed(content)  # refused here, not at a bar boundary
+        self._staged_alert_config = content
+        if not self.engine.market.symbols and not self.engine.book.accounts:
+            self._use_alert_config(content)
+            self._pending_alert_config = None
+        else:
+            self._pending_alert_config = content
+
+    def _use_alert_config(self, content: bytes) -> None:
+        limits = self._parsed(content)
+        self.monitor.defaults, self.monitor.per_desk = limits.defaults, dict(limits.per_desk)
+        self._alert_config = content
+
+    def _parsed(self, content: bytes) -> AlertConfig:
+        return parse_alert_config(content, self.config.params.timeframes)
+
     # -- output ------------------------------------------------------------------------------
 
     def cut_epoch(self, *, checkpoint: bool = False) -> EpochOutput:
         """Close the open epoch: its record (applied order, resume positions), its outputs
         and, when ``checkpoint``, the state after it. The next epoch starts empty."""
         epoch = make_epoch(self.next_epoch, self.sequencer.watermark_ms, self._applied,
-                           self.sequencer.positions())
+                           self.sequencer.positions(), self._staged_alert_config)
+        self._staged_alert_config = None
         frames, alerts, correlations = self._frames, self._alerts, self._correlations
         dead_letters, released_by_ms = self._dead_letters, self._released_by_ms
         self.next_epoch += 1
@@ -329,7 +394,8 @@ class EngineHost:
             sources=[_SavedSource(p.resume_offset, list(p.done_ahead)) for p in positions],
             applied_ts=[_SavedAppliedTs(topic, key, ts_ms)
                         for (topic, key), ts_ms in self.sequencer.applied_ts_by_key.items()],
-            engine=export_state(self.engine, self.monitor)))
+            engine=export_state(self.engine, self.monitor),
+            alert_config=self._alert_config, pending_alert_config=self._pending_alert_config))
 
     def seek_offsets(self) -> list[int]:
         """Per source, the offset to read from next (the sequencer's resume offsets)."""
@@ -364,7 +430,11 @@ class EngineHost:
         host = cls(config, engine_state=None if saved is None else saved.engine,
                    next_epoch=last_number + 1, positions=positions,
                    applied_ts_by_key=None if saved is None else {
-                       (item.topic, item.key): item.ts_ms for item in saved.applied_ts})
+                       (item.topic, item.key): item.ts_ms for item in saved.applied_ts},
+                   alert_config=None if saved is None else (saved.alert_config,
+                                                            saved.pending_alert_config))
+        if epochs:  # they carry the configurations they staged, the first one's included
+            host._staged_alert_config = None
         by_offset = {index: {record.offset: record for record in records}
                      for index, records in records_by_source.items()}
         replayed = [host._reapply(epoch, by_offset) for epoch in epochs]
@@ -378,6 +448,13 @@ class EngineHost:
             records = by_offset.get(source.source_index, {})
             needed[source.source_index] = [records[offset] for offset in source.offsets()
                                             if offset in records]
+        if epoch.alert_config is not None:
+            try:
+                self.stage_alert_config(epoch.alert_config)
+            except AlertConfigError as error:
+                raise HostError(f"epoch {epoch.epoch}: its alert configuration no longer "
+                                f"reads ({error.lines[0]}); start afresh") from error
+            self._staged_alert_config = None  # already in the committed record
         kinds = self.config.source_kinds
         for raw in replay_order(epoch, needed):
             try:

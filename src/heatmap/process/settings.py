@@ -3,10 +3,13 @@ variables; Kafka itself is the shared :class:`heatmap.settings.kafka.KafkaSettin
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from heatmap.engine.params import EngineParams, parse_duration_s
+from heatmap.process.alert_config import AlertConfig, AlertConfigError, parse_alert_config
 from heatmap.settings.kafka import KafkaSettings
 
 # Kafka brokers refuse shorter consumer-group sessions (group.min.session.timeout.ms,
@@ -72,6 +75,11 @@ class ProcessSettings(BaseSettings):
         one active engine per name.
     log_level : str
         ``HEAT_LOG_LEVEL``.
+    alert_config : Path or None
+        ``HEAT_ALERT_CONFIG``: alert thresholds per desk and the timeframes that alert,
+        a TOML file (docs/alerts.md), checked at start; the active engine reads it
+        again every second and applies a changed, valid file from the next bar
+        boundary. Unset: the built-in thresholds for every desk.
     """
 
     model_config = SettingsConfigDict(env_prefix="HEAT_", frozen=True, extra="ignore")
@@ -95,6 +103,7 @@ class ProcessSettings(BaseSettings):
     health_max_delay_s: float = Field(default=10.0, gt=0)
     engine_name: str = Field(default="engine", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     log_level: str = "INFO"
+    alert_config: Path | None = None
 
     @field_validator("session_timeout_s")
     @classmethod
@@ -136,6 +145,23 @@ class ProcessSettings(BaseSettings):
     def transactional_id(self) -> str:
         """Fixed per engine: a new owner's producer fences the previous one."""
         return self.app_id
+
+    def alert_thresholds(self) -> AlertConfig:
+        """The alert configuration ``HEAT_ALERT_CONFIG`` names, read now (the built-in
+        thresholds when unset). Raises AlertConfigError, one line per problem."""
+        return parse_alert_config(self.alert_config_bytes(), self.engine_params().timeframes,
+                                  str(self.alert_config))
+
+    def alert_config_bytes(self) -> bytes:
+        """The bytes of the ``HEAT_ALERT_CONFIG`` file now (empty when unset: the built-in
+        thresholds). Raises AlertConfigError when it cannot be read."""
+        if self.alert_config is None:
+            return b""
+        try:
+            return self.alert_config.read_bytes()
+        except OSError as error:
+            raise AlertConfigError([f"{self.alert_config}: cannot read the alert "
+                                    f"configuration ({error.strerror or error})"]) from error
 
     def engine_params(self) -> EngineParams:
         """The engine parameters: bar interval and timeframes from here, the rest defaults."""

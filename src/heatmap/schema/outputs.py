@@ -82,7 +82,13 @@ AlertState = Literal["firing", "resolved"]
 
 
 class Alert(msgspec.Struct, kw_only=True):
-    """An alert transition (``alerts``)."""
+    """An alert transition (``alerts``).
+
+    ``threshold`` is the level that fired (reported again on resolve);
+    ``warning_threshold`` and ``critical_threshold`` are the levels of the kind
+    configured for the book's desk when the transition happened (null for a level the
+    kind does not have, and in alerts written before they were carried).
+    """
 
     ts: str
     account: str | None
@@ -95,6 +101,8 @@ class Alert(msgspec.Struct, kw_only=True):
     value: float | None
     threshold: float
     message: str
+    warning_threshold: float | None = None
+    critical_threshold: float | None = None
 
 
 class CorrelationSnapshot(msgspec.Struct, frozen=True, kw_only=True):

@@ -35,6 +35,7 @@ import numpy as np
 from heatmap.engine.alerts import AlertThresholds
 from heatmap.engine.book import PositionBook
 from heatmap.engine.engine import HeatEngine
+from heatmap.engine.identity import ClusterIdentities
 from heatmap.engine.market_view import MarketView, capture_market
 from heatmap.engine.params import EngineParams
 from heatmap.engine.whatif import Target, WhatIfError, book_frame, target, what_if
@@ -103,6 +104,7 @@ class _Copies:
     thresholds: Callable[[str | None], AlertThresholds]
     market: MarketView | None = None
     book: PositionBook | None = None
+    identities: ClusterIdentities | None = None  # cluster names of the latest frames
     # Before frames already computed on these copies, per (kind, book, timeframe).
     before: dict[FrameKey, Frame] = field(default_factory=dict)
 
@@ -193,6 +195,8 @@ class LiveView:
         if copies.book is None or copies.book.version != engine.book.version:
             copies.book = engine.book.copy()
             copies.before = {}
+        # Frames emitted in the step may have renamed clusters (a shallow dict copy).
+        copies.identities = engine.clusters.copy()
 
     def stopped(self) -> None:
         """The engine run ended: what-if stops; the last committed frames stay readable
@@ -289,7 +293,8 @@ class LiveView:
         before = copies.before.get(key)
         if before is None:
             before = copies.before[key] = book_frame(book, chosen, market, params, timeframe,
-                                                     ts_ms)
+                                                     ts_ms, copies.identities)
         return what_if(market, book, params, account=request.account, desk=request.desk,
                        timeframe=timeframe, orders=request.orders, ts_ms=ts_ms,
-                       thresholds=copies.thresholds(chosen.desk), before=before)
+                       thresholds=copies.thresholds(chosen.desk), before=before,
+                       identities=copies.identities)

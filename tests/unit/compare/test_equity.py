@@ -27,6 +27,7 @@ import pytest
 
 from heatmap.compare.equity import MarkToMarket, equity_for_leverage
 from heatmap.compare.run import CompareSettings, compare
+from heatmap.engine.alerts import AlertThresholds
 from heatmap.engine.params import EngineParams
 from heatmap.schema import Account, Position, Price
 
@@ -116,3 +117,25 @@ def test_two_asset_book_is_liquidated_as_computed_by_hand() -> None:
     # Correlations are still warming up: every position is its own cluster.
     assert drawdown.heat_before is not None
     assert drawdown.heat_before.top_cluster in ("A", "B")
+
+
+def test_a_books_desk_thresholds_judge_its_alerts() -> None:
+    """Each book is judged with its desk's thresholds: raised for desk "calm" only, its
+    book has no critical concentration time while the other book keeps it."""
+    desks = [Account(account="book", ts=_at(0), equity=100.0, maintenance_rate=0.05,
+                     desk="calm"),
+             Account(account="other", ts=_at(0), equity=100.0, maintenance_rate=0.05,
+                     desk="busy")]
+    other = [Position(account="other", symbol=p.symbol, ts=p.ts, qty=p.qty)
+             for p in EVENTS if isinstance(p, Position) and p.ts == _at(0)]
+    events = [*EVENTS[:2], *desks, *EVENTS[3:5], *other, *EVENTS[5:]]
+    params = EngineParams(bar_interval_s=60, timeframes={"1h": 3600})
+    plain = {s.result.book: s.result for s in compare(events, CompareSettings(
+        params=params)).series}
+    raised = AlertThresholds(cluster_concentration_warning=50.0,
+                             cluster_concentration_critical=60.0)
+    judged = {s.result.book: s.result for s in compare(events, CompareSettings(
+        params=params, alert_per_desk={"calm": raised})).series}
+    assert plain["book"].critical_concentration_hours > 0
+    assert judged["book"].critical_concentration_hours == 0
+    assert judged["other"] == plain["other"]

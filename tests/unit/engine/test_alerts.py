@@ -102,3 +102,29 @@ def test_regime_break() -> None:
               for a in monitor.observe(_frame(n, regime=value))]
     assert [(a.kind, a.state) for a in alerts] == [("regime_break", "firing"),
                                                     ("regime_break", "resolved")]
+
+
+def test_alerts_carry_the_levels_of_their_desk() -> None:
+    tight = AlertThresholds(cluster_concentration_warning=0.1,
+                            cluster_concentration_critical=0.15)
+    monitor = AlertMonitor(per_desk={"alpha": tight})
+    alerts = [a for n in range(3) for desk in ("alpha", "beta")
+              for a in monitor.observe(_frame(n, concentration=0.22, desk=desk,
+                                              account=desk))]
+    levels = {(a.desk, a.severity): (a.warning_threshold, a.critical_threshold) for a in alerts}
+    assert levels == {("alpha", "critical"): (0.1, 0.15), ("beta", "warning"): (0.2, 0.25)}
+    [regime] = [a for n in range(3) for a in monitor.observe(_frame(n, regime=0.5))]
+    assert (regime.warning_threshold, regime.critical_threshold) == (0.3, None)
+
+
+def test_only_the_configured_timeframes_alert() -> None:
+    monitor = AlertMonitor(AlertThresholds(timeframes=("4h",)))
+    assert [a for n in range(5) for a in monitor.observe(_frame(n, concentration=0.3))] == []
+    # A machine of a timeframe that stops alerting resolves on its next frame.
+    monitor = AlertMonitor(per_desk={"d1": AlertThresholds(timeframes=("1h",))})
+    fired = [a for n in range(3)
+             for a in monitor.observe(_frame(n, concentration=0.3, desk="d1"))]
+    assert [a.state for a in fired] == ["firing"]
+    monitor.per_desk = {"d1": AlertThresholds(timeframes=("4h",))}
+    [resolved] = monitor.observe(_frame(3, concentration=0.3, desk="d1"))
+    assert (resolved.state, resolved.value) == ("resolved", None)

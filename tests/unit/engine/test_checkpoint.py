@@ -257,7 +257,7 @@ def test_every_attribute_is_saved_or_derived() -> None:
     expected = {
         HeatEngine: {"params", "on_bar_close", "market", "book", "_pending", "_due",
                      "_next_sequence", "_last_change_frame_ms", "_min_change_gap_ms",
-                     "_last_price_ms", "_echo"},
+                     "_last_price_ms", "_echo", "clusters"},
         MarketState: {"params", "bar_ms", "slots", "symbols", "last_price", "last_price_ms",
                       "prev_close", "estimators", "next_boundary_ms", "last_boundary_ms",
                       "_correlation_cache"},
@@ -281,10 +281,10 @@ def test_format_fields_are_pinned_to_the_version() -> None:
     """Changing a saved struct without bumping FORMAT_VERSION fails here."""
     structs = {name: getattr(checkpoint, name).__struct_fields__ for name in dir(checkpoint)
                if name.startswith("Saved") or name in ("EngineCheckpoint", "PackedArray")}
-    assert FORMAT_VERSION == 1, "a new version: pin its fields below"
+    assert FORMAT_VERSION == 2, "a new version: pin its fields below"
     assert structs == {
         "EngineCheckpoint": ("format", "format_version", "params_hash", "params", "market",
-                             "book", "scheduler", "alerts"),
+                             "book", "scheduler", "clusters", "alerts"),
         "PackedArray": ("dtype", "shape", "data"),
         "SavedEwma": ("size", "uniform", "mean", "cov", "var", "weight", "started", "count"),
         "SavedMarket": ("symbols", "last_price", "last_price_ms", "prev_close",
@@ -298,6 +298,8 @@ def test_format_fields_are_pinned_to_the_version() -> None:
         "SavedScheduler": ("pending", "next_sequence", "last_change_frames", "last_price_ms"),
         "SavedMachine": ("kind", "subject", "level", "streak", "severity", "threshold"),
         "SavedAlertBook": ("book_kind", "book", "timeframe", "machines"),
+        "SavedCluster": ("name", "members", "exposure"),
+        "SavedClusterBook": ("account", "desk", "timeframe", "clusters"),
     }
 
 

@@ -141,14 +141,23 @@ def test_about_one_byte_per_event() -> None:
 
 
 def test_another_format_version_is_refused_with_a_clear_error() -> None:
-    future = msgspec.msgpack.encode({"format_version": 2, "epoch": 1, "something": "new"})
-    with pytest.raises(EpochError, match="epoch record format version 2 is not the supported "
-                                         "version 1"):
+    future = msgspec.msgpack.encode({"format_version": 99, "epoch": 1, "something": "new"})
+    with pytest.raises(EpochError, match="epoch record format version 99 is not the "
+                                         "supported version 2"):
         decode_epoch(future)
     with pytest.raises(EpochError, match="not an epoch record"):
         decode_epoch(b"\x93\x01\x02\x03")
     with pytest.raises(EpochError, match="not an epoch record"):
         decode_epoch(b"{}")
+
+
+def test_a_version_1_record_reads_as_an_epoch_without_alert_configuration() -> None:
+    older = msgspec.msgpack.encode({"format_version": 1, "epoch": 3, "watermark_ms": 7,
+                                    "order": [0], "sources": [[0, [10, 1], 11, []]]})
+    epoch = decode_epoch(older)
+    assert (epoch.epoch, epoch.order, epoch.alert_config) == (3, [0], None)
+    staged = make_epoch(4, 8, [], [SourcePosition(11, ())], alert_config=b"[defaults]\n")
+    assert decode_epoch(encode_epoch(staged)).alert_config == b"[defaults]\n"
 
 
 def test_an_order_that_does_not_match_the_runs_is_refused() -> None:

@@ -16,8 +16,10 @@ PROCESS_DIR = Path(heatmap.process.__file__).parent
 PURE_FILES = [PROCESS_DIR / "sequencer.py", PROCESS_DIR / "epochs.py", PROCESS_DIR / "host.py"]
 ALLOWED_ROOTS = {"__future__", "collections", "dataclasses", "heapq", "math", "types", "typing",
                  "msgspec", "heatmap"}
+# The alert configuration parser turns a file's bytes into thresholds (tomllib, pydantic):
+# the host re-parses the bytes an epoch recorded, without reading any file.
 ALLOWED_HEATMAP = ("heatmap.schema", "heatmap.sources.csv_files", "heatmap.process.sequencer",
-                   "heatmap.process.epochs", "heatmap.engine")
+                   "heatmap.process.epochs", "heatmap.engine", "heatmap.process.alert_config")
 SERVICE_LIBRARIES = {"kafka", "aiokafka", "faust", "mode", "asyncio", "psycopg",
                      "pydantic_settings", "prometheus_client"}
 

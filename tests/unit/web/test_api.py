@@ -141,8 +141,10 @@ def test_alerts_are_the_firing_ones_of_the_book_as_spec_json() -> None:
         assert status == 200
         assert body == [json.loads(msgspec.json.encode(stale)),
                         json.loads(msgspec.json.encode(concentration))]
+        # SPEC's fields, and the levels of the book's desk the alert was judged by.
         assert set(body[0]) == {"ts", "account", "desk", "timeframe", "kind", "subject",
-                                "severity", "state", "value", "threshold", "message"}
+                                "severity", "state", "value", "threshold", "message",
+                                "warning_threshold", "critical_threshold"}
         assert [a["kind"] for a in (await firing(desk="d1", timeframe="1h"))[1]] == [
             "regime_break"]
         assert await firing(account="a1", timeframe="10m") == (200, [])
