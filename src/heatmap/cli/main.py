@@ -13,8 +13,8 @@ from heatmap.cli import (
     sink,
     snapshot,
     stack,
-    topics,
     token,
+    topics,
     whatif,
 )
 from heatmap.cli.errors import HeatTyper
