@@ -130,17 +130,21 @@ def test_live_page_and_frames_answer_through_the_published_port(compose: Compose
     assert health is not None
     # Each replica advertises its own container, not the address it listens on.
     assert health["url"] == f"http://{compose.hostname(active)}:9402"
-    books = wait_until(lambda: http_get(f"http://127.0.0.1:{active_port}/v1/books"
-                                        ).json()["accounts"], 120, interval_s=1)
+    token = compose.create_token("deploy-test")
+    refused = http_get(f"http://127.0.0.1:{active_port}/v1/books")
+    assert refused.status == 401
+    books = wait_until(lambda: http_get(f"http://127.0.0.1:{active_port}/v1/books",
+                                        token=token).json().get("accounts"), 120, interval_s=1)
     book = books[0]["account"]
     query = {"account": book, "timeframe": "1h"}
-    latest = http_get(f"http://127.0.0.1:{active_port}/v1/frames/latest", query)
+    latest = http_get(f"http://127.0.0.1:{active_port}/v1/frames/latest", query, token=token)
     assert latest.status == 200 and latest.json()["account"] == book
     page = http_get(f"http://127.0.0.1:{active_port}/live")
     assert page.status == 200 and "text/html" in page.headers["content-type"]
     for standby in standbys:
         redirected = http_get(
-            f"http://127.0.0.1:{compose.host_port(standby, 9402)}/v1/frames/latest", query)
+            f"http://127.0.0.1:{compose.host_port(standby, 9402)}/v1/frames/latest", query,
+            token=token)
         assert redirected.status == 307
         assert redirected.headers["location"].startswith(health["url"] + "/v1/frames/latest")
 
