@@ -63,7 +63,7 @@ def leader_of(stack: ComposeStack, topic: str) -> int:
     admin = KafkaAdminClient(**host_kafka(stack).kafka_python())
     try:
         (described,) = admin.describe_topics([topic])
-        return int(described["partitions"][0]["leader"])
+        return int(described["partitions"][0]["leader_id"])
     finally:
         admin.close()
 

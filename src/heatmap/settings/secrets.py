@@ -8,8 +8,11 @@ from pydantic import SecretStr
 
 
 def secret_value(value: SecretStr | None, path: Path | None) -> str | None:
-    """A secret from its variable, else from the file its ``*_FILE`` variable names."""
-    if value is not None:
+    """A secret from its variable, else from the file its ``*_FILE`` variable names.
+
+    An empty variable counts as unset, so a deployment can switch a service from a
+    variable to a file (compose cannot remove a variable a base file sets)."""
+    if value is not None and value.get_secret_value():
         return value.get_secret_value()
     if path is not None:
         return path.read_text().strip()

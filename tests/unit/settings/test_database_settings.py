@@ -57,6 +57,14 @@ def test_a_url_variable_wins_over_its_file(clean_env: pytest.MonkeyPatch,
     assert DatabaseSettings().admin_url() == "postgresql://a:b@from-env/heat"
 
 
+def test_an_empty_url_variable_leaves_the_file(clean_env: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    (tmp_path / "writer").write_text("postgresql://heat_writer:from-file@db/heat\n")
+    clean_env.setenv("HEAT_WRITER_URL", "")
+    clean_env.setenv("HEAT_WRITER_URL_FILE", str(tmp_path / "writer"))
+    assert DatabaseSettings().role_url(WRITER_ROLE) == "postgresql://heat_writer:from-file@db/heat"
+
+
 def test_role_urls_derive_from_an_admin_url_file(clean_env: pytest.MonkeyPatch,
                                                  tmp_path: Path) -> None:
     clean_env.setenv("HEAT_DATABASE_URL_FILE", str(_secret_file(
