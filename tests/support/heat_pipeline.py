@@ -96,11 +96,13 @@ def replay_to_db(inputs: RecordedInputs, settings: Any, bootstrap: str) -> None:
                     "--to-db"], env=env, check=True, capture_output=True, timeout=600)
 
 
-def ingest(inputs: RecordedInputs, topics: Topics, bootstrap: str, log_path: Path
-           ) -> HeatService:
-    """``heat ingest replay --speed 0`` of ``inputs`` (running; wait on its process)."""
+def ingest(inputs: RecordedInputs, topics: Topics, bootstrap: str, log_path: Path,
+           speed: float = 0) -> HeatService:
+    """``heat ingest replay --speed <speed>`` of ``inputs`` (running; wait on its process);
+    0 sends as fast as possible."""
     env = service_env(bootstrap, prefix_of(topics))
-    return HeatService(["ingest", "replay", *inputs.args(), "--speed", "0"], env, log_path)
+    return HeatService(["ingest", "replay", *inputs.args(), "--speed", f"{speed:g}"], env,
+                       log_path)
 
 
 @dataclass

@@ -287,14 +287,33 @@ def wait_until_ready(connection: KafkaConnection, timeout_s: float, pid: int | N
     raise StackError(f"Kafka at {bootstrap} did not answer within {timeout_s:.0f} s: {last_error}")
 
 
-def ensure_topics(connection: KafkaConnection, specs: list[TopicSpec], create: bool = True
-                  ) -> list[TopicOutcome]:
+def ensure_topics(connection: KafkaConnection, specs: list[TopicSpec], create: bool = True,
+                  ready_timeout_s: float = 30.0) -> list[TopicOutcome]:
     """Create the topics of ``specs`` that do not exist yet (with their partitions,
     replication factor and configs) and check those that do; one outcome per spec.
 
-    With ``create`` False nothing is created (a missing topic is reported as such).
-    Idempotent: a topic created meanwhile by someone else counts as existing.
+    Returns once every topic that exists has a leader for each partition (within
+    ``ready_timeout_s``), so clients can use them at once. With ``create`` False
+    nothing is created (a missing topic is reported as such). Idempotent: a topic
+    created meanwhile by someone else counts as existing. A request that went to a
+    broker that is down is tried again with another one.
     """
+    for attempt in range(_ADMIN_ATTEMPTS):
+        try:
+            return _ensure_topics(connection, specs, create, ready_timeout_s)
+        except (kafka_errors.KafkaConnectionError, kafka_errors.NodeNotReadyError):
+            # kafka-python's admin client sends each request to one broker; a new client
+            # picks again, and the creation is idempotent.
+            if attempt == _ADMIN_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+_ADMIN_ATTEMPTS = 3
+
+
+def _ensure_topics(connection: KafkaConnection, specs: list[TopicSpec], create: bool,
+                   ready_timeout_s: float) -> list[TopicOutcome]:
     admin = admin_client(connection)
     try:
         existing = set(admin.list_topics())
@@ -308,22 +327,27 @@ def ensure_topics(connection: KafkaConnection, specs: list[TopicSpec], create: b
                 raise_errors=False)
             for topic in answer.get("topics", []):
                 error = kafka_errors.for_code(topic.get("error_code", 0))
-                if error is kafka_errors.TopicAlreadyExistsError:
+                if error is kafka_errors.TopicAlreadyExistsError:  # created meanwhile
                     existing.add(topic["name"])
                 elif error is not kafka_errors.NoError:
                     refusals[topic["name"]] = (topic.get("error_message")
                                                or error.__name__).splitlines()[0]
-        described = {topic["name"]: topic for topic in admin.describe_topics(
-            [spec.name for spec in specs if spec.name in existing])} if existing else {}
+        fresh = {spec.name for spec in wanted} - existing if create else set()
+        present = [spec.name for spec in specs
+                   if (spec.name in existing or spec.name in fresh)
+                   and spec.name not in refusals]
+        admin.wait_for_topics(present, timeout_ms=int(ready_timeout_s * 1000))
+        described = {topic["name"]: topic for topic in admin.describe_topics(present)
+                     } if present else {}
     finally:
         admin.close()
     outcomes = []
     for spec in specs:
-        if spec.name in described:
-            outcomes.append(kafka_topics.found(spec, described[spec.name]))
-        elif spec.name in refusals:
+        if spec.name in refusals:
             outcomes.append(kafka_topics.refused(spec, refusals[spec.name]))
-        elif create:
+        elif spec.name in existing:
+            outcomes.append(kafka_topics.found(spec, described[spec.name]))
+        elif spec.name in fresh:
             outcomes.append(kafka_topics.created(spec))
         else:
             outcomes.append(kafka_topics.missing(spec))
