@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from heatmap.settings.kafka import TopicSettings
+from heatmap.stack.kafka_topics import partitions
 from heatmap.stack.services import HEAT, HeatService
 from heatmap.topics import Topics, topic_specs
 from support.heat_pipeline import (
@@ -72,9 +73,9 @@ def test_topics_are_made_with_three_replicas(kafka_cluster: KafkaCluster) -> Non
     first, again = ensure_topics(kafka_cluster, prefix), ensure_topics(kafka_cluster, prefix)
     specs = topic_specs(TopicSettings(prefix=prefix))
     assert first.stdout.splitlines() == [
-        f"created {spec.name}: {spec.partitions} partitions, replication 3" for spec in specs]
+        f"created {spec.name}: {partitions(spec.partitions)}, replication 3" for spec in specs]
     assert again.stdout.splitlines() == [
-        f"exists  {spec.name}: {spec.partitions} partitions, replication 3" for spec in specs]
+        f"exists  {spec.name}: {partitions(spec.partitions)}, replication 3" for spec in specs]
     assert (first.returncode, again.returncode, first.stderr, again.stderr) == (0, 0, "", "")
     for spec in specs:
         for partition in kafka_cluster.partitions(spec.name):
