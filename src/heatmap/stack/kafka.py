@@ -296,20 +296,25 @@ def ensure_topics(connection: KafkaConnection, specs: list[TopicSpec], create: b
     ``ready_timeout_s``), so clients can use them at once. With ``create`` False
     nothing is created (a missing topic is reported as such). Idempotent: a topic
     created meanwhile by someone else counts as existing. A request that went to a
-    broker that is down is tried again with another one.
+    broker that is down is tried again (another broker answers once the cluster has
+    fenced it), until ``ready_timeout_s``.
     """
-    for attempt in range(_ADMIN_ATTEMPTS):
+    deadline_s = time.monotonic() + ready_timeout_s
+    while True:
         try:
             return _ensure_topics(connection, specs, create, ready_timeout_s)
-        except (kafka_errors.KafkaConnectionError, kafka_errors.NodeNotReadyError):
-            # kafka-python's admin client sends each request to one broker; a new client
-            # picks again, and the creation is idempotent.
-            if attempt == _ADMIN_ATTEMPTS - 1:
+        except _BROKER_DOWN:
+            # kafka-python's admin client sends each request to one broker, and until the
+            # cluster fences a dead one its metadata still lists it: a new client picks
+            # again a moment later (creating is idempotent).
+            if time.monotonic() + _RETRY_PAUSE_S > deadline_s:
                 raise
-    raise AssertionError("unreachable")
+            time.sleep(_RETRY_PAUSE_S)
 
 
-_ADMIN_ATTEMPTS = 3
+_BROKER_DOWN = (kafka_errors.KafkaConnectionError, kafka_errors.NodeNotReadyError,
+                kafka_errors.RequestTimedOutError)
+_RETRY_PAUSE_S = 0.5
 
 
 def _ensure_topics(connection: KafkaConnection, specs: list[TopicSpec], create: bool,
