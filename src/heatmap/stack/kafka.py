@@ -1,4 +1,6 @@
-"""A single-node Apache Kafka broker in KRaft mode (combined broker + controller).
+"""A local Apache Kafka node in KRaft mode (combined broker + controller), alone or as
+one of a cluster's nodes (:mod:`heatmap.stack.kafka_cluster`), and the product's topics
+on any Kafka (:func:`ensure_topics`).
 
 The jars come from Maven Central through ``infra/kafka/pom.xml`` and are
 copied into a cache directory once per POM content; the broker then runs as
@@ -172,6 +174,8 @@ class KafkaBrokerConfig:
             "offsets.topic.num.partitions": "10",
             "transaction.state.log.replication.factor": replicas,
             "transaction.state.log.min.isr": in_sync,
+            # A local stack has a handful of transactional producers; fewer partitions
+            # make the first one's start (which creates the topic) quicker.
             "transaction.state.log.num.partitions": "10",
             "share.coordinator.state.topic.replication.factor": replicas,
             "share.coordinator.state.topic.min.isr": in_sync,
