@@ -50,7 +50,7 @@ REPLICATED = {"HEAT_TOPIC_REPLICATION_FACTOR": "3", "HEAT_TOPIC_MIN_INSYNC_REPLI
 INGEST_SPEED = 6000
 # How far the processors let input partitions reorder (HEAT_IDLE_AFTER_MS). On replicated
 # topics a record is readable once the in-sync replicas hold it, and that lags per
-# partition (followers fetch every few hundred ms), so a price can become readable after
+# partition (the followers' next fetches show it), so a price can become readable after
 # later prices of other partitions: with the default 100 ms, 2 runs in 7 applied some
 # out of event-time order and differed from heat replay. A failover delays the killed
 # node's partitions by seconds more (it is fenced after 3 s).
