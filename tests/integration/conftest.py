@@ -67,6 +67,20 @@ def local_stack(stack_topic_settings: TopicSettings) -> Iterator[LocalStack]:
         stack.down(purge=True)
 
 
+@pytest.fixture(scope="module")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Three KRaft nodes (broker and controller each) on 127.0.0.2, .3 and .4 for the
+    tests of one module; the session's single broker serves the others."""
+    from support.kafka_cluster import KafkaCluster
+
+    cluster = KafkaCluster(tmp_path_factory.mktemp("kafka-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
 @pytest.fixture(scope="session")
 def stack(local_stack: LocalStack) -> StackState:
     state = local_stack.load_state()

@@ -4,6 +4,7 @@ replay``, ``heat process`` and ``heat sink`` as child processes, and the databas
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -98,11 +99,13 @@ def replay_to_db(inputs: RecordedInputs, settings: Any, bootstrap: str) -> None:
                     "--to-db"], env=env, check=True, capture_output=True, timeout=600)
 
 
-def ingest(inputs: RecordedInputs, topics: Topics, bootstrap: str, log_path: Path
-           ) -> HeatService:
-    """``heat ingest replay --speed 0`` of ``inputs`` (running; wait on its process)."""
+def ingest(inputs: RecordedInputs, topics: Topics, bootstrap: str, log_path: Path,
+           speed: float = 0) -> HeatService:
+    """``heat ingest replay --speed <speed>`` of ``inputs`` (running; wait on its process);
+    0 sends as fast as possible."""
     env = service_env(bootstrap, prefix_of(topics))
-    return HeatService(["ingest", "replay", *inputs.args(), "--speed", "0"], env, log_path)
+    return HeatService(["ingest", "replay", *inputs.args(), "--speed", f"{speed:g}"], env,
+                       log_path)
 
 
 @dataclass
@@ -206,11 +209,18 @@ def row_differences(got: dict[str, list[tuple[Any, ...]]],
     for table, rows in expected.items():
         if got[table] == rows:
             continue
-        extra = sorted(set(got[table]) - set(rows), key=repr)[:shown]
-        missing = sorted(set(rows) - set(got[table]), key=repr)[:shown]
+        stored, replayed = set(map(_hashable, got[table])), set(map(_hashable, rows))
+        extra = sorted(stored - replayed, key=repr)[:shown]
+        missing = sorted(replayed - stored, key=repr)[:shown]
         parts.append(f"{table}: only stored by the pipeline {extra}; "
                      f"only by heat replay {missing}")
     return "; ".join(parts) or "every table equal"
+
+
+def _hashable(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The row with its JSON columns (dicts, lists) as text, so rows can be in a set."""
+    return tuple(json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+                 for value in row)
 
 
 def assert_same_rows(got: dict[str, list[tuple[Any, ...]]],

@@ -1,4 +1,6 @@
-"""A single-node Apache Kafka broker in KRaft mode (combined broker + controller).
+"""A local Apache Kafka node in KRaft mode (combined broker + controller), alone or as
+one of a cluster's nodes (:mod:`heatmap.stack.kafka_cluster`), and the product's topics
+on any Kafka (:func:`ensure_topics`).
 
 The jars come from Maven Central through ``infra/kafka/pom.xml`` and are
 copied into a cache directory once per POM content; the broker then runs as
@@ -172,6 +174,8 @@ class KafkaBrokerConfig:
             "offsets.topic.num.partitions": "10",
             "transaction.state.log.replication.factor": replicas,
             "transaction.state.log.min.isr": in_sync,
+            # A local stack has a handful of transactional producers; fewer partitions
+            # make the first one's start (which creates the topic) quicker.
             "transaction.state.log.num.partitions": "10",
             "share.coordinator.state.topic.replication.factor": replicas,
             "share.coordinator.state.topic.min.isr": in_sync,
@@ -287,14 +291,38 @@ def wait_until_ready(connection: KafkaConnection, timeout_s: float, pid: int | N
     raise StackError(f"Kafka at {bootstrap} did not answer within {timeout_s:.0f} s: {last_error}")
 
 
-def ensure_topics(connection: KafkaConnection, specs: list[TopicSpec], create: bool = True
-                  ) -> list[TopicOutcome]:
+def ensure_topics(connection: KafkaConnection, specs: list[TopicSpec], create: bool = True,
+                  ready_timeout_s: float = 30.0) -> list[TopicOutcome]:
     """Create the topics of ``specs`` that do not exist yet (with their partitions,
     replication factor and configs) and check those that do; one outcome per spec.
 
-    With ``create`` False nothing is created (a missing topic is reported as such).
-    Idempotent: a topic created meanwhile by someone else counts as existing.
+    Returns once every topic that exists has a leader for each partition (within
+    ``ready_timeout_s``), so clients can use them at once. With ``create`` False
+    nothing is created (a missing topic is reported as such). Idempotent: a topic
+    created meanwhile by someone else counts as existing. A request that went to a
+    broker that is down is tried again (another broker answers once the cluster has
+    fenced it), until ``ready_timeout_s``.
     """
+    deadline_s = time.monotonic() + ready_timeout_s
+    while True:
+        try:
+            return _ensure_topics(connection, specs, create, ready_timeout_s)
+        except _BROKER_DOWN:
+            # kafka-python's admin client sends each request to one broker, and until the
+            # cluster fences a dead one its metadata still lists it: a new client picks
+            # again a moment later (creating is idempotent).
+            if time.monotonic() + _RETRY_PAUSE_S > deadline_s:
+                raise
+            time.sleep(_RETRY_PAUSE_S)
+
+
+_BROKER_DOWN = (kafka_errors.KafkaConnectionError, kafka_errors.NodeNotReadyError,
+                kafka_errors.RequestTimedOutError)
+_RETRY_PAUSE_S = 0.5
+
+
+def _ensure_topics(connection: KafkaConnection, specs: list[TopicSpec], create: bool,
+                   ready_timeout_s: float) -> list[TopicOutcome]:
     admin = admin_client(connection)
     try:
         existing = set(admin.list_topics())
@@ -308,22 +336,27 @@ def ensure_topics(connection: KafkaConnection, specs: list[TopicSpec], create: b
                 raise_errors=False)
             for topic in answer.get("topics", []):
                 error = kafka_errors.for_code(topic.get("error_code", 0))
-                if error is kafka_errors.TopicAlreadyExistsError:
+                if error is kafka_errors.TopicAlreadyExistsError:  # created meanwhile
                     existing.add(topic["name"])
                 elif error is not kafka_errors.NoError:
                     refusals[topic["name"]] = (topic.get("error_message")
                                                or error.__name__).splitlines()[0]
-        described = {topic["name"]: topic for topic in admin.describe_topics(
-            [spec.name for spec in specs if spec.name in existing])} if existing else {}
+        fresh = {spec.name for spec in wanted} - existing if create else set()
+        present = [spec.name for spec in specs
+                   if (spec.name in existing or spec.name in fresh)
+                   and spec.name not in refusals]
+        admin.wait_for_topics(present, timeout_ms=int(ready_timeout_s * 1000))
+        described = {topic["name"]: topic for topic in admin.describe_topics(present)
+                     } if present else {}
     finally:
         admin.close()
     outcomes = []
     for spec in specs:
-        if spec.name in described:
-            outcomes.append(kafka_topics.found(spec, described[spec.name]))
-        elif spec.name in refusals:
+        if spec.name in refusals:
             outcomes.append(kafka_topics.refused(spec, refusals[spec.name]))
-        elif create:
+        elif spec.name in existing:
+            outcomes.append(kafka_topics.found(spec, described[spec.name]))
+        elif spec.name in fresh:
             outcomes.append(kafka_topics.created(spec))
         else:
             outcomes.append(kafka_topics.missing(spec))

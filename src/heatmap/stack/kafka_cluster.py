@@ -120,18 +120,21 @@ def node_pid(config: KafkaClusterConfig, node_id: int) -> int | None:
 def quorum_leader(config: KafkaClusterConfig) -> int | None:
     """The node id of the metadata quorum's leader, as the nodes last recorded it.
 
-    Each controller writes the leader it knows, with the leader's epoch, to its
-    ``quorum-state`` file; the highest epoch is the newest knowledge. None before
-    any election.
+    Each controller writes the epoch it is in, and the leader of that epoch once it
+    knows it, to its ``quorum-state`` file. The newest epoch any node recorded is the
+    current one; None while no node knows its leader (before the first election, or
+    while one runs).
     """
-    best: tuple[int, int] | None = None
+    recorded: list[tuple[int, int]] = []  # (epoch, leader id or -1)
     for node in config.nodes():
         path = node.home / "data" / "__cluster_metadata-0" / "quorum-state"
         try:
             state = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        leader, epoch = int(state.get("leaderId", -1)), int(state.get("leaderEpoch", -1))
-        if leader > 0 and (best is None or epoch > best[1]):
-            best = (leader, epoch)
-    return None if best is None else best[0]
+        recorded.append((int(state.get("leaderEpoch", -1)), int(state.get("leaderId", -1))))
+    if not recorded:
+        return None
+    newest = max(epoch for epoch, _ in recorded)
+    leaders = {leader for epoch, leader in recorded if epoch == newest and leader > 0}
+    return leaders.pop() if len(leaders) == 1 else None

@@ -44,9 +44,14 @@ class TopicOutcome:
 
     def line(self) -> str:
         """One line for people: ``exists  heat.prices: 6 partitions, replication 3``."""
-        shape = f"{self.partitions} partitions, replication {self.replication_factor}"
+        shape = f"{partitions(self.partitions)}, replication {self.replication_factor}"
         text = f"{self.outcome:<8}{self.name}: {shape}"
         return f"{text} ({self.detail})" if self.detail else text
+
+
+def partitions(count: int) -> str:
+    """``1 partition``, ``6 partitions``."""
+    return f"{count} partition" if count == 1 else f"{count} partitions"
 
 
 def found(spec: TopicSpec, described: dict[str, Any]) -> TopicOutcome:
@@ -56,16 +61,16 @@ def found(spec: TopicSpec, described: dict[str, Any]) -> TopicOutcome:
     keys still map to one partition each); fewer, or another replication factor, is
     reported.
     """
-    partitions = described.get("partitions") or []
-    replicas = max((len(partition.get("replica_nodes") or ()) for partition in partitions),
+    found_partitions = described.get("partitions") or []
+    replicas = max((len(partition.get("replica_nodes") or ()) for partition in found_partitions),
                    default=0)
     differences = []
-    if len(partitions) < spec.partitions:
-        differences.append(f"configured {spec.partitions} partitions")
+    if len(found_partitions) < spec.partitions:
+        differences.append(f"configured {partitions(spec.partitions)}")
     if replicas != spec.replication_factor:
         differences.append(f"configured replication {spec.replication_factor}")
-    return TopicOutcome(spec.name, "differs" if differences else "exists", len(partitions),
-                        replicas, "; ".join(differences))
+    return TopicOutcome(spec.name, "differs" if differences else "exists",
+                        len(found_partitions), replicas, "; ".join(differences))
 
 
 def created(spec: TopicSpec) -> TopicOutcome:
@@ -74,7 +79,7 @@ def created(spec: TopicSpec) -> TopicOutcome:
 
 def missing(spec: TopicSpec) -> TopicOutcome:
     return TopicOutcome(spec.name, "missing", 0, 0,
-                        f"configured {spec.partitions} partitions, "
+                        f"configured {partitions(spec.partitions)}, "
                         f"replication {spec.replication_factor}")
 
 

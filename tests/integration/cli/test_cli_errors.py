@@ -58,6 +58,11 @@ CASES: dict[str, Case] = {
         unset=("HEAT_DATABASE_URL",)),
     "stack up, state dir under a file": Case(
         ("stack", "up"), "check the path", env={"HEAT_STATE_DIR": "/etc/hostname/heat"}),
+    # heat topics
+    "topics ensure, Kafka down": Case(("topics", "ensure"), "HEAT_KAFKA_BOOTSTRAP"),
+    "topics ensure, more in-sync replicas than replicas": Case(
+        ("topics", "ensure"), "HEAT_TOPIC_MIN_INSYNC_REPLICAS",
+        env={"HEAT_TOPIC_MIN_INSYNC_REPLICAS": "2"}, exit_code=2),
     "stack up, bad port setting": Case(
         ("stack", "up"), "HEAT_KAFKA_PORT", env={"HEAT_KAFKA_PORT": "ninety"}, exit_code=2),
     # heat db

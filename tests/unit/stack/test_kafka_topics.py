@@ -30,6 +30,8 @@ def test_fewer_partitions_or_another_replication_differs() -> None:
     both = found(SPEC, described(1, 1))
     assert both.detail == "configured 6 partitions; configured replication 3"
     assert found(SPEC, described(6, 5)).outcome == "differs"
+    assert found(SPEC, described(1, 3)).line() == ("differs heat.prices: 1 partition, "
+                                                   "replication 3 (configured 6 partitions)")
 
 
 def test_created_missing_and_refused_topics() -> None:

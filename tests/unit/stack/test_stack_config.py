@@ -1,8 +1,14 @@
+import json
 import subprocess
 from pathlib import Path
 
 from heatmap.stack.kafka import KafkaBrokerConfig, pom_path
-from heatmap.stack.kafka_cluster import KafkaClusterConfig
+from heatmap.stack.kafka_cluster import (
+    KafkaClusterConfig,
+    can_bind,
+    free_cluster_ports,
+    quorum_leader,
+)
 from heatmap.stack.local import StackState, _is_external, _redact
 from heatmap.stack.postgres import cluster_root
 
@@ -81,3 +87,27 @@ def test_a_single_broker_keeps_one_replica_of_everything(tmp_path: Path) -> None
     assert properties["node.id"] == "1"
     assert properties["transaction.state.log.min.isr"] == "1"
     assert properties["min.insync.replicas"] == "1"
+
+
+def test_the_quorum_leader_is_the_one_of_the_newest_epoch(tmp_path: Path) -> None:
+    cluster = KafkaClusterConfig(tmp_path, 19092, 19093, 384)
+    assert quorum_leader(cluster) is None  # no election yet
+    states = [node.home / "data" / "__cluster_metadata-0" / "quorum-state"
+              for node in cluster.nodes()]
+
+    def record(*leaders_and_epochs: tuple[int, int]) -> int | None:
+        for state, (leader, epoch) in zip(states, leaders_and_epochs, strict=True):
+            state.parent.mkdir(parents=True, exist_ok=True)
+            state.write_text(json.dumps({"leaderId": leader, "leaderEpoch": epoch}))
+        return quorum_leader(cluster)
+
+    assert record((2, 4), (2, 4), (1, 3)) == 2  # node 3 has not heard of epoch 4 yet
+    # Node 3 started an election (epoch 5): no leader is known until it ends.
+    assert record((2, 4), (2, 4), (-1, 5)) is None
+    assert record((3, 5), (2, 4), (3, 5)) == 3
+
+
+def test_cluster_addresses_are_bindable_loopback_addresses() -> None:
+    port, controller_port = free_cluster_ports()
+    assert port != controller_port
+    assert all(can_bind(host, port) for host in ("127.0.0.2", "127.0.0.3", "127.0.0.4"))
