@@ -77,8 +77,11 @@ def report(
                                  help="How far before an event its warning is looked for."),
     as_json: bool = typer.Option(False, "--json", help="The report as JSON on stdout."),
 ) -> None:
-    """Firings per book and day, episode lengths, re-fires, and the lead of critical alerts
-    before the liquidations and near misses `heat compare` finds."""
+    """Alert noise (firings per book-day, episodes, re-fires) and warning lead times.
+
+    With --prices and --positions, also the lead of each book's critical alerts before
+    the liquidations and near misses `heat compare` finds at --leverage.
+    """
     from heatmap.alert_report.build import build_report
     from heatmap.alert_report.table import book_table, kind_table, lead_table, target_lines
 
