@@ -8,7 +8,7 @@ from heatmap.alert_report.events import CompareEvents, Event, scenario_key
 from heatmap.alert_report.lead import LEAD_KINDS, Warning, Warnings
 from heatmap.alert_report.model import AlertsReport, Lead, ReportParams, Targets
 from heatmap.alert_report.noise import noise
-from heatmap.schema import Alert, ms_to_rfc3339
+from heatmap.schema import Alert, ms_to_rfc3339, rfc3339_to_ms
 
 # The targets: firings per book and day (median, most), re-fire share, warning lead.
 MEDIAN_PER_BOOK_DAY = 3.0
@@ -28,14 +28,15 @@ def build_report(alerts: Sequence[Alert], found: CompareEvents | None, *,
     alerts : sequence of Alert
         The recorded books' alert transitions (``heat replay --alerts``).
     found : CompareEvents or None
-        Liquidations, near misses and at-leverage warnings of a compare run.
+        Liquidations, near misses and at-leverage alerts of a compare run.
     refire_window_h, lookback_h : float
         Hours: a firing this soon after a resolve is a re-fire; a warning is looked for
         this far before an event.
     """
     kinds, books = noise(alerts, refire_window_h)
-    recorded = Warnings.of_alerts(alerts, lookback_h)
-    at_leverage = Warnings(found.warnings if found else [], lookback_h)
+    in_order = sorted(alerts, key=lambda a: rfc3339_to_ms(a.ts))  # stable within a moment
+    recorded = Warnings.of_accounts(in_order, lookback_h)
+    at_leverage = Warnings(found.alerts if found else [], lookback_h)
     leads = [_lead(event, recorded, at_leverage) for event in (found.events if found else [])]
     total = kinds[-1]
     liquidations = [lead for lead in leads if lead.event == "liquidation"]

@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from heatmap.alert_report.lead import is_warning
 from heatmap.compare.run import CompareSettings, compare, is_near_miss
 from heatmap.engine.alerts import AlertMonitor
-from heatmap.schema import Account, Frame, Position, Price, rfc3339_to_ms
+from heatmap.schema import Account, Alert, Frame, Position, Price, rfc3339_to_ms
 
 
 @dataclass(frozen=True)
@@ -37,17 +36,17 @@ def scenario_key(book: str, leverage: str) -> str:
 
 @dataclass
 class CompareEvents:
-    """What the compare run found: events in time order and the at-leverage warnings
-    as (scenario key, epoch ms)."""
+    """What the compare run found: events in time order and the alert transitions of each
+    scenario at its leverage, as (scenario key, alert) in time order."""
 
     events: list[Event] = field(default_factory=list)
-    warnings: list[tuple[str, int]] = field(default_factory=list)
+    alerts: list[tuple[str, Alert]] = field(default_factory=list)
 
 
 def compare_events(messages: Iterable[Price | Position | Account],
                    settings: CompareSettings) -> CompareEvents:
     """Run ``heat compare``'s scenarios (without rules) over ``messages`` and collect the
-    events and warnings. ``settings.rules`` and ``settings.on_frame`` are replaced."""
+    events and alerts. ``settings.rules`` and ``settings.on_frame`` are replaced."""
     found = CompareEvents()
     monitor = AlertMonitor(settings.thresholds, dict(settings.alert_per_desk))
     near: set[str] = set()  # scenarios whose last frame was a near miss
@@ -55,8 +54,7 @@ def compare_events(messages: Iterable[Price | Position | Account],
     def on_frame(book: str, leverage: str, rule: str, frame: Frame) -> None:
         key = scenario_key(book, leverage)
         ts_ms = rfc3339_to_ms(frame.ts)
-        found.warnings.extend((key, ts_ms) for alert in monitor.observe(frame)
-                              if is_warning(alert))
+        found.alerts.extend((key, alert) for alert in monitor.observe(frame))
         if is_near_miss(frame, monitor.thresholds(frame.desk)):
             if key not in near:
                 found.events.append(Event(book, leverage, "near_miss", ts_ms))

@@ -1,18 +1,21 @@
 """The warning before an event: the lead time of a book's first critical alert.
 
-For an event of a book at time ``t`` (a liquidation, a near miss), the warning is
-the earliest critical firing of that book, of the kinds that say "risk" (cluster
-concentration, liquidation proximity; a stale feed is not a warning of a loss),
-at or after ``t - lookback`` and at or before ``t``; its lead is ``t`` minus its
-time. Taking the earliest in a window, not the book's first ever, keeps an alert of
-an unrelated week from counting as a warning.
+A book is *warned* while a critical alert of a kind that says "risk" (cluster
+concentration, liquidation proximity; a stale feed is not a warning of a loss)
+is firing: from the transition that takes an alert machine to critical to the one
+that resolves it or steps it down to warning. For an event of a book at time
+``t`` (a liquidation, a near miss), the warning is the earliest of the book's
+critical periods that was on at some moment of ``[t - lookback, t]``, and its
+lead ``t`` minus that period's start. So an alert that fired days before and
+never stopped counts with its full lead, while one of an unrelated week, long
+resolved, does not.
 """
 
 from __future__ import annotations
 
-import bisect
+import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from heatmap.schema import Alert, AlertKind, rfc3339_to_ms
@@ -21,48 +24,54 @@ LEAD_KINDS: tuple[AlertKind, ...] = ("cluster_concentration", "liquidation_proxi
 HOUR_MS = 3_600_000
 
 
-def is_warning(alert: Alert) -> bool:
-    """A critical firing of a kind that warns of a loss."""
-    return (alert.state == "firing" and alert.severity == "critical"
-            and alert.kind in LEAD_KINDS)
-
-
 @dataclass(frozen=True)
 class Warning:
-    """The warning found before an event: when (epoch ms) and how long before (hours)."""
+    """The warning found before an event: its start (epoch ms) and lead (hours)."""
 
     ts_ms: int
     lead_h: float
 
 
 class Warnings:
-    """Critical firings per book, for the look-ups of :meth:`before`.
+    """Critical periods per book, for the look-ups of :meth:`before`.
 
     Parameters
     ----------
-    firings : iterable of (book, epoch ms)
-        The warnings' books and times (see :func:`is_warning`), in any order.
+    transitions : iterable of (book, Alert)
+        Alert transitions and the book each belongs to, in time order; only those of
+        :data:`LEAD_KINDS` matter.
     lookback_h : float
         How far before an event a warning is looked for, hours.
     """
 
-    def __init__(self, firings: Iterable[tuple[str, int]], lookback_h: float) -> None:
-        times: dict[str, list[int]] = defaultdict(list)
-        for book, ts_ms in firings:
-            times[book].append(ts_ms)
-        self.times = {book: sorted(found) for book, found in times.items()}
+    def __init__(self, transitions: Iterable[tuple[str, Alert]], lookback_h: float) -> None:
+        started: dict[tuple[str, str, str, str], int] = {}
+        self.periods: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for book, alert in transitions:
+            if alert.kind not in LEAD_KINDS:
+                continue
+            key = (book, alert.timeframe, alert.kind, alert.subject)
+            ts_ms = rfc3339_to_ms(alert.ts)
+            critical = alert.state == "firing" and alert.severity == "critical"
+            if critical:
+                started.setdefault(key, ts_ms)
+            elif key in started:
+                self.periods[book].append((started.pop(key), ts_ms))
+        for (book, *_), start in started.items():
+            self.periods[book].append((start, math.inf))  # still on at the input's end
         self.lookback_ms = round(lookback_h * HOUR_MS)
 
     @classmethod
-    def of_alerts(cls, alerts: Sequence[Alert], lookback_h: float) -> Warnings:
-        """From alert transitions, books being their accounts (desk alerts left out)."""
-        return cls(((a.account, rfc3339_to_ms(a.ts)) for a in alerts
-                    if a.account is not None and is_warning(a)), lookback_h)
+    def of_accounts(cls, alerts: Iterable[Alert], lookback_h: float) -> Warnings:
+        """From alert transitions in time order, books being their accounts (a desk's own
+        alerts left out: events are of accounts)."""
+        return cls(((a.account, a) for a in alerts if a.account is not None), lookback_h)
 
     def before(self, book: str, event_ms: int) -> Warning | None:
-        """The earliest warning of ``book`` in ``[event - lookback, event]``, or None."""
-        times = self.times.get(book, [])
-        first = bisect.bisect_left(times, event_ms - self.lookback_ms)
-        if first >= len(times) or times[first] > event_ms:
+        """The warning of ``book`` for an event at ``event_ms``, or None."""
+        starts = [start for start, end in self.periods.get(book, [])
+                  if start <= event_ms and end >= event_ms - self.lookback_ms]
+        if not starts:
             return None
-        return Warning(times[first], (event_ms - times[first]) / HOUR_MS)
+        first = min(starts)
+        return Warning(first, (event_ms - first) / HOUR_MS)

@@ -50,8 +50,9 @@ class BookStats(msgspec.Struct, kw_only=True):
 class Lead(msgspec.Struct, kw_only=True):
     """An event ``heat compare`` finds for a book at a leverage, and the warning before it.
 
-    ``lead_h``: hours from the book's first critical alert within the look-back
-    window before the event to the event (None: no critical alert in the window).
+    ``lead_h``: hours from the start of the book's earliest critical alert that was
+    firing at some moment of the look-back window before the event, to the event
+    (None: none was; see :mod:`heatmap.alert_report.lead`).
     ``recorded``: from the input's alerts (the book at its recorded equity);
     ``at_leverage``: from alerts on the book's own frames at that leverage, as
     ``heat compare`` makes them (its heat timeframe).

@@ -58,9 +58,10 @@ def lead_table(report: AlertsReport) -> Table:
     params = report.params
     kinds = ", ".join(params.lead_kinds)
     table = Table(title="Warning before each liquidation and near miss (heat compare)",
-                  caption=f"lead: hours from the first critical alert ({kinds}) "
-                          f"in the {params.lookback_h:g} h before the event; recorded: the book's "
-                          "alerts at its recorded equity; at leverage: on the book's "
+                  caption=f"lead: hours from the start of the earliest critical alert "
+                          f"({kinds}) firing in the {params.lookback_h:g} h before the event; "
+                          "recorded: the book's alerts at its recorded equity; at leverage: "
+                          "on the book's "
                           f"{params.heat_timeframe or '-'} frames at that leverage")
     for name in ("book", "leverage", "event", "at"):
         table.add_column(name, no_wrap=True)

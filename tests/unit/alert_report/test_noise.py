@@ -89,22 +89,38 @@ def test_a_renamed_cluster_resolving_and_firing_at_one_moment_is_a_refire():
     assert by_kind(noise(renamed)[0], "all", "all").refires == 1
 
 
-def test_lead_is_from_the_first_critical_alert_in_the_lookback_window():
+def test_lead_is_from_the_earliest_critical_alert_on_within_the_lookback_window():
     ms = rfc3339_to_ms
-    warnings = Warnings([("a", ms("2018-01-01T01:00:00Z")), ("a", ms("2018-01-03T00:00:00Z")),
-                         ("a", ms("2018-01-03T05:00:00Z"))], lookback_h=24)
+    transitions = [
+        alert("01T01:00", "firing", severity="critical"),            # on 01:00 - 02:00
+        alert("01T02:00", "firing"),                                  # stepped down
+        alert("01T03:00", "resolved"),
+        alert("03T00:00", "firing", severity="critical", timeframe="4h"),  # never resolved
+        alert("03T05:00", "firing", severity="critical", subject="LTC"),
+        alert("03T06:00", "resolved", severity="critical", subject="LTC"),
+        alert("03T04:00", "firing", severity="critical", kind="stale_heat", subject="frame"),
+    ]
+    warnings = Warnings.of_accounts(sorted(transitions, key=lambda a: a.ts), lookback_h=24)
     found = warnings.before("a", ms("2018-01-03T06:00:00Z"))
     assert found is not None and found.lead_h == pytest.approx(6.0)
-    assert warnings.before("a", ms("2018-01-01T23:00:00Z")).lead_h == pytest.approx(22.0)
-    assert warnings.before("a", ms("2018-01-02T02:00:00Z")) is None  # 25 h later
+    # The 4h alert is still on days later: its whole lead counts.
+    assert warnings.before("a", ms("2018-01-09T00:00:00Z")).lead_h == pytest.approx(144.0)
+    # On until 02:00: 25 h later it is out of the window, 23 h later in it.
+    assert warnings.before("a", ms("2018-01-02T03:00:00Z")) is None
+    assert warnings.before("a", ms("2018-01-02T01:00:00Z")).lead_h == pytest.approx(24.0)
     assert warnings.before("a", ms("2018-01-01T00:59:00Z")) is None  # before any
     assert warnings.before("b", ms("2018-01-03T06:00:00Z")) is None
+    # A stale feed alone is no warning; nor is a warning-level alert.
+    stale = [alert("01T00:00", "firing", severity="critical", kind="stale_heat"),
+             alert("01T00:00", "firing", subject="LTC")]
+    assert Warnings.of_accounts(stale, 24).before("a", ms("2018-01-01T01:00:00Z")) is None
 
 
 def test_report_judges_the_targets():
     event_ms = rfc3339_to_ms("2018-01-01T03:00:00Z")
     found = CompareEvents(events=[Event("a", "5x", "liquidation", event_ms)],
-                          warnings=[(scenario_key("a", "5x"), event_ms - 1_800_000)])
+                          alerts=[(scenario_key("a", "5x"),
+                                   alert("01T02:30", "firing", severity="critical"))])
     report = build_report(SEQUENCE, found, leverages=["5x"], heat_timeframe="1d")
     lead = report.leads[0]
     # The recorded book's critical firing of 01:00 is 2 h before; at 5x half an hour.
