@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 import typer
 from rich.console import Console
 
+from heatmap.cli import checks
 from heatmap.cli.compare import parse_leverages
 from heatmap.cli.errors import CommandFailed, UsageFailed, bad_option
 from heatmap.cli.replay import DEFAULTS, alert_thresholds, engine_params
 from heatmap.engine.params import format_duration_s, parse_duration_s
-from heatmap.schema import Alert
+from heatmap.schema import Alert, ms_to_datetime, rfc3339_to_ms
+from heatmap.settings.database import READER_ROLE, DatabaseSettings
 from heatmap.sources.csv_files import ReadStats, price_files
 
 app = typer.Typer(help="What the alerts of recorded books did: noise and warning lead.",
@@ -41,6 +44,35 @@ def read_alerts(path: Path) -> list[Alert]:
     return alerts
 
 
+def _moment(text: str | None, option: str, default: datetime) -> datetime:
+    if text is None:
+        return default
+    try:
+        return ms_to_datetime(rfc3339_to_ms(text))
+    except ValueError as error:
+        raise bad_option(f"{text}: {error}: give an RFC 3339 time or a date", option) from error
+
+
+def _stored(since: str | None, until: str | None) -> list[Alert]:
+    """The stored alerts between ``--from`` and ``--to`` (all of them by default)."""
+    import psycopg
+
+    from heatmap.alert_report.stored import stored_alerts
+
+    start = _moment(since, "--from", datetime(1970, 1, 1, tzinfo=UTC))
+    end = _moment(until, "--to", datetime(9999, 1, 1, tzinfo=UTC))
+    url = checks.database_url(DatabaseSettings(), READER_ROLE)
+    try:
+        found = stored_alerts(url, start, end)
+    except psycopg.Error as error:
+        raise CommandFailed(f"reading the stored alerts failed: "
+                            f"{str(error).splitlines()[0]}") from error
+    if not found:
+        raise CommandFailed(f"no alerts stored from {start:%Y-%m-%d %H:%M} to "
+                            f"{end:%Y-%m-%d %H:%M}: check --from and --to")
+    return found
+
+
 def _hours(text: str, option: str) -> float:
     try:
         return parse_duration_s(text) / 3600.0
@@ -51,8 +83,15 @@ def _hours(text: str, option: str) -> float:
 @app.command("report", context_settings={"allow_extra_args": True})
 def report(
     ctx: typer.Context,
-    alerts: Path = typer.Option(..., "--alerts", exists=True, dir_okay=False,
-                                help="Alert transitions (JSONL of `heat replay --alerts`)."),
+    alerts: Path | None = typer.Option(None, "--alerts", exists=True, dir_okay=False,
+                                       help="Alert transitions (JSONL of `heat replay "
+                                       "--alerts`)."),
+    from_db: bool = typer.Option(False, "--from-db", help="Read the alerts stored in "
+                                 "HEAT_DATABASE_URL (as heat_reader) instead of --alerts."),
+    since: str | None = typer.Option(None, "--from", help="With --from-db: alerts at or "
+                                     "after this time (RFC 3339 or a date, UTC)."),
+    until: str | None = typer.Option(None, "--to", help="With --from-db: alerts before this "
+                                     "time (RFC 3339 or a date, UTC)."),
     prices: list[Path] = typer.Option([], "--prices", help="With --positions: the price "
                                       "CSVs the replay ran on, for the liquidations and near "
                                       "misses of `heat compare`."),
@@ -85,6 +124,10 @@ def report(
     from heatmap.alert_report.build import build_report
     from heatmap.alert_report.table import book_table, kind_table, lead_table, target_lines
 
+    if (alerts is None) == (not from_db):
+        raise UsageFailed("give --alerts FILE or --from-db (one of them)")
+    if not from_db and (since or until):
+        raise UsageFailed("--from and --to choose stored alerts: give them with --from-db")
     window_h = _hours(refire_window, "--refire-window")
     lookback_h = _hours(lookback, "--lookback")
     found = None
@@ -106,7 +149,7 @@ def report(
             raise bad_option(f"{heat_timeframe} is not one of --timeframes {timeframes}",
                              "--heat-timeframe")
     leverages = parse_leverages(leverage)
-    recorded = read_alerts(alerts)
+    recorded = read_alerts(alerts) if alerts is not None else _stored(since, until)
     if params is not None and positions is not None:
         from heatmap.alert_report.events import compare_events
         from heatmap.compare.run import CompareSettings, leverage_label

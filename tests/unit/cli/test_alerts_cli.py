@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tests.unit.alert_report.test_noise import SEQUENCE
 from typer.testing import CliRunner
 
@@ -40,9 +41,11 @@ def test_report_as_json(tmp_path: Path) -> None:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
+    # No database settings: the one that reads stored alerts must say what is missing.
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("HEAT_") or "DATABASE" not in key}
     return subprocess.run([*HEAT, "alerts", "report", *args], capture_output=True, text=True,
-                          timeout=60,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+                          timeout=60, env={**env, "PYTHONPATH": os.pathsep.join(sys.path)})
 
 
 def test_a_bad_line_is_one_line(tmp_path: Path) -> None:
@@ -60,4 +63,20 @@ def test_prices_without_positions_is_a_usage_error(tmp_path: Path) -> None:
     result = run("--alerts", str(_alerts_file(tmp_path)), "--prices", str(prices))
     assert result.returncode == 2
     assert "give --prices and --positions together" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    ([], "give --alerts FILE or --from-db"),
+    (["--from-db", "--alerts", "ALERTS"], "give --alerts FILE or --from-db"),
+    (["--alerts", "ALERTS", "--from", "2018-01-11"], "give them with --from-db"),
+    (["--from-db", "--from", "yesterday"], "--from"),
+    (["--from-db"], "HEAT_DATABASE_URL is not set"),
+])
+def test_where_the_alerts_come_from_is_checked(tmp_path: Path, args: list[str],
+                                               says: str) -> None:
+    path = str(_alerts_file(tmp_path))
+    result = run(*(path if arg == "ALERTS" else arg for arg in args))
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
