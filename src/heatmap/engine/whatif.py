@@ -196,7 +196,14 @@ def order_limits(market: MarketReader, book: PositionBook, chosen: Target,
     snapshot, _ = taken
     equity = snapshot.equity
     found = []
+    # Orders of one symbol and direction have one limit: computed once (several frames'
+    # worth of clustering each).
+    known: dict[tuple[str, bool], OrderLimit] = {}
     for order in orders:
+        same = known.get((order.symbol, order.qty < 0.0))
+        if same is not None:
+            found.append(same)
+            continue
         symbols = list(snapshot.symbols)
         if order.symbol not in symbols:
             symbols.append(order.symbol)
@@ -211,18 +218,20 @@ def order_limits(market: MarketReader, book: PositionBook, chosen: Target,
                             params.rho_min, line, MAX_ORDER_LEVERAGE)
         max_qty = direction * limit.share * equity / float(price[index])
         if limit.timeframe is None:
-            found.append(OrderLimit(symbol=order.symbol, max_qty=max_qty,
-                                    limited_by="order_bound", line=line, timeframe=None,
-                                    cluster=None, members=[], concentration=None))
-            continue
-        members = [symbols[i] for i in limit.members.tolist()]
-        cluster = _binding_cluster(book, chosen, market, params, limit.timeframe, ts_ms,
-                                   order.symbol, max_qty, members, identities)
-        found.append(OrderLimit(
-            symbol=order.symbol, max_qty=max_qty, limited_by="line", line=line,
-            timeframe=limit.timeframe, cluster=cluster.cluster if cluster else None,
-            members=list(cluster.members) if cluster else members,
-            concentration=cluster.concentration if cluster else None))
+            answer = OrderLimit(symbol=order.symbol, max_qty=max_qty, limited_by="order_bound",
+                                line=line, timeframe=None, cluster=None, members=[],
+                                concentration=None)
+        else:
+            members = [symbols[i] for i in limit.members.tolist()]
+            cluster = _binding_cluster(book, chosen, market, params, limit.timeframe, ts_ms,
+                                       order.symbol, max_qty, members, identities)
+            answer = OrderLimit(
+                symbol=order.symbol, max_qty=max_qty, limited_by="line", line=line,
+                timeframe=limit.timeframe, cluster=cluster.cluster if cluster else None,
+                members=list(cluster.members) if cluster else members,
+                concentration=cluster.concentration if cluster else None)
+        known[(order.symbol, order.qty < 0.0)] = answer
+        found.append(answer)
     return found
 
 
