@@ -25,12 +25,13 @@ def kind_table(report: AlertsReport) -> Table:
     window = report.params.refire_window_h
     table = Table(title=f"Alert noise, {_moment(report.params.start)} to "
                         f"{_moment(report.params.end)}",
-                  caption="per book-day: firings of one book on one UTC day (median, max); "
+                  caption="median/day, max/day: firings of one book on one UTC day, over "
+                          "every book and day; "
                           "episode: firing to resolve, hours; re-fire: firings within "
                           f"{window:g} h after a resolve of the same book, timeframe, kind")
     for name in ("kind", "timeframe"):
         table.add_column(name, no_wrap=True)
-    for name in ("firings", "critical", "median/book-day", "max/book-day", "episodes", "open",
+    for name in ("firings", "critical", "median/day", "max/day", "episodes", "open",
                  "p50 h", "p90 h", "p99 h", "max h", "re-fire"):
         table.add_column(name, justify="right")
     for row in report.kinds:
