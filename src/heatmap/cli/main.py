@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from heatmap.cli import (
+    alerts,
     compare,
     db,
     demo,
@@ -31,6 +32,7 @@ app.add_typer(ingest.app, name="ingest")
 app.add_typer(db.app, name="db")
 app.add_typer(grafana.app, name="grafana")
 app.add_typer(token.app, name="token")
+app.add_typer(alerts.app, name="alerts")
 app.command("process")(process.process)
 app.command("sink")(sink.sink)
 app.command("snapshot")(snapshot.snapshot)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from heatmap.cli.errors import CommandFailed, UsageFailed
-from heatmap.schema import Change, WhatIf, WhatIfOrder, WhatIfRequest
+from heatmap.schema import Change, OrderLimit, WhatIf, WhatIfOrder, WhatIfRequest
 from heatmap.web.client import ApiRefused, ApiUnreachable, post_what_if
 
 
@@ -101,3 +101,18 @@ def _print(answer: WhatIf) -> None:
     for alert in delta.alert_changes:
         console.print(f"would {'fire' if alert.state == 'firing' else 'resolve'}: "
                       f"{alert.severity} {alert.message}")
+    for limit in answer.limits:
+        console.print(_limit_line(limit))
+
+
+def _limit_line(limit: OrderLimit) -> str:
+    """What the order's limit says, one line."""
+    if limit.max_qty is None:
+        return (f"limit {limit.symbol}: none (the book reports no equity, so its shares "
+                "move with the order)")
+    if limit.limited_by == "order_bound":
+        return (f"limit {limit.symbol}: {limit.max_qty:+.6g} (no concentration line binds "
+                "up to the largest order a what-if takes)")
+    members = ", ".join(limit.members)
+    return (f"limit {limit.symbol}: {limit.max_qty:+.6g} keeps cluster {limit.cluster} "
+            f"({members}) at or under {limit.line:g} concentration on {limit.timeframe}")

@@ -349,8 +349,7 @@ class _Comparison:
         bar.max_cluster_concentration = frame.max_cluster_concentration
         bar.effective_bets = frame.effective_bets
         bar.clusters = frame.clusters
-        near = self.monitor.thresholds(frame.desk).liquidation_sigma_critical
-        if any(c.liq_sigma is not None and c.liq_sigma < near for c in frame.clusters):
+        if is_near_miss(frame, self.monitor.thresholds(frame.desk)):
             scenario.near_misses += 1
         if scenario.critical:
             scenario.critical_bars += 1
@@ -465,6 +464,13 @@ class _Comparison:
                          effective_bets=hottest.effective_bets,
                          top_cluster=top.cluster if top else None,
                          members=list(top.members) if top else [])
+
+
+def is_near_miss(frame: Frame, thresholds: AlertThresholds) -> bool:
+    """Whether a scenario's frame is a near miss: a cluster closer to liquidation than the
+    critical ``liquidation_proximity`` line of the book's desk (in 1-day sigmas)."""
+    near = thresholds.liquidation_sigma_critical
+    return any(c.liq_sigma is not None and c.liq_sigma < near for c in frame.clusters)
 
 
 def _priced(symbols: Iterable[str], prices: dict[str, float]) -> list[str]:

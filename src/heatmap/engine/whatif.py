@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
+import numpy as np
 
 from heatmap.engine.alerts import AlertMonitor, AlertThresholds
 from heatmap.engine.book import PositionBook
 from heatmap.engine.frames import MarketReader, book_frames, book_snapshot
 from heatmap.engine.identity import ClusterIdentities
+from heatmap.engine.limits import share_limit
 from heatmap.engine.params import EngineParams
 from heatmap.schema import (
     Alert,
@@ -27,6 +29,7 @@ from heatmap.schema import (
     ClusterChange,
     ClusterRow,
     Frame,
+    OrderLimit,
     PositionChange,
     PositionRow,
     WhatIf,
@@ -90,11 +93,16 @@ def book_orders(book: PositionBook, chosen: Target, orders: Sequence[WhatIfOrder
     Orders change the account's position without a strategy (summed per symbol);
     a desk-only what-if books them on a new member with no equity.
     """
+    return booked(book, chosen, summed(orders))
+
+
+def booked(book: PositionBook, chosen: Target, quantities: dict[str, float]) -> PositionBook:
+    """A copy of the target's accounts with ``quantities`` (units per symbol) booked."""
     after = book.copy(chosen.members)
     if chosen.order_account == DESK_ORDERS_ACCOUNT:
         after.set_terms(DESK_ORDERS_ACCOUNT, 0.0, chosen.desk, None)
     entries = after.entries(chosen.order_account)
-    for symbol, qty in summed(orders).items():
+    for symbol, qty in quantities.items():
         entry = entries.get((symbol, ""))
         after.set_position(chosen.order_account, symbol, None,
                            (entry.qty if entry else 0.0) + qty,
@@ -163,7 +171,84 @@ def what_if(market: MarketReader, book: PositionBook, params: EngineParams, *,
     limits = thresholds or AlertThresholds()
     return WhatIf(book_kind=chosen.book_kind, book=chosen.book, timeframe=timeframe,
                   ts=ms_to_rfc3339(ts_ms), orders=list(orders), before=before, after=after,
-                  delta=frame_delta(before, after, limits))
+                  delta=frame_delta(before, after, limits),
+                  limits=order_limits(market, book, chosen, params, orders, ts_ms, limits,
+                                      identities))
+
+
+def order_limits(market: MarketReader, book: PositionBook, chosen: Target,
+                 params: EngineParams, orders: Sequence[WhatIfOrder], ts_ms: int,
+                 thresholds: AlertThresholds,
+                 identities: ClusterIdentities | None = None) -> list[OrderLimit]:
+    """For each order (alone, on the book as it is), the largest quantity in its direction
+    that keeps every cluster it moves at or under the desk's critical concentration on
+    each alerting timeframe; see :class:`heatmap.schema.OrderLimit`."""
+    line = thresholds.cluster_concentration_critical
+    timeframes = [tf for tf in params.timeframes
+                  if thresholds.timeframes is None or tf in thresholds.timeframes]
+    holdings = book.holdings(chosen.members, params.zero_tol)
+    taken = book_snapshot(holdings, market, account=chosen.account, desk=chosen.desk,
+                          ts_ms=ts_ms, trigger="position")
+    if holdings.equity is None or taken is None or not timeframes:
+        return [OrderLimit(symbol=order.symbol, max_qty=None, limited_by="no_equity",
+                           line=line, timeframe=None, cluster=None, members=[],
+                           concentration=None) for order in orders]
+    snapshot, _ = taken
+    equity = snapshot.equity
+    found = []
+    # Orders of one symbol and direction have one limit: computed once (several frames'
+    # worth of clustering each).
+    known: dict[tuple[str, bool], OrderLimit] = {}
+    for order in orders:
+        same = known.get((order.symbol, order.qty < 0.0))
+        if same is not None:
+            found.append(same)
+            continue
+        symbols = list(snapshot.symbols)
+        if order.symbol not in symbols:
+            symbols.append(order.symbol)
+        slots = np.array([market.slots[s] for s in symbols], dtype=np.int64)
+        price = market.last_price[slots]
+        qty = np.zeros(len(symbols))
+        qty[:len(snapshot.symbols)] = snapshot.qty
+        index = symbols.index(order.symbol)
+        direction = -1.0 if order.qty < 0.0 else 1.0
+        limit = share_limit(qty * price / equity, index, direction,
+                            {tf: market.correlation(tf, slots) for tf in timeframes},
+                            params.rho_min, line, MAX_ORDER_LEVERAGE)
+        max_qty = direction * limit.share * equity / float(price[index])
+        if limit.timeframe is None:
+            answer = OrderLimit(symbol=order.symbol, max_qty=max_qty, limited_by="order_bound",
+                                line=line, timeframe=None, cluster=None, members=[],
+                                concentration=None)
+        else:
+            members = [symbols[i] for i in limit.members.tolist()]
+            cluster = _binding_cluster(book, chosen, market, params, limit.timeframe, ts_ms,
+                                       order.symbol, max_qty, members, identities)
+            answer = OrderLimit(
+                symbol=order.symbol, max_qty=max_qty, limited_by="line", line=line,
+                timeframe=limit.timeframe, cluster=cluster.cluster if cluster else None,
+                members=list(cluster.members) if cluster else members,
+                concentration=cluster.concentration if cluster else None)
+        known[(order.symbol, order.qty < 0.0)] = answer
+        found.append(answer)
+    return found
+
+
+def _binding_cluster(book: PositionBook, chosen: Target, market: MarketReader,
+                     params: EngineParams, timeframe: str, ts_ms: int, symbol: str,
+                     max_qty: float, members: list[str],
+                     identities: ClusterIdentities | None) -> ClusterRow | None:
+    """The binding cluster as the engine's frame names it once the limit is booked (the
+    cluster holding the symbol, else the one holding its cluster mates: a limit of 0 on a
+    symbol not held leaves it out of the frame)."""
+    frame = book_frame(booked(book, chosen, {symbol: max_qty}), chosen, market, params,
+                       timeframe, ts_ms, identities)
+    for wanted in (symbol, *members):
+        for row in frame.clusters:
+            if wanted in row.members:
+                return row
+    return None
 
 
 def change(before: float | None, after: float | None) -> Change:

@@ -118,8 +118,38 @@ class WhatIfDelta(msgspec.Struct, frozen=True, kw_only=True):
     alerts_after: list[Alert]
 
 
+LimitedBy = Literal["line", "order_bound", "no_equity"]
+
+
+class OrderLimit(msgspec.Struct, frozen=True, kw_only=True):
+    """The largest quantity of an order's symbol, in the order's direction, that keeps every
+    cluster of the book at or under its desk's critical concentration line on each alerting
+    timeframe (the order alone, booked as the what-if books it, on the book as it is).
+
+    ``limited_by``: ``line`` when a line binds: ``timeframe`` and ``cluster`` (its name
+    and ``members`` once the limit is booked) say which, ``concentration`` is the
+    cluster's there (the line, up to 1e-9); ``order_bound`` when no line binds up to the
+    largest order a what-if takes (notional 1000 x equity), which ``max_qty`` then is;
+    ``no_equity`` when the book reports no equity (its shares are fractions of its gross
+    notional, which the order changes): ``max_qty`` is null. ``max_qty`` is signed like
+    the order (units of the symbol), 0 when the symbol's cluster is already at or over
+    the line in that direction; an order of 0 has no direction: the limit of a buy.
+    Clusters over their line that the order does not change do not limit it.
+    """
+
+    symbol: str
+    max_qty: float | None
+    limited_by: LimitedBy
+    line: float  # the desk's critical cluster concentration (fraction of equity)
+    timeframe: str | None
+    cluster: str | None
+    members: list[str]
+    concentration: float | None
+
+
 class WhatIf(msgspec.Struct, frozen=True, kw_only=True):
-    """``POST /v1/whatif``'s answer: the book's frame before and after, and the deltas."""
+    """``POST /v1/whatif``'s answer: the book's frame before and after, the deltas, and for
+    each order (in request order) the largest size its concentration lines allow."""
 
     book_kind: BookKind
     book: str
@@ -129,3 +159,4 @@ class WhatIf(msgspec.Struct, frozen=True, kw_only=True):
     before: Frame
     after: Frame
     delta: WhatIfDelta
+    limits: list[OrderLimit] = msgspec.field(default_factory=list)

@@ -132,6 +132,11 @@ def test_bot_api_on_live_workers(running: Pipeline, tmp_path: Path) -> None:
     assert status == 200, answer
     assert answer["after"]["positions"] != answer["before"]["positions"]
     assert any(p["symbol"] == "XMRBTC" for p in answer["after"]["positions"])
+    [limit] = answer["limits"]
+    assert limit["symbol"] == "XMRBTC" and limit["line"] == 0.25
+    assert limit["limited_by"] in {"line", "order_bound"} and limit["max_qty"] >= 0.0
+    if limit["limited_by"] == "line":
+        assert limit["timeframe"] in {"1h", "4h", "1d"} and limit["cluster"]
     status, refused, _ = call(base + "/v1/whatif", {"account": ACCOUNT,
                                                      "orders": [{"symbol": "NOPE", "qty": 1}]},
                               token=token)

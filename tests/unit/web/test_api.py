@@ -31,13 +31,25 @@ def test_latest_frame_books_and_what_if_answer() -> None:
         books = await (await client.get("/v1/books")).json()
         assert books["accounts"][0]["account"] == "a1" and books["timeframes"] == ["10m", "1h"]
         response = await client.post("/v1/whatif", json={
-            "account": "a1", "timeframe": "1h", "orders": [{"symbol": "CCC", "qty": 2}]})
+            "account": "a1", "timeframe": "1h",
+            "orders": [{"symbol": "CCC", "qty": 2}, {"symbol": "DDD", "qty": 1}]})
         assert response.status == 200, await response.text()
         answer = await response.json()
         assert answer["book"] == "a1" and answer["book_kind"] == "account"
         assert answer["before"] == body
         ccc = [p for p in answer["delta"]["positions"] if p["symbol"] == "CCC"]
         assert ccc[0]["qty"] == {"before": None, "after": 2.0, "delta": None}
+        # Each order's limit under the critical line (0.25): CCC would join the AAA
+        # cluster, over the line already (nothing more may be bought); DDD, a cluster of
+        # its own, may grow until it reaches the line.
+        ccc_limit, ddd_limit = answer["limits"]
+        assert ccc_limit["symbol"] == "CCC" and ccc_limit["limited_by"] == "line"
+        assert (ccc_limit["max_qty"], ccc_limit["cluster"]) == (0.0, "AAA")
+        assert ccc_limit["concentration"] > ccc_limit["line"] == 0.25
+        assert ddd_limit["symbol"] == "DDD" and ddd_limit["max_qty"] > 0.0
+        assert (ddd_limit["cluster"], ddd_limit["members"]) == ("DDD", ["DDD"])
+        assert ddd_limit["timeframe"] in {"10m", "1h"}
+        assert ddd_limit["concentration"] == pytest.approx(0.25, abs=1e-9)
 
     serve(worker, scenario)
 

@@ -81,6 +81,8 @@ def test_whatif_prints_before_after_and_delta(servers: Servers) -> None:
                                        "--token", servers.tokens["d1"]])
     assert result.exit_code == 0, result.output
     assert "correlated exposure" in result.output and "heat CCC" in result.output
+    # CCC would join the AAA cluster, already over the critical line: nothing more.
+    assert "limit CCC: +0 keeps cluster AAA (AAA, BBB) at or under 0.25" in result.output
 
 
 def test_whatif_follows_a_standbys_redirect_and_prints_json(servers: Servers) -> None:
