@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from heatmap.stack import kafka, processes
+from heatmap.stack import kafka, ports, processes
 from heatmap.stack.kafka import KafkaBrokerConfig, StackError
 
 CLUSTER_HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
@@ -72,24 +72,13 @@ class KafkaClusterConfig:
         return self.home / "cluster.id"
 
 
-def can_bind(host: str, port: int) -> bool:
-    """Whether ``host:port`` can be bound right now (the address exists, the port is free)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def free_cluster_ports(hosts: tuple[str, ...] = CLUSTER_HOSTS) -> tuple[int, int]:
     """A client and a controller port free on every one of ``hosts``.
 
     Raises StackError when an address cannot be bound at all (no loopback route to it).
     """
     for host in hosts:
-        if not can_bind(host, 0):
+        if not ports.is_free(0, host):
             raise StackError(f"cannot bind {host}: the cluster needs the loopback addresses "
                              f"{', '.join(hosts)} (all of 127.0.0.0/8 on Linux)")
     chosen: list[int] = []
@@ -97,7 +86,7 @@ def free_cluster_ports(hosts: tuple[str, ...] = CLUSTER_HOSTS) -> tuple[int, int
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind((hosts[0], 0))
             port = int(probe.getsockname()[1])
-        if port not in chosen and all(can_bind(host, port) for host in hosts):
+        if port not in chosen and all(ports.is_free(port, host) for host in hosts):
             chosen.append(port)
     return chosen[0], chosen[1]
 

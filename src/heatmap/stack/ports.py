@@ -7,12 +7,13 @@ import socket
 LOOPBACK = "127.0.0.1"
 
 
-def is_free(port: int) -> bool:
-    """Whether ``port`` can be bound on the loopback interface right now."""
+def is_free(port: int, host: str = LOOPBACK) -> bool:
+    """Whether ``host:port`` can be bound right now (the address exists, the port is free;
+    port 0: whether the address can be bound at all)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((LOOPBACK, port))
+            probe.bind((host, port))
         except OSError:
             return False
     return True

@@ -2,10 +2,10 @@ import json
 import subprocess
 from pathlib import Path
 
+from heatmap.stack import ports
 from heatmap.stack.kafka import KafkaBrokerConfig, pom_path
 from heatmap.stack.kafka_cluster import (
     KafkaClusterConfig,
-    can_bind,
     free_cluster_ports,
     quorum_leader,
 )
@@ -110,4 +110,4 @@ def test_the_quorum_leader_is_the_one_of_the_newest_epoch(tmp_path: Path) -> Non
 def test_cluster_addresses_are_bindable_loopback_addresses() -> None:
     port, controller_port = free_cluster_ports()
     assert port != controller_port
-    assert all(can_bind(host, port) for host in ("127.0.0.2", "127.0.0.3", "127.0.0.4"))
+    assert all(ports.is_free(port, host) for host in ("127.0.0.2", "127.0.0.3", "127.0.0.4"))
