@@ -45,8 +45,12 @@ INPUTS_IN_CONTAINER = "/inputs"
 def cluster(standin_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[ComposeStack]:
     # The simulator stays off: the test's own ingest replays the real bars.
-    stack = start_stack("heat-deploy-cluster",
-                        {**standin_images, "HEAT_BAR_INTERVAL": BAR, "HEAT_TIMEFRAMES": TIMEFRAMES},
+    # Replication makes partitions readable at different moments, more so on two busy
+    # cores: the processors wait 5 s for a quiet partition, so the applied order is the
+    # event-time order replay uses, through the broker's death and a takeover too.
+    settings = {**standin_images, "HEAT_BAR_INTERVAL": BAR, "HEAT_TIMEFRAMES": TIMEFRAMES,
+                "HEAT_IDLE_AFTER_MS": "5000"}
+    stack = start_stack("heat-deploy-cluster", settings,
                         ("docker-compose.yml", "docker-compose.cluster.yml"),
                         tmp_path_factory.mktemp("cluster"), without=("ingest",))
     yield stack
