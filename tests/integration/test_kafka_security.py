@@ -3,7 +3,8 @@ SCRAM user over SASL_SSL, and everything its ACLs do not allow is refused.
 
 What a refused client gets, as these tests pin it:
 
-- no credentials (plain text, or TLS without SASL) and a wrong password: the broker
+- no credentials (plain text, or TLS without SASL; also on the controller's
+  listener) and a wrong password: the broker
   closes the connection, so the client never bootstraps (kafka-python:
   ``KafkaTimeoutError: Unable to bootstrap``, its log saying only "socket
   disconnected"; aiokafka: ``KafkaConnectionError``, after logging
@@ -218,11 +219,25 @@ def test_clients_without_valid_credentials_never_get_in(
                                ssl_cafile=files.ca_path)
     wrong = connection(state, files, "ingest").model_copy(
         update={"sasl_password": SecretStr("not-the-password")})
+    # The controller's listener takes the broker's own password only.
+    assert state.kafka_controller_port is not None
+    controller = KafkaConnection(bootstrap_servers=f"127.0.0.1:{state.kafka_controller_port}")
     # kafka-python sees the broker close the connection, whatever the reason.
-    for refused in (plain, tls_only, wrong):
+    for refused in (plain, tls_only, wrong, controller):
         with pytest.raises(kafka_errors.KafkaTimeoutError, match="Unable to bootstrap"):
             KafkaAdminClient(**refused.kafka_python(), bootstrap_timeout_ms=3000,
                              request_timeout_ms=3000)
+    # A service started with a wrong password stops with one line saying so.
+    password_file = files.directory.parent / "wrong.password"
+    password_file.write_text("not-the-password\n")
+    env = client_env(state, "ingest", HEAT_KAFKA_SASL_PASSWORD_FILE=str(password_file),
+                     HEAT_CONNECT_TIMEOUT_S="2")
+    started = subprocess.run([*HEAT, "ingest", "positions", "--stdin"], env=env, input="",
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 1, started.stderr
+    [line] = started.stderr.strip().splitlines()
+    assert "no Kafka answer within 2 s (as SASL user heat-ingest: a wrong user name or " \
+           "password is refused the same way)" in line, line
     # aiokafka reads the broker's answer to the wrong password before the connection ends.
 
     caplog.clear()

@@ -138,25 +138,32 @@ class SecurityFiles:
     def broker_properties(self, host: str, port: int, controller_port: int
                           ) -> dict[str, str]:
         """The ``server.properties`` entries of the secure broker (listeners included)."""
+        password = self.password(BROKER_USER)
         scram_login = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
-                       f'username="{BROKER_USER}" password="{self.password(BROKER_USER)}";')
-        scram_prefix = f"listener.name.{CLIENT_LISTENER.lower()}.{MECHANISM.lower()}"
+                       f'username="{BROKER_USER}" password="{password}";')
+        # PLAIN with the one user in the file: the controller checks it without the
+        # metadata log, which it serves itself (SCRAM users live there).
+        plain_login = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+                       f'username="{BROKER_USER}" password="{password}" '
+                       f'user_{BROKER_USER}="{password}";')
         return {
             # Clients and the broker's own requests use SASL_SSL. The KRaft controller
-            # listener stays plain text on loopback: SCRAM cannot guard it (the SCRAM
-            # credentials live in the metadata log the controller serves, so it could not
-            # check them before it has started), and on one loopback-only node it is
-            # reachable from this machine alone, where the broker's data files are
-            # readable by the same user anyway.
+            # listener is SASL_PLAINTEXT on loopback: nothing but this node ever connects
+            # to it, so TLS would guard no traffic another host could see, while SASL
+            # still keeps local processes without the broker's password out.
             "listeners": (f"{CLIENT_LISTENER}://{host}:{port},"
-                         f"CONTROLLER://{host}:{controller_port}"),
+                          f"CONTROLLER://{host}:{controller_port}"),
             "advertised.listeners": f"{CLIENT_LISTENER}://{host}:{port}",
             "inter.broker.listener.name": CLIENT_LISTENER,
             "listener.security.protocol.map":
-                f"CONTROLLER:PLAINTEXT,{CLIENT_LISTENER}:{SECURITY_PROTOCOL}",
+                f"CONTROLLER:SASL_PLAINTEXT,{CLIENT_LISTENER}:{SECURITY_PROTOCOL}",
             "sasl.enabled.mechanisms": MECHANISM,
             "sasl.mechanism.inter.broker.protocol": MECHANISM,
-            f"{scram_prefix}.sasl.jaas.config": scram_login,
+            f"listener.name.{CLIENT_LISTENER.lower()}.{MECHANISM.lower()}.sasl.jaas.config":
+                scram_login,
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": plain_login,
             "ssl.keystore.type": "PEM",
             "ssl.keystore.location": str(self.broker_pem_path),
             "ssl.truststore.type": "PEM",
@@ -165,9 +172,7 @@ class SecurityFiles:
             "authorizer.class.name":
                 "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found": "false",
-            # The controller listener's principal (plain text: ANONYMOUS) registers the
-            # broker and answers its heartbeats; see the listeners above.
-            "super.users": f"User:{BROKER_USER};User:{ADMIN_USER};User:ANONYMOUS",
+            "super.users": f"User:{BROKER_USER};User:{ADMIN_USER}",
         }
 
 

@@ -56,13 +56,14 @@ def test_secure_broker_properties(tmp_path: Path) -> None:
     properties = dict(line.split("=", 1) for line in text.splitlines())
     assert properties["listeners"] == "SASL_SSL://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
     assert properties["advertised.listeners"] == "SASL_SSL://127.0.0.1:19092"
-    assert properties["listener.security.protocol.map"] == ("CONTROLLER:PLAINTEXT,"
+    assert properties["listener.security.protocol.map"] == ("CONTROLLER:SASL_PLAINTEXT,"
                                                             "SASL_SSL:SASL_SSL")
+    assert properties["sasl.mechanism.controller.protocol"] == "PLAIN"
     assert properties["authorizer.class.name"] == (
         "org.apache.kafka.metadata.authorizer.StandardAuthorizer")
     assert properties["allow.everyone.if.no.acl.found"] == "false"
     assert "User:heat-broker" in properties["super.users"].split(";")
-    assert "User:heat-ingest" not in properties["super.users"]
+    assert properties["super.users"] == "User:heat-broker;User:heat-admin"  # no ANONYMOUS
 
 
 def test_ingest_writes_inputs_and_deadletter_only() -> None:
