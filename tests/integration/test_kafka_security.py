@@ -93,9 +93,9 @@ def exported(state: StackState, client: str) -> dict[str, str]:
 
 def client_env(state: StackState, client: str, **extra: str) -> dict[str, str]:
     """A child service's environment: the stack's settings for ``client`` only."""
-    return service_env(state.kafka_bootstrap, PREFIX, **{
-        name: value for name, value in exported(state, client).items()
-        if name.startswith("HEAT_KAFKA_")}, **extra)
+    kafka = {name: value for name, value in exported(state, client).items()
+             if name.startswith("HEAT_KAFKA_")}
+    return service_env(state.kafka_bootstrap, PREFIX, **{**kafka, **extra})
 
 
 def produce(connection: KafkaConnection, topic: str) -> int:
