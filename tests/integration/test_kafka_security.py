@@ -288,3 +288,16 @@ def test_each_client_kind_works_as_its_own_user(state: StackState,
         assert asyncio.run(consume(process, topic, None)) >= 1
     assert asyncio.run(consume(sink, TOPICS.alerts, f"{PREFIX}sink")) >= 1
     assert asyncio.run(consume(bot, TOPICS.alerts, f"{PREFIX}bot-desk")) >= 1
+
+
+def test_a_restarted_stack_stays_secure_with_the_same_users(
+        secure_stack: LocalStack, files: SecurityFiles) -> None:
+    # Last of the module: it restarts the broker.
+    password = files.password("heat-ingest")
+    secure_stack.down(only=("kafka",))
+    restarted = secure_stack.up()  # without --secure: a secure stack stays secure
+    assert restarted.kafka_secure
+    assert files.password("heat-ingest") == password
+    produce(connection(restarted, files, "ingest"), TOPICS.prices)
+    with pytest.raises(kafka_errors.TopicAuthorizationFailedError):
+        produce(connection(restarted, files, "bot"), TOPICS.prices)
