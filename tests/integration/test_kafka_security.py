@@ -192,7 +192,9 @@ def test_pipeline_runs_with_each_services_own_user(
 def test_files_are_private_and_env_names_every_setting(state: StackState,
                                                        files: SecurityFiles) -> None:
     assert files.directory.stat().st_mode & 0o777 == 0o700
-    for path in [files.broker_pem_path, *(files.password_path(user)
+    # server.properties holds the broker's own password.
+    for path in [files.broker_pem_path, files.directory.parent / "kafka" / "server.properties",
+                 *(files.password_path(user)
                                           for user in SERVICE_USERS.values())]:
         assert path.stat().st_mode & 0o777 == 0o600, path
     assert exported(state, "process") == {

@@ -29,7 +29,7 @@ from kafka.errors import KafkaError
 
 from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka_topics, processes
-from heatmap.stack.kafka_security import SecurityFiles
+from heatmap.stack.kafka_security import SecurityFiles, write_private
 from heatmap.stack.kafka_topics import TopicOutcome
 from heatmap.stack.ports import LOOPBACK
 from heatmap.topics import TopicSpec
@@ -222,7 +222,8 @@ def start_broker(config: KafkaBrokerConfig, java: str, lib_dir: Path,
     """Format the KRaft storage when new (with ``cluster_id``: the nodes of one cluster
     share it; None: a new id), then start the broker; returns its pid."""
     config.home.mkdir(parents=True, exist_ok=True)
-    config.properties_path.write_text(config.server_properties())
+    # Private: a secure broker's properties hold its own password.
+    write_private(config.properties_path, config.server_properties().encode())
     (config.home / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
     if not config.is_formatted():
         cluster_id = cluster_id or kafka_uuid()

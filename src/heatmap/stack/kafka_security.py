@@ -99,14 +99,14 @@ class SecurityFiles:
         self.directory.chmod(0o700)
         if not (self.ca_path.exists() and self.broker_pem_path.exists()):
             ca_pem, broker_pem = make_certificates()
-            _write_private(self.broker_pem_path, broker_pem)
+            write_private(self.broker_pem_path, broker_pem)
             # Public, but kept with the rest: it is only ever read by this user's clients.
-            _write_private(self.ca_path, ca_pem)
+            write_private(self.ca_path, ca_pem)
         for user in ALL_USERS:
             if not self.password_path(user).exists():
                 # URL-safe characters only: StorageTool's --add-scram syntax and the
                 # JAAS configuration would both misread commas, quotes or brackets.
-                _write_private(self.password_path(user),
+                write_private(self.password_path(user),
                                secrets.token_urlsafe(_PASSWORD_BYTES).encode())
 
     def connection(self, bootstrap: str, client: str, client_id: str | None = None
@@ -176,7 +176,7 @@ class SecurityFiles:
         }
 
 
-def _write_private(path: Path, content: bytes) -> None:
+def write_private(path: Path, content: bytes) -> None:
     """Write ``content`` readable by this user only, from the first byte on."""
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.unlink(missing_ok=True)

@@ -64,6 +64,8 @@ def test_secure_broker_properties(tmp_path: Path) -> None:
     assert properties["allow.everyone.if.no.acl.found"] == "false"
     assert "User:heat-broker" in properties["super.users"].split(";")
     assert properties["super.users"] == "User:heat-broker;User:heat-admin"  # no ANONYMOUS
+    assert files.password("heat-broker") in properties[
+        "listener.name.controller.plain.sasl.jaas.config"]
 
 
 def test_ingest_writes_inputs_and_deadletter_only() -> None:
