@@ -138,8 +138,13 @@ def require_kafka(connection: KafkaConnection, timeout_s: float, topics: Iterabl
                                      bootstrap_timeout_ms=timeout_ms,
                                      request_timeout_ms=timeout_ms)
         except (KafkaError, OSError) as error:
-            raise ServiceUnreachable("Kafka", bootstrap,
-                                     f"no Kafka answer within {timeout_s:g} s", remedy) from error
+            reason = f"no Kafka answer within {timeout_s:g} s"
+            if connection.uses_sasl:
+                # Brokers close the connection on failed authentication without saying
+                # so to kafka-python: the one sign of a wrong password is this silence.
+                reason += (f" (as SASL user {connection.sasl_username}: a wrong user name "
+                           "or password is refused the same way)")
+            raise ServiceUnreachable("Kafka", bootstrap, reason, remedy) from error
         try:
             wanted = list(topics)
             missing = sorted(set(wanted) - set(admin.list_topics())) if wanted else []

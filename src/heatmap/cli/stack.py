@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from heatmap.cli.errors import CommandFailed
+from heatmap.cli.errors import CommandFailed, UsageFailed, bad_option
+from heatmap.stack.kafka_security import CLIENT_USERS
 from heatmap.stack.local import LocalStack
 
 app = typer.Typer(help="Run a local Apache Kafka (KRaft) broker and PostgreSQL 15 cluster.",
@@ -20,7 +21,9 @@ NO_STACK = "no stack recorded in HEAT_STATE_DIR: start one with `heat stack up`"
 
 
 @app.command()
-def up() -> None:
+def up(secure: bool = typer.Option(
+        False, "--secure", help="Kafka takes clients on SASL_SSL only (SCRAM-SHA-512), "
+        "each service as its own user under ACLs; see `heat stack env --service`.")) -> None:
     """Start Kafka and PostgreSQL (idempotent), create the topics and the database."""
     stack = LocalStack()
     started = time.monotonic()
@@ -29,11 +32,16 @@ def up() -> None:
             status.update(message)
             console.log(message)
 
-        state = stack.up(step)
+        state = stack.up(step, secure=secure)
     console.print(f"[green]Stack up[/green] in {time.monotonic() - started:.1f} s: "
-                  f"Kafka {state.kafka_bootstrap}, PostgreSQL on port "
-                  f"{state.postgres_port or 'external'}")
-    console.print('Point clients at it with:  eval "$(heat stack env)"')
+                  f"Kafka {state.kafka_bootstrap}"
+                  f"{' (SASL_SSL, SCRAM-SHA-512, ACLs)' if state.kafka_secure else ''}, "
+                  f"PostgreSQL on port {state.postgres_port or 'external'}")
+    if state.kafka_secure:
+        console.print('Point a service at it with:  eval "$(heat stack env --service '
+                      f'{"|".join(CLIENT_USERS)})"')
+    else:
+        console.print('Point clients at it with:  eval "$(heat stack env)"')
 
 
 @app.command()
@@ -63,9 +71,17 @@ def status() -> None:
 
 
 @app.command()
-def env() -> None:
-    """Print export lines for the stack: eval "$(heat stack env)"."""
+def env(service: str | None = typer.Option(
+        None, "--service", help=f"The client whose Kafka user to use on a secure stack: "
+        f"{', '.join(CLIENT_USERS)}.")) -> None:
+    """Print export lines for the stack: eval "$(heat stack env [--service NAME])"."""
     state = LocalStack().load_state()
     if state is None:
         raise CommandFailed(NO_STACK)
-    print("\n".join(state.env_lines()))
+    if state.kafka_secure and service is None:
+        raise UsageFailed("the stack's Kafka is secure: name the client, --service "
+                          f"{'|'.join(CLIENT_USERS)}")
+    if service is not None and service not in CLIENT_USERS:
+        raise bad_option(f"unknown service {service!r}: one of {', '.join(CLIENT_USERS)}",
+                         "--service")
+    print("\n".join(state.env_lines(service)))

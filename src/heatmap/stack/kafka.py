@@ -22,13 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka import errors as kafka_errors
+from kafka.admin import ACL
 from kafka.errors import KafkaError
 
 from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import kafka_topics, processes
+from heatmap.stack.kafka_security import SecurityFiles, write_private
 from heatmap.stack.kafka_topics import TopicOutcome
 from heatmap.stack.ports import LOOPBACK
 from heatmap.topics import TopicSpec
@@ -120,6 +123,9 @@ class KafkaBrokerConfig:
     internal_replication_factor, internal_min_insync_replicas : int
         Replicas of the broker's own topics (consumer offsets, transaction state) and how
         many must be in sync for a write; also the defaults of topics created without.
+    security : SecurityFiles or None
+        Certificates and SCRAM passwords of a secure broker (clients on SASL_SSL, ACLs
+        enforced); None: one plain-text listener, no authorization.
     """
 
     home: Path
@@ -131,6 +137,7 @@ class KafkaBrokerConfig:
     quorum_voters: str = ""
     internal_replication_factor: int = 1
     internal_min_insync_replicas: int = 1
+    security: SecurityFiles | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -193,6 +200,9 @@ class KafkaBrokerConfig:
             # absolute maxima (a first record batch above them is still returned), and
             # socket.request.max.bytes (100 MiB) admits a 16 MiB produce request.
         }
+        if self.security is not None:
+            settings.update(self.security.broker_properties(self.host, self.port,
+                                                            self.controller_port))
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
     def is_formatted(self) -> bool:
@@ -216,15 +226,19 @@ def start_broker(config: KafkaBrokerConfig, java: str, lib_dir: Path,
     """Format the KRaft storage when new (with ``cluster_id``: the nodes of one cluster
     share it; None: a new id), then start the broker; returns its pid."""
     config.home.mkdir(parents=True, exist_ok=True)
-    config.properties_path.write_text(config.server_properties())
+    # Private: a secure broker's properties hold its own password.
+    write_private(config.properties_path, config.server_properties().encode())
     (config.home / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
     if not config.is_formatted():
         cluster_id = cluster_id or kafka_uuid()
+        # A secure broker's SCRAM users exist from the start, before any listener opens.
+        scram_users = ([] if config.security is None
+                       else config.security.scram_format_arguments())
         formatted = subprocess.run(
             jvm_command(java, lib_dir, 256, "kafka.tools.StorageTool",
                         # --option=value: no value can be read as an option.
                         ["format", f"--cluster-id={cluster_id}",
-                         f"--config={config.properties_path}"], config.home),
+                         f"--config={config.properties_path}", *scram_users], config.home),
             capture_output=True, text=True,
         )
         if formatted.returncode != 0:
@@ -361,6 +375,22 @@ def _ensure_topics(connection: KafkaConnection, specs: list[TopicSpec], create: 
         else:
             outcomes.append(kafka_topics.missing(spec))
     return outcomes
+
+
+def create_acls(connection: KafkaConnection, acls: list[ACL]) -> None:
+    """Create ``acls`` as ``connection`` (a super user); an ACL that exists is kept.
+
+    Raises StackError with the broker's first refusal.
+    """
+    admin = admin_client(connection)
+    try:
+        answer = admin.create_acls(acls)
+    finally:
+        admin.close()
+    failed: list[Any] = answer.get("failed") or []  # (ACL, error) pairs
+    if failed:
+        acl, error = failed[0]
+        raise StackError(f"Kafka refused the ACL {acl}: {error}")
 
 
 def delete_topics(connection: KafkaConnection, prefix: str) -> list[str]:

@@ -9,13 +9,15 @@ import shutil
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TypedDict, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 from heatmap import preflight
 from heatmap.settings.kafka import KafkaConnection
-from heatmap.stack import kafka, postgres, processes
+from heatmap.stack import kafka, kafka_security, postgres, processes
 from heatmap.stack.kafka import KafkaBrokerConfig
+from heatmap.stack.kafka_security import SecurityFiles
 from heatmap.stack.ports import pick
 from heatmap.stack.postgres import PostgresClusterConfig
 from heatmap.stack.settings import StackSettings
@@ -37,14 +39,39 @@ class StackState:
     postgres_port: int | None
     postgres_root: str | None
     topic_prefix: str
+    # Absent from the records of stacks started before the secure mode existed.
+    kafka_security_dir: str | None = None
 
-    def env_lines(self) -> list[str]:
-        """Shell lines so that ``eval "$(heat stack env)"`` points clients at the stack."""
+    @property
+    def kafka_secure(self) -> bool:
+        return self.kafka_security_dir is not None
+
+    def security_files(self) -> SecurityFiles | None:
+        return None if self.kafka_security_dir is None else SecurityFiles(
+            Path(self.kafka_security_dir))
+
+    def env_lines(self, client: str | None = None) -> list[str]:
+        """Shell lines so that ``eval "$(heat stack env)"`` points clients at the stack.
+
+        A secure stack needs ``client`` (a key of
+        :data:`~heatmap.stack.kafka_security.CLIENT_USERS`): its user, password file
+        and the CA. Raises StackError without one, or for an unknown one. A plain-text
+        stack gives every client the same lines.
+        """
         values = {
             "HEAT_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "HEAT_DATABASE_URL": self.database_url,
             "HEAT_TOPIC_PREFIX": self.topic_prefix,
         }
+        files = self.security_files()
+        choices = "|".join(kafka_security.CLIENT_USERS)
+        if files is not None:
+            if client is None:
+                raise kafka.StackError(f"the stack's Kafka is secure: name the client, "
+                                       f"--service {choices}")
+            if client not in kafka_security.CLIENT_USERS:
+                raise kafka.StackError(f"unknown service {client!r}: one of {choices}")
+            values.update(files.env(client))
         return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 
 
@@ -53,6 +80,7 @@ class _KafkaFields(TypedDict):
     kafka_external: bool
     kafka_port: int | None
     kafka_controller_port: int | None
+    kafka_security_dir: str | None
 
 
 class _DatabaseFields(TypedDict):
@@ -86,6 +114,7 @@ class LocalStack:
         self.topics = self.settings.kafka.topics
         self.state_dir = self.settings.state_dir
         self.kafka_home = self.state_dir / "kafka"
+        self.security_files = SecurityFiles(self.state_dir / "kafka-security")
         self.state_path = self.state_dir / "stack.json"
 
     # -- state -------------------------------------------------------------------------------
@@ -127,12 +156,18 @@ class LocalStack:
 
     # -- up ----------------------------------------------------------------------------------
 
-    def up(self, step: Step = lambda _: None) -> StackState:
-        """Start whatever is not running yet; idempotent. Returns the endpoints."""
+    def up(self, step: Step = lambda _: None, secure: bool = False) -> StackState:
+        """Start whatever is not running yet; idempotent. Returns the endpoints.
+
+        ``secure``: the local broker takes clients on SASL_SSL only, each service as a
+        SCRAM user of its own under ACLs (:mod:`heatmap.stack.kafka_security`). A stack
+        started secure stays secure; a plain-text broker's data cannot become secure
+        (its users are made when the storage is formatted): purge it first.
+        """
         with self._locked():
             previous = self.load_state()
             self._check_postgres_programs(previous)
-            kafka_fields = self._kafka_up(previous, step)
+            kafka_fields = self._kafka_up(previous, step, secure)
             database_fields = self._postgres_up(previous, step)
             state = StackState(**kafka_fields, **database_fields, topic_prefix=self.topics.prefix)
             self._save_state(state)
@@ -155,11 +190,16 @@ class LocalStack:
         if not self._database_is_external(previous):
             postgres.require_programs(self.settings.postgres_bin_dir)
 
-    def _kafka_up(self, previous: StackState | None, step: Step) -> _KafkaFields:
+    def _kafka_up(self, previous: StackState | None, step: Step, secure: bool
+                  ) -> _KafkaFields:
         timeout_s = self.settings.start_timeout_s
         configured = self.settings.kafka.bootstrap
         if _is_external(configured, previous.kafka_bootstrap
                         if previous and not previous.kafka_external else None):
+            if secure:
+                raise kafka.StackError("--secure configures the local broker; "
+                                       "HEAT_KAFKA_BOOTSTRAP names an existing one: unset it, "
+                                       "or secure that cluster itself")
             bootstrap = configured
             step(f"Using the Kafka cluster at {bootstrap}")
             # An existing broker is expected to run: say so in seconds, not start_timeout_s.
@@ -170,7 +210,19 @@ class LocalStack:
                 "runs a local broker")
             self._create_topics(connection, step)
             return {"kafka_bootstrap": bootstrap, "kafka_external": True, "kafka_port": None,
-                    "kafka_controller_port": None}
+                    "kafka_controller_port": None, "kafka_security_dir": None}
+        formatted = (self.kafka_home / "data" / "meta.properties").exists()
+        was_secure = bool(previous and previous.kafka_secure) or (
+            formatted and self.security_files.complete())
+        if secure and formatted and not was_secure:
+            raise kafka.StackError("the local Kafka was started without --secure and its "
+                                   "users are made only on a new broker: `heat stack down "
+                                   "--purge`, then `heat stack up --secure`")
+        secure = secure or was_secure
+        security = self.security_files if secure else None
+        if security is not None and not security.complete():
+            step("Making the broker's certificates and the SCRAM users' passwords")
+            security.ensure()
         running = self.kafka_pid()
         if running and previous and previous.kafka_port and previous.kafka_controller_port:
             port, controller_port = previous.kafka_port, previous.kafka_controller_port
@@ -188,20 +240,29 @@ class LocalStack:
                 previous.kafka_controller_port if previous and previous.kafka_controller_port
                 else self.settings.kafka_controller_port, taken={port})
             config = KafkaBrokerConfig(self.kafka_home, port, controller_port,
-                                       self.settings.kafka_heap_mb)
-            step(f"Starting Kafka (KRaft) on 127.0.0.1:{port}")
+                                       self.settings.kafka_heap_mb, security=security)
+            step(f"Starting Kafka (KRaft{', SASL_SSL' if security else ''}) on "
+                 f"127.0.0.1:{port}")
             running = kafka.start_broker(config, java, lib_dir)
         bootstrap = f"127.0.0.1:{port}"
         step("Waiting for Kafka to answer metadata requests")
-        connection = self._kafka_connection(bootstrap, external=False)
+        connection = self._kafka_connection(bootstrap, external=False, secure=secure)
         kafka.wait_until_ready(connection, timeout_s, pid=running)
         self._create_topics(connection, step)
+        if security is not None:
+            step("ACLs: each service's user may do what it needs, nothing else")
+            kafka.create_acls(connection, kafka_security.service_acls(self.topics))
         return {"kafka_bootstrap": bootstrap, "kafka_external": False, "kafka_port": port,
-                "kafka_controller_port": controller_port}
+                "kafka_controller_port": controller_port,
+                "kafka_security_dir": None if security is None else str(security.directory)}
 
-    def _kafka_connection(self, bootstrap: str, external: bool) -> KafkaConnection:
+    def _kafka_connection(self, bootstrap: str, external: bool, secure: bool = False
+                          ) -> KafkaConnection:
         """The configured connection (credentials, TLS) to an existing cluster; the
-        local broker listens in plain text on loopback."""
+        local broker listens in plain text on loopback, or (``secure``) on SASL_SSL,
+        where the stack works as its admin user."""
+        if not external and secure:
+            return self.security_files.connection(bootstrap, "admin", client_id="heat-stack")
         if not external:
             return KafkaConnection(bootstrap_servers=bootstrap, client_id="heat-stack")
         connection = self.settings.kafka.connection("heat-stack")
@@ -278,7 +339,8 @@ class LocalStack:
         kafka_pid = self.kafka_pid()
         try:
             names = kafka.topic_names(
-                self._kafka_connection(state.kafka_bootstrap, state.kafka_external))
+                self._kafka_connection(state.kafka_bootstrap, state.kafka_external,
+                                       state.kafka_secure))
             product = {spec.name for spec in topic_specs(self.topics)}
             kafka_ok = True
             detail = f"{len(product & names)}/{len(product)} topics"
