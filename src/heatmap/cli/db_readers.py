@@ -60,7 +60,11 @@ def list_() -> None:
     """Every desk reader and its desks."""
     settings = DatabaseSettings()
     checks.database_url(settings)
-    for reader in desk_readers.list_readers(settings):
+    try:
+        readers = desk_readers.list_readers(settings)
+    except desk_readers.DeskReaderError as error:
+        raise CommandFailed(str(error)) from error
+    for reader in readers:
         console.print(f"{reader.role}: {', '.join(reader.desks)}")
 
 

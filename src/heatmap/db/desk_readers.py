@@ -70,9 +70,7 @@ def create(settings: DatabaseSettings, role: str, desks: Sequence[str],
     if not desks or any(not desk.strip() for desk in desks):
         raise DeskReaderError("give at least one desk, none empty")
     with psycopg.connect(settings.admin_url(), autocommit=True) as connection:
-        found = connection.execute("SELECT to_regclass('heat.desk_readers')").fetchone()
-        if found is None or found[0] is None:
-            raise DeskReaderError("heat.desk_readers does not exist: run `heat db migrate`")
+        _require_migrated(connection)
         verifier = scram_verifier(connection, role, password)
         with connection.transaction():
             exists = connection.execute("SELECT pg_has_role(oid, %s, 'MEMBER') FROM pg_roles "
@@ -106,6 +104,7 @@ def drop(settings: DatabaseSettings, role: str) -> None:
     """
     with psycopg.connect(settings.admin_url(), autocommit=True) as connection, \
             connection.transaction():
+        _require_migrated(connection)
         member = connection.execute("SELECT pg_has_role(oid, %s, 'MEMBER') FROM pg_roles "
                                     "WHERE rolname = %s", (DESK_READER_GROUP, role)).fetchone()
         if member is None or not member[0]:
@@ -113,12 +112,20 @@ def drop(settings: DatabaseSettings, role: str) -> None:
         connection.execute("DELETE FROM heat.desk_readers WHERE role = %s", (role,))
         connection.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
             sql.Identifier(connection.info.dbname), sql.Identifier(role)))
-        connection.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        try:
+            connection.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        except psycopg.errors.DependentObjectsStillExist as error:
+            # Roles are the server's, desk lists each database's: another database still
+            # lists or grants to this role.
+            detail = (error.diag.message_detail or str(error)).splitlines()[0]
+            raise DeskReaderError(f"{role} is still used elsewhere ({detail}); drop it there "
+                                  "first with that database's HEAT_DATABASE_URL") from error
 
 
 def list_readers(settings: DatabaseSettings) -> list[DeskReader]:
     """Every desk reader of this database with its desks, by role name."""
     with psycopg.connect(settings.admin_url(), autocommit=True) as connection:
+        _require_migrated(connection)
         rows = connection.execute(
             "SELECT role::text, array_agg(desk ORDER BY desk) FROM heat.desk_readers "
             "GROUP BY role ORDER BY role").fetchall()
@@ -129,3 +136,9 @@ def _desks(connection: psycopg.Connection, role: str) -> tuple[str, ...]:
     rows = connection.execute("SELECT desk FROM heat.desk_readers WHERE role = %s "
                               "ORDER BY desk", (role,))
     return tuple(desk for (desk,) in rows)
+
+
+def _require_migrated(connection: psycopg.Connection) -> None:
+    found = connection.execute("SELECT to_regclass('heat.desk_readers')").fetchone()
+    if found is None or found[0] is None:
+        raise DeskReaderError("heat.desk_readers does not exist: run `heat db migrate`")
