@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from conftest import throwaway_cluster
-from heatmap.settings.database import DatabaseSettings
+from heatmap.settings.database import READER_ROLE, WRITER_ROLE, DatabaseSettings
 from heatmap.stack import postgres, tls
 from heatmap.stack.local import StackState
 from heatmap.stack.settings import StackSettings
@@ -56,3 +56,18 @@ def test_require_against_a_server_without_tls_fails_in_one_line(tmp_path: Path) 
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1, completed.stderr
     assert "server does not support SSL, but SSL was required" in lines[0], lines[0]
+
+
+def test_the_role_urls_verify_the_server_too(stack: StackState, postgresql_migrated) -> None:
+    """The writer's and reader's URLs, derived from the owner's, carry the same TLS."""
+    assert stack.database_sslrootcert is not None
+    settings = postgresql_migrated.model_copy(update={
+        "database_sslmode": "verify-full",
+        "database_sslrootcert": Path(stack.database_sslrootcert)})
+    for role in (WRITER_ROLE, READER_ROLE):
+        url = settings.role_url(role)
+        assert "sslmode=verify-full" in url
+        with psycopg.connect(url) as connection:
+            row = connection.execute("SELECT ssl FROM pg_stat_ssl "
+                                     "WHERE pid = pg_backend_pid()").fetchone()
+        assert row == (True,), role

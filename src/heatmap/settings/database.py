@@ -16,10 +16,10 @@ Role = Literal["heat_writer", "heat_reader"]
 WRITER_ROLE: Role = "heat_writer"
 READER_ROLE: Role = "heat_reader"
 
-# The retention settings, each naming the tables whose window it sets.
 # libpq's sslmode values, weakest first.
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
+# The retention settings, each naming the tables whose window it sets.
 RetentionGroup = Literal["prices", "frames", "events", "deadletters", "rollups"]
 RETENTION_GROUPS: tuple[RetentionGroup, ...] = ("prices", "frames", "events", "deadletters",
                                                 "rollups")
