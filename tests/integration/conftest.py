@@ -29,6 +29,8 @@ from heatmap.stack.ports import free_port
 from heatmap.stack.postgres import PostgresClusterConfig
 from heatmap.stack.settings import StackSettings
 
+REPO_ROOT = Path(__file__).parents[2]
+
 # Every storage, SQL and dashboard test runs once per database server kind.
 DATABASES = ("postgresql", "timescaledb")
 TIMESCALEDB_BIN_DIR = "HEAT_TIMESCALEDB_BIN_DIR"
@@ -288,6 +290,34 @@ def postgresql_migrated(postgresql_server: DatabaseServer) -> Iterator[object]:
     """A migrated database on the plain PostgreSQL server only (its settings)."""
     with migrated_database(postgresql_server) as settings:
         yield settings
+
+
+@pytest.fixture
+def replayed(migrated, tmp_path: Path):
+    """A migrated database of each kind holding, as heat_writer wrote them, the real
+    5-minute bars of 2018-01-10..12 and the replay fixture (desks alpha and beta), stored as
+    --to-db stores them."""
+    from heatmap.db.writer import HeatWriter
+    from heatmap.engine.params import EngineParams
+    from heatmap.replay.run import DatabaseOutput, replay
+    from heatmap.settings.database import WRITER_ROLE
+
+    def until_jan_13(path: Path) -> Path:
+        header, *rows = path.read_text().splitlines()
+        target = tmp_path / path.name
+        target.write_text("\n".join([header, *(r for r in rows if r < "2018-01-13")]) + "\n")
+        return target
+
+    bars = sorted((REPO_ROOT / "data" / "binance-5m").glob("*.csv"))
+    prices = [until_jan_13(path) for path in bars]
+    fixture = REPO_ROOT / "tests" / "data" / "replay"
+    params = EngineParams(bar_interval_s=300)
+    with HeatWriter(migrated.role_url(WRITER_ROLE), migrated) as writer:
+        result = replay(prices, until_jan_13(fixture / "positions.csv"),
+                        until_jan_13(fixture / "accounts.csv"), params, None,
+                        database=DatabaseOutput(writer.write))
+    assert result.rows_written["frames"] > 1000
+    return migrated
 
 
 @pytest.fixture(scope="session")

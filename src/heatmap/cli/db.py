@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from heatmap.cli import checks
+from heatmap.cli import checks, db_readers
 from heatmap.cli.errors import CommandFailed, UsageFailed
 from heatmap.db import migrations, retention, rollups
 from heatmap.schema import ms_to_datetime, rfc3339_to_ms
@@ -18,6 +18,7 @@ app = typer.Typer(help="Database migrations and status (HEAT_DATABASE_URL).",
                   no_args_is_help=True)
 # Progress goes to stdout; stderr holds only the one line of a failure.
 console = Console()
+app.add_typer(db_readers.app, name="reader")
 
 
 @app.command()

@@ -48,6 +48,9 @@ def desired_datasources(settings: GrafanaSettings) -> list[dict[str, Any]]:
         "jsonData": {"database": settings.database_name, "sslmode": settings.database_sslmode,
                      "postgresVersion": 1500, "timescaledb": True, "timeInterval": "1m",
                      "maxOpenConns": 10, "maxIdleConns": 2, "connMaxLifetime": 14400}}
+    if settings.database_sslrootcert:
+        postgres["jsonData"].update({"tlsConfigurationMethod": "file-path",
+                                     "sslRootCertFile": settings.database_sslrootcert})
     password = settings.reader_secret()
     if password is not None:
         postgres["secureJsonData"] = {"password": password}

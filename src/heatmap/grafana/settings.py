@@ -5,6 +5,7 @@ source variables are the ones the provisioning files in ``infra/grafana`` read."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,7 +34,11 @@ class GrafanaSettings(BaseSettings):
 
     database_host: str = "127.0.0.1:5432"
     database_name: str = "heat"
-    database_sslmode: str = "disable"
+    # Grafana's own TLS modes (it has no "prefer"): disable, require, verify-ca,
+    # verify-full. verify-* check the server against database_sslrootcert, a path as
+    # Grafana sees it.
+    database_sslmode: Literal["disable", "require", "verify-ca", "verify-full"] = "disable"
+    database_sslrootcert: str = ""
     reader_password: SecretStr | None = Field(default=None,
                                               validation_alias="HEAT_READER_PASSWORD")
     reader_password_file: Path | None = Field(default=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +15,9 @@ from heatmap.settings.secrets import secret_value
 Role = Literal["heat_writer", "heat_reader"]
 WRITER_ROLE: Role = "heat_writer"
 READER_ROLE: Role = "heat_reader"
+
+# libpq's sslmode values, weakest first.
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 # The retention settings, each naming the tables whose window it sets.
 RetentionGroup = Literal["prices", "frames", "events", "deadletters", "rollups"]
@@ -56,6 +59,13 @@ class DatabaseSettings(BaseSettings):
     reader_password: SecretStr | None = None
     reader_password_file: Path | None = None
 
+    # TLS of every connection these settings make (owner, writer, reader): libpq's
+    # sslmode, and the root certificate that verify-ca / verify-full check the server
+    # against (libpq's default: ~/.postgresql/root.crt). A URL that names its own
+    # sslmode or sslrootcert keeps it.
+    database_sslmode: SslMode = "prefer"
+    database_sslrootcert: Path | None = None
+
     # Whether migrations apply the TimescaleDB layer: when the extension can be loaded
     # (auto), always (require: fail when it cannot), or never (off).
     timescaledb: Literal["auto", "require", "off"] = "auto"
@@ -93,7 +103,31 @@ class DatabaseSettings(BaseSettings):
         url = secret_value(self.database_url, self.database_url_file)
         if url is None:
             raise ValueError("HEAT_DATABASE_URL is not set")
-        return url
+        return self.with_tls(url)
+
+    def with_tls(self, url: str) -> str:
+        """``url`` (a ``postgresql://`` URL or ``key=value`` conninfo) with
+        ``HEAT_DATABASE_SSLMODE`` and ``HEAT_DATABASE_SSLROOTCERT`` added, unless it sets
+        them itself."""
+        wanted: dict[str, str] = {}
+        # prefer is libpq's own default: URLs stay as written unless asked for more.
+        if self.database_sslmode != "prefer" or "database_sslmode" in self.model_fields_set:
+            wanted["sslmode"] = self.database_sslmode
+        if self.database_sslrootcert is not None:
+            wanted["sslrootcert"] = str(self.database_sslrootcert)
+        if not wanted:
+            return url
+        parts = urlsplit(url)
+        if parts.scheme in ("postgresql", "postgres"):
+            query = parse_qsl(parts.query, keep_blank_values=True)
+            named = {key for key, _ in query}
+            query += [(key, value) for key, value in wanted.items() if key not in named]
+            return urlunsplit(parts._replace(query=urlencode(query)))
+        # key=value conninfo: a later keyword would override, so add only missing ones.
+        named = {item.split("=", 1)[0].strip() for item in url.split() if "=" in item}
+        extra = " ".join(f"{key}='{_conninfo_quote(value)}'" for key, value in wanted.items()
+                         if key not in named)
+        return f"{url} {extra}".strip() if extra else url
 
     def has_admin_url(self) -> bool:
         """Whether an owner URL is configured (``HEAT_DATABASE_URL`` or its ``_FILE``)."""
@@ -115,7 +149,7 @@ class DatabaseSettings(BaseSettings):
         """The URL a service uses: its own, or the admin URL with this role and password."""
         own = self.own_url(role)
         if own is not None:
-            return own
+            return self.with_tls(own)
         password = self.role_password(role)
         if password is None:
             raise ValueError(f"set HEAT_{role.split('_')[1].upper()}_URL or the {role} password")
@@ -138,3 +172,8 @@ class DatabaseSettings(BaseSettings):
         settings.update({f"heat.retention_{group}": _LEGACY_RETENTION_WINDOW
                          for group in RETENTION_GROUPS})
         return settings
+
+
+def _conninfo_quote(value: str) -> str:
+    """A value for a single-quoted ``key='value'`` conninfo item."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")

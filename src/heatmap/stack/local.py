@@ -41,6 +41,9 @@ class StackState:
     topic_prefix: str
     # Absent from the records of stacks started before the secure mode existed.
     kafka_security_dir: str | None = None
+    # The root certificate of the local cluster's TLS (None: an external database, or
+    # a state recorded before the local cluster served TLS).
+    database_sslrootcert: str | None = None
 
     @property
     def kafka_secure(self) -> bool:
@@ -72,6 +75,9 @@ class StackState:
             if client not in kafka_security.CLIENT_USERS:
                 raise kafka.StackError(f"unknown service {client!r}: one of {choices}")
             values.update(files.env(client))
+        if self.database_sslrootcert is not None:
+            values["HEAT_DATABASE_SSLMODE"] = "verify-full"
+            values["HEAT_DATABASE_SSLROOTCERT"] = self.database_sslrootcert
         return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 
 
@@ -88,6 +94,7 @@ class _DatabaseFields(TypedDict):
     database_external: bool
     postgres_port: int | None
     postgres_root: str | None
+    database_sslrootcert: str | None
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,7 @@ class LocalStack:
             root=postgres.cluster_root(self.state_dir, os_user), port=port,
             bin_dir=self.settings.postgres_bin_dir, os_user=os_user,
             fsync=self.settings.postgres_fsync, database=self.settings.database_name,
+            tls=True,
         )
 
     def _kafka_marker(self) -> str:
@@ -288,7 +296,7 @@ class LocalStack:
                 remedy="start it, or unset HEAT_DATABASE_URL so that `heat stack up` runs a "
                 "local PostgreSQL")
             return {"database_url": configured, "database_external": True,
-                    "postgres_port": None, "postgres_root": None}
+                    "postgres_port": None, "postgres_root": None, "database_sslrootcert": None}
         preferred = previous.postgres_port if previous and previous.postgres_port else None
         config = self.postgres_cluster(preferred or self.settings.postgres_port)
         # A running cluster is reached on the port it really listens on, even when an
@@ -303,7 +311,10 @@ class LocalStack:
             config = self.postgres_cluster(pick(config.port))
             postgres.start_new_or_existing(config, self.settings.start_timeout_s, step)
         return {"database_url": postgres.admin_url(config), "database_external": False,
-                "postgres_port": config.port, "postgres_root": str(config.root)}
+                "postgres_port": config.port, "postgres_root": str(config.root),
+                # A cluster still running from before it served TLS has no certificate yet.
+                "database_sslrootcert": (str(config.tls_files.root_cert)
+                                         if config.tls_files.exist() else None)}
 
     # -- down / status -----------------------------------------------------------------------
 

@@ -22,8 +22,10 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
+from heatmap.stack import tls
 from heatmap.stack.kafka import StackError
 from heatmap.stack.ports import LOOPBACK
+from heatmap.stack.tls import TlsFiles
 
 ADMIN_ROLE = "heat_admin"
 
@@ -54,6 +56,9 @@ class PostgresClusterConfig:
         Let TimescaleDB's scheduler run the policies in background workers. False for
         test clusters: tests run each policy in the foreground (``CALL run_job``), and
         a scheduled run of the same refresh at the same moment makes it fail.
+    tls : bool
+        Serve TLS (``ssl=on``) with a certificate made for the cluster at its first start
+        with TLS (:mod:`heatmap.stack.tls`); clients choose whether to use it.
     """
 
     root: Path
@@ -64,6 +69,7 @@ class PostgresClusterConfig:
     database: str
     preload_timescaledb: bool | None = None
     timescaledb_scheduler: bool = True
+    tls: bool = False
 
     @property
     def timescaledb(self) -> bool:
@@ -79,6 +85,10 @@ class PostgresClusterConfig:
     @property
     def log_path(self) -> Path:
         return self.root / "postgres.log"
+
+    @property
+    def tls_files(self) -> TlsFiles:
+        return TlsFiles(self.root / "tls")
 
     @property
     def password_path(self) -> Path:
@@ -187,6 +197,11 @@ def _server_options(config: PostgresClusterConfig) -> str:
         "max_connections": "200",
         "shared_buffers": "256MB",
     }
+    if config.tls:
+        files = config.tls_files
+        options.update({"ssl": "on", "ssl_cert_file": str(files.server_cert),
+                        "ssl_key_file": str(files.server_key),
+                        "ssl_min_protocol_version": "TLSv1.2"})
     if config.timescaledb:
         options["shared_preload_libraries"] = "timescaledb"
         options["timescaledb.telemetry_level"] = "off"
@@ -229,6 +244,8 @@ def start(config: PostgresClusterConfig, timeout_s: float) -> int:
     if pid(config) is None and stale_pid_file.exists():
         # Left by a crash: the postmaster is gone, so the file only blocks a start.
         stale_pid_file.unlink()
+    if config.tls:
+        tls.ensure(config.tls_files, config.os_user)
     completed = _run(config, [
         str(config.bin_dir / "pg_ctl"), "-D", str(config.data_dir), "-l", str(config.log_path),
         "-o", _server_options(config), "-w", "-t", str(int(timeout_s)), "start",

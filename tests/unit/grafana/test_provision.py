@@ -202,3 +202,21 @@ def test_grafana_down_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(app, ["grafana", "provision", "--url", "http://127.0.0.1:1"])
     assert isinstance(result.exception, CommandFailed)
     assert "does not answer" in str(result.exception)
+
+
+def test_the_database_data_source_carries_the_tls_settings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the provisioning file does: the mode, and the root certificate by file path."""
+    from heatmap.grafana.provision import desired_datasources
+    from heatmap.grafana.settings import GrafanaSettings
+
+    monkeypatch.setenv("HEAT_GRAFANA_DATABASE_SSLMODE", "verify-full")
+    monkeypatch.setenv("HEAT_GRAFANA_DATABASE_SSLROOTCERT", "/etc/grafana/heat-root.crt")
+    postgres = desired_datasources(GrafanaSettings())[0]["jsonData"]
+    assert postgres["sslmode"] == "verify-full"
+    assert postgres["tlsConfigurationMethod"] == "file-path"
+    assert postgres["sslRootCertFile"] == "/etc/grafana/heat-root.crt"
+    monkeypatch.delenv("HEAT_GRAFANA_DATABASE_SSLROOTCERT")
+    monkeypatch.setenv("HEAT_GRAFANA_DATABASE_SSLMODE", "prefer")
+    with pytest.raises(ValueError, match=r"sslmode|literal"):
+        GrafanaSettings()

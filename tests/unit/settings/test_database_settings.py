@@ -16,6 +16,7 @@ from heatmap.settings.database import (
 
 URL_VARIABLES = ("HEAT_DATABASE_URL", "HEAT_WRITER_URL", "HEAT_READER_URL",
                  "HEAT_WRITER_PASSWORD", "HEAT_READER_PASSWORD")
+TLS_VARIABLES = ("HEAT_DATABASE_SSLMODE", "HEAT_DATABASE_SSLROOTCERT")
 
 
 @pytest.fixture
@@ -25,6 +26,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         monkeypatch.delenv(f"{name}_FILE", raising=False)
     for group in RETENTION_GROUPS:
         monkeypatch.delenv(f"HEAT_RETENTION_{group.upper()}", raising=False)
+    for name in TLS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
 
@@ -111,3 +114,37 @@ def test_the_layer_files_get_windows_that_drop_nothing(clean_env: pytest.MonkeyP
     assert layer["heat.compress_after"] == "3 days"
     assert {name: value for name, value in layer.items() if "retention" in name} == {
         f"heat.retention_{group}": "1000 years" for group in RETENTION_GROUPS}
+
+
+def test_every_url_gets_the_tls_settings(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("HEAT_DATABASE_URL", "postgresql://heat_admin:a@db.internal:5433/heat")
+    clean_env.setenv("HEAT_READER_PASSWORD", "r")
+    clean_env.setenv("HEAT_WRITER_URL", "host=db.internal user=heat_writer password=w")
+    clean_env.setenv("HEAT_DATABASE_SSLMODE", "verify-full")
+    clean_env.setenv("HEAT_DATABASE_SSLROOTCERT", "/etc/heat/root ca.crt")
+    settings = DatabaseSettings()
+    tail = "sslmode=verify-full&sslrootcert=%2Fetc%2Fheat%2Froot+ca.crt"
+    assert settings.admin_url() == f"postgresql://heat_admin:a@db.internal:5433/heat?{tail}"
+    assert settings.role_url(READER_ROLE) == (
+        f"postgresql://heat_reader:r@db.internal:5433/heat?{tail}")
+    assert settings.role_url(WRITER_ROLE) == (
+        "host=db.internal user=heat_writer password=w sslmode='verify-full' "
+        "sslrootcert='/etc/heat/root ca.crt'")
+
+
+def test_tls_defaults_to_prefer_and_a_url_keeps_its_own(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("HEAT_DATABASE_URL", "postgresql://a@db/heat?sslmode=disable")
+    clean_env.setenv("HEAT_READER_URL", "postgresql://r@db/heat")
+    settings = DatabaseSettings()
+    assert settings.database_sslmode == "prefer"
+    assert settings.role_url(READER_ROLE) == "postgresql://r@db/heat"  # libpq's default
+    clean_env.setenv("HEAT_DATABASE_SSLMODE", "require")
+    settings = DatabaseSettings()
+    assert settings.admin_url() == "postgresql://a@db/heat?sslmode=disable"
+    assert settings.role_url(READER_ROLE) == "postgresql://r@db/heat?sslmode=require"
+
+
+def test_an_unknown_sslmode_is_refused(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("HEAT_DATABASE_SSLMODE", "verify")
+    with pytest.raises(ValidationError):
+        DatabaseSettings()
