@@ -141,3 +141,33 @@ def test_heat_db_reader_create_makes_a_login_for_a_desk(postgresql_migrated,
     assert dropped.returncode == 0, dropped.stderr
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(_url(postgresql_migrated, role)).close()
+
+
+def test_heat_db_desk_role_sets_exactly_the_desks_named(postgresql_migrated,
+                                                        tmp_path: Path) -> None:
+    """``heat db desk-role`` creates the role, and run again sets its desks to those named
+    (not adding to them)."""
+    role = f"heat_desk_r{uuid.uuid4().hex[:8]}"
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD + "\n")
+    env = {**os.environ, "HEAT_DATABASE_URL": postgresql_migrated.admin_url()}
+    try:
+        created = _heat("db", "desk-role", role, "--desk", "alpha", "--desk", "beta",
+                        "--password-file", str(secret), env=env)
+        assert created.returncode == 0, created.stderr
+        assert f"{role} reads desk(s) alpha, beta" in created.stdout
+        updated = _heat("db", "desk-role", role, "--desk", "beta", "--password-file",
+                        str(secret), env=env)
+        assert updated.returncode == 0, updated.stderr
+        assert f"{role} reads desk(s) beta" in updated.stdout
+        assert f"{role}: beta" in _heat("db", "reader", "list", env=env).stdout
+        with psycopg.connect(_url(postgresql_migrated, role)) as desk:
+            assert desk.execute("SELECT r.desk FROM heat_api.frames r").fetchall() == []
+        refused = _heat("db", "desk-role", READER_ROLE, "--desk", "beta", "--password-file",
+                        str(secret), env=env)
+        assert refused.returncode == 1
+        assert refused.stderr.strip().count("\n") == 0
+        assert "exists and is not a desk reader" in refused.stderr
+    finally:
+        desk_readers.drop(postgresql_migrated, role)
+
