@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from heatmap.db import reader_limits
 from heatmap.db.migrations import scram_verifier
 from heatmap.settings.database import DatabaseSettings
 
@@ -58,7 +59,8 @@ def create(settings: DatabaseSettings, role: str, desks: Sequence[str],
     """Create the login role ``role`` reading only ``desks`` (or, if it is already a desk
     reader, set its password and add the desks); returns every desk it now reads.
 
-    The password goes to the server as a SCRAM-SHA-256 verifier computed here.
+    The password goes to the server as a SCRAM-SHA-256 verifier computed here; the role
+    gets the readers' statement timeout (``settings.reader_statement_timeout_ms``).
 
     Parameters
     ----------
@@ -101,6 +103,8 @@ def create(settings: DatabaseSettings, role: str, desks: Sequence[str],
                 cursor.executemany("INSERT INTO heat.desk_readers (role, desk) VALUES (%s, %s) "
                                    "ON CONFLICT DO NOTHING",
                                    [(role, desk) for desk in desks])
+            reader_limits.set_statement_timeout(connection, role,
+                                                settings.reader_statement_timeout_ms)
         return DeskReader(role, _desks(connection, role))
 
 
