@@ -146,7 +146,8 @@ def test_pipeline_runs_with_each_services_own_user(
     # First of the module: the tests below write raw records to the topics.
     assert state.postgres_port is not None
     server = DatabaseServer("postgresql", state.database_url,
-                            secure_stack.postgres_cluster(state.postgres_port))
+                            secure_stack.postgres_cluster(state.postgres_port,
+                                                          tls_only=state.database_tls_only))
     inputs = recorded_inputs(tmp_path / "inputs", INPUTS_END)
     with migrated_database(server) as database:
         database_env = {"HEAT_DATABASE_URL": database.admin_url(),  # type: ignore[attr-defined]
@@ -189,6 +190,26 @@ def test_pipeline_runs_with_each_services_own_user(
             sink.kill()
 
 
+def test_the_secure_stacks_postgresql_takes_tls_clients_only(
+        secure_stack: LocalStack, state: StackState) -> None:
+    """pg_hba.conf has hostssl lines and no host line: a client without TLS is refused,
+    one verifying the stack's certificate gets in."""
+    assert state.database_tls_only and state.postgres_port is not None
+    config = secure_stack.postgres_cluster(state.postgres_port, tls_only=True)
+    kinds = {line.split()[0] for line in
+             (config.data_dir / "pg_hba.conf").read_text().splitlines()
+             if line.strip() and not line.startswith("#")}
+    assert kinds == {"local", "hostssl"}, kinds
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        psycopg.connect(state.database_url, sslmode="disable", connect_timeout=5).close()
+    assert state.database_sslrootcert is not None
+    with psycopg.connect(state.database_url, sslmode="verify-full",
+                         sslrootcert=state.database_sslrootcert) as verified:
+        row = verified.execute("SELECT ssl FROM pg_stat_ssl "
+                               "WHERE pid = pg_backend_pid()").fetchone()
+    assert row == (True,)
+
+
 def test_files_are_private_and_env_names_every_setting(state: StackState,
                                                        files: SecurityFiles) -> None:
     assert files.directory.stat().st_mode & 0o777 == 0o700
@@ -203,7 +224,9 @@ def test_files_are_private_and_env_names_every_setting(state: StackState,
         "HEAT_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
         "HEAT_KAFKA_SASL_USERNAME": "heat-process",
         "HEAT_KAFKA_SASL_PASSWORD_FILE": str(files.password_path("heat-process")),
-        "HEAT_KAFKA_SSL_CAFILE": str(files.ca_path)}
+        "HEAT_KAFKA_SSL_CAFILE": str(files.ca_path),
+        "HEAT_DATABASE_SSLMODE": "verify-full",
+        "HEAT_DATABASE_SSLROOTCERT": str(state.database_sslrootcert)}
     env = service_env("unused", "unused.", HEAT_STATE_DIR=str(files.directory.parent))
     bare = subprocess.run([*HEAT, "stack", "env"], env=env, capture_output=True, text=True,
                           timeout=60)
@@ -298,7 +321,7 @@ def test_a_restarted_stack_stays_secure_with_the_same_users(
     password = files.password("heat-ingest")
     secure_stack.down(only=("kafka",))
     restarted = secure_stack.up()  # without --secure: a secure stack stays secure
-    assert restarted.kafka_secure
+    assert restarted.kafka_secure and restarted.database_tls_only
     assert files.password("heat-ingest") == password
     produce(connection(restarted, files, "ingest"), TOPICS.prices)
     with pytest.raises(kafka_errors.TopicAuthorizationFailedError):
