@@ -141,3 +141,55 @@ def test_heat_db_reader_create_makes_a_login_for_a_desk(postgresql_migrated,
     assert dropped.returncode == 0, dropped.stderr
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(_url(postgresql_migrated, role)).close()
+
+
+def test_heat_db_desk_role_sets_exactly_the_desks_named(postgresql_migrated,
+                                                        tmp_path: Path) -> None:
+    """``heat db desk-role`` creates the role, and run again sets its desks to those named
+    (not adding to them); the role has the readers' statement timeout."""
+    role = f"heat_desk_r{uuid.uuid4().hex[:8]}"
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD + "\n")
+    env = {**os.environ, "HEAT_DATABASE_URL": postgresql_migrated.admin_url()}
+    try:
+        created = _heat("db", "desk-role", role, "--desk", "alpha", "--desk", "beta",
+                        "--password-file", str(secret), env=env)
+        assert created.returncode == 0, created.stderr
+        assert f"{role} reads desk(s) alpha, beta" in created.stdout
+        updated = _heat("db", "desk-role", role, "--desk", "beta", "--password-file",
+                        str(secret), env=env)
+        assert updated.returncode == 0, updated.stderr
+        assert f"{role} reads desk(s) beta" in updated.stdout
+        assert f"{role}: beta" in _heat("db", "reader", "list", env=env).stdout
+        with psycopg.connect(_url(postgresql_migrated, role)) as desk:
+            assert desk.execute("SHOW statement_timeout").fetchone() == ("30s",)
+        refused = _heat("db", "desk-role", READER_ROLE, "--desk", "beta", "--password-file",
+                        str(secret), env=env)
+        assert refused.returncode == 1
+        assert refused.stderr.strip().count("\n") == 0
+        assert "exists and is not a desk reader" in refused.stderr
+    finally:
+        desk_readers.drop(postgresql_migrated, role)
+
+
+def test_a_readers_long_statement_is_cancelled(postgresql_migrated) -> None:
+    """heat_reader and desk readers get HEAT_READER_STATEMENT_TIMEOUT_MS from migrate and
+    desk-role: a statement running longer is cancelled by the server."""
+    from heatmap.db import migrations
+
+    settings = postgresql_migrated.model_copy(update={"reader_statement_timeout_ms": 300})
+    migrations.migrate(settings)
+    role = f"heat_desk_s{uuid.uuid4().hex[:8]}"
+    desk_readers.create(settings, role, ["alpha"], PASSWORD)
+    try:
+        for url in (settings.role_url(READER_ROLE), _url(settings, role)):
+            with psycopg.connect(url, autocommit=True) as reader:
+                assert reader.execute("SHOW statement_timeout").fetchone() == ("300ms",)
+                reader.execute("SELECT pg_sleep(0.01)")
+                with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
+                    reader.execute("SELECT pg_sleep(10)")
+        # The writer is not a reader: its batches are not cut short.
+        with psycopg.connect(settings.role_url("heat_writer")) as writer:
+            assert writer.execute("SHOW statement_timeout").fetchone() == ("0",)
+    finally:
+        desk_readers.drop(settings, role)

@@ -143,15 +143,25 @@ async def transaction(connection: KafkaConnection, transactional_id: str, topic:
 def test_pipeline_runs_with_each_services_own_user(
         secure_stack: LocalStack, state: StackState, files: SecurityFiles,
         tmp_path: Path) -> None:
+    """ingest replay -> process -> sink -> frames in PostgreSQL, each service as its own
+    Kafka user over SASL_SSL, the sink reaching the database over verified TLS."""
     # First of the module: the tests below write raw records to the topics.
     assert state.postgres_port is not None
     server = DatabaseServer("postgresql", state.database_url,
-                            secure_stack.postgres_cluster(state.postgres_port))
+                            secure_stack.postgres_cluster(state.postgres_port,
+                                                          tls_only=state.database_tls_only))
     inputs = recorded_inputs(tmp_path / "inputs", INPUTS_END)
+    # The sink's TLS settings as `heat stack env --service sink` gives them: every
+    # connection verifies the server's certificate against the stack's root.
+    database_tls = {name: value for name, value in exported(state, "sink").items()
+                    if name.startswith("HEAT_DATABASE_SSL")}
+    assert database_tls == {"HEAT_DATABASE_SSLMODE": "verify-full",
+                            "HEAT_DATABASE_SSLROOTCERT": str(state.database_sslrootcert)}
     with migrated_database(server) as database:
         database_env = {"HEAT_DATABASE_URL": database.admin_url(),  # type: ignore[attr-defined]
                         "HEAT_WRITER_PASSWORD":
-                            database.role_password(WRITER_ROLE) or ""}  # type: ignore[attr-defined]
+                            database.role_password(WRITER_ROLE) or "",  # type: ignore[attr-defined]
+                        **database_tls}
         pipeline = {"HEAT_BAR_INTERVAL": BAR, "HEAT_TIMEFRAMES": TIMEFRAMES}
         processor = HeatService(["process"], client_env(
             state, "process", HEAT_WEB_PORT="0", **pipeline), tmp_path / "process.log")
@@ -179,6 +189,15 @@ def test_pipeline_runs_with_each_services_own_user(
             wait_until(stored_frames, timeout_s=120, interval_s=0.5,
                        message=lambda: f"no frame stored; process log: "
                        f"{processor.log_text()[-3000:]}; sink log: {sink.log_text()[-3000:]}")
+            # Every connection the sink holds as the writer is encrypted.
+            with psycopg.connect(database.admin_url()) as db:  # type: ignore[attr-defined]
+                writer_ssl = db.execute(
+                    "SELECT a.pid, s.ssl FROM pg_stat_activity a "
+                    "JOIN pg_stat_ssl s ON s.pid = a.pid "
+                    "WHERE a.usename = %s AND a.datname = current_database()",
+                    (WRITER_ROLE,)).fetchall()
+            assert writer_ssl, "the sink holds no connection as heat_writer"
+            assert all(ssl for _, ssl in writer_ssl), writer_ssl
             admin = connection(state, files, "admin")
             assert record_count(admin, TOPICS.deadletter) >= 1
             # A desk bot reads the frames under its own group.
@@ -187,6 +206,26 @@ def test_pipeline_runs_with_each_services_own_user(
         finally:
             processor.kill()
             sink.kill()
+
+
+def test_the_secure_stacks_postgresql_takes_tls_clients_only(
+        secure_stack: LocalStack, state: StackState) -> None:
+    """pg_hba.conf has hostssl lines and no host line: a client without TLS is refused,
+    one verifying the stack's certificate gets in."""
+    assert state.database_tls_only and state.postgres_port is not None
+    config = secure_stack.postgres_cluster(state.postgres_port, tls_only=True)
+    kinds = {line.split()[0] for line in
+             (config.data_dir / "pg_hba.conf").read_text().splitlines()
+             if line.strip() and not line.startswith("#")}
+    assert kinds == {"local", "hostssl"}, kinds
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        psycopg.connect(state.database_url, sslmode="disable", connect_timeout=5).close()
+    assert state.database_sslrootcert is not None
+    with psycopg.connect(state.database_url, sslmode="verify-full",
+                         sslrootcert=state.database_sslrootcert) as verified:
+        row = verified.execute("SELECT ssl FROM pg_stat_ssl "
+                               "WHERE pid = pg_backend_pid()").fetchone()
+    assert row == (True,)
 
 
 def test_files_are_private_and_env_names_every_setting(state: StackState,
@@ -203,7 +242,9 @@ def test_files_are_private_and_env_names_every_setting(state: StackState,
         "HEAT_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
         "HEAT_KAFKA_SASL_USERNAME": "heat-process",
         "HEAT_KAFKA_SASL_PASSWORD_FILE": str(files.password_path("heat-process")),
-        "HEAT_KAFKA_SSL_CAFILE": str(files.ca_path)}
+        "HEAT_KAFKA_SSL_CAFILE": str(files.ca_path),
+        "HEAT_DATABASE_SSLMODE": "verify-full",
+        "HEAT_DATABASE_SSLROOTCERT": str(state.database_sslrootcert)}
     env = service_env("unused", "unused.", HEAT_STATE_DIR=str(files.directory.parent))
     bare = subprocess.run([*HEAT, "stack", "env"], env=env, capture_output=True, text=True,
                           timeout=60)
@@ -298,7 +339,7 @@ def test_a_restarted_stack_stays_secure_with_the_same_users(
     password = files.password("heat-ingest")
     secure_stack.down(only=("kafka",))
     restarted = secure_stack.up()  # without --secure: a secure stack stays secure
-    assert restarted.kafka_secure
+    assert restarted.kafka_secure and restarted.database_tls_only
     assert files.password("heat-ingest") == password
     produce(connection(restarted, files, "ingest"), TOPICS.prices)
     with pytest.raises(kafka_errors.TopicAuthorizationFailedError):

@@ -71,3 +71,14 @@ def test_the_role_urls_verify_the_server_too(stack: StackState, postgresql_migra
             row = connection.execute("SELECT ssl FROM pg_stat_ssl "
                                      "WHERE pid = pg_backend_pid()").fetchone()
         assert row == (True,), role
+
+
+def test_the_plain_stack_takes_clients_with_and_without_tls(stack: StackState) -> None:
+    """Without --secure the local PostgreSQL serves TLS to those who ask and still takes
+    plain connections (host lines in pg_hba.conf)."""
+    assert not stack.database_tls_only
+    for mode, encrypted in (("disable", False), ("require", True)):
+        with psycopg.connect(stack.database_url, sslmode=mode, connect_timeout=5) as client:
+            row = client.execute("SELECT ssl FROM pg_stat_ssl "
+                                 "WHERE pid = pg_backend_pid()").fetchone()
+        assert row == (encrypted,), mode

@@ -18,6 +18,7 @@ app = typer.Typer(help="Database migrations and status (HEAT_DATABASE_URL).",
                   no_args_is_help=True)
 # Progress goes to stdout; stderr holds only the one line of a failure.
 console = Console()
+app.command("desk-role")(db_readers.desk_role)
 app.add_typer(db_readers.app, name="reader")
 
 

@@ -1,4 +1,6 @@
-"""``heat db reader``: login roles that read only their desks' rows (as the owner)."""
+"""``heat db desk-role`` and ``heat db reader``: login roles that read only their desks'
+rows (as the owner). ``desk-role`` is the primary spelling; ``reader create`` is the same
+operation adding desks instead of setting them."""
 
 from __future__ import annotations
 
@@ -31,28 +33,53 @@ def _password(path: Path | None) -> str:
     return password
 
 
-@app.command()
-def create(
-    desks: list[str] = typer.Option(..., "--desk", help="A desk the role reads; repeat for "
-                                    "several."),
-    role: str | None = typer.Option(None, "--role", help="Role name. Default for one desk: "
-                                    "heat_desk_<desk>."),
-    password_file: Path | None = typer.Option(None, "--password-file", help="Read the "
-                                              "password from this file instead of asking."),
-) -> None:
-    """Create a login role that sees only the rows of its desks (or add desks to one)."""
+def _make(role: str, desks: list[str], password_file: Path | None, replace: bool) -> None:
+    """Create or update ``role`` as a reader of ``desks`` and print what it reads."""
     try:
-        name = desk_readers.check_role_name(role or desk_readers.default_role(desks))
+        desk_readers.check_role_name(role)
     except desk_readers.DeskReaderError as error:
         raise UsageFailed(str(error)) from error
     password = _password(password_file)
     settings = DatabaseSettings()
     checks.database_url(settings)
     try:
-        reader = desk_readers.create(settings, name, desks, password)
+        reader = desk_readers.create(settings, role, desks, password, replace=replace)
     except desk_readers.DeskReaderError as error:
         raise CommandFailed(str(error)) from error
     console.print(f"{reader.role} reads desk(s) {', '.join(reader.desks)}")
+
+
+_DESKS_HELP = "A desk the role reads; repeat for several."
+_FILE_HELP = "Read the password from this file instead of asking."
+
+
+def desk_role(
+    role: str = typer.Argument(..., help="The login role, e.g. heat_desk_alpha."),
+    desks: list[str] = typer.Option(..., "--desk", help=_DESKS_HELP),
+    password_file: Path | None = typer.Option(None, "--password-file",
+                                              help=_FILE_HELP),
+) -> None:
+    """Create or update a login role that sees only the rows of the desks named.
+
+    It reads exactly those desks afterwards: desks it read before and not named now are
+    taken away."""
+    _make(role, desks, password_file, replace=True)
+
+
+@app.command()
+def create(
+    desks: list[str] = typer.Option(..., "--desk", help=_DESKS_HELP),
+    role: str | None = typer.Option(None, "--role", help="Role name. Default for one desk: "
+                                    "heat_desk_<desk>."),
+    password_file: Path | None = typer.Option(None, "--password-file",
+                                              help=_FILE_HELP),
+) -> None:
+    """Create a login role that sees only the rows of its desks (or add desks to one)."""
+    try:
+        name = role or desk_readers.default_role(desks)
+    except desk_readers.DeskReaderError as error:
+        raise UsageFailed(str(error)) from error
+    _make(name, desks, password_file, replace=False)
 
 
 @app.command("list")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from heatmap.db import reader_limits
 from heatmap.db.migrations import scram_verifier
 from heatmap.settings.database import DatabaseSettings
 
@@ -54,11 +55,18 @@ def check_role_name(role: str) -> str:
 
 
 def create(settings: DatabaseSettings, role: str, desks: Sequence[str],
-           password: str) -> DeskReader:
+           password: str, replace: bool = False) -> DeskReader:
     """Create the login role ``role`` reading only ``desks`` (or, if it is already a desk
     reader, set its password and add the desks); returns every desk it now reads.
 
-    The password goes to the server as a SCRAM-SHA-256 verifier computed here.
+    The password goes to the server as a SCRAM-SHA-256 verifier computed here; the role
+    gets the readers' statement timeout (``settings.reader_statement_timeout_ms``).
+
+    Parameters
+    ----------
+    replace : bool
+        The role reads exactly ``desks`` afterwards: desks it read before and not
+        named now are taken away (``heat db desk-role``). False adds to them.
 
     Raises
     ------
@@ -87,10 +95,16 @@ def create(settings: DatabaseSettings, role: str, desks: Sequence[str],
             # A role may log in to this database; other databases keep their own grants.
             connection.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
                 sql.Identifier(connection.info.dbname), sql.Identifier(role)))
+            if replace:
+                connection.execute("DELETE FROM heat.desk_readers "
+                                   "WHERE role = %s AND NOT desk = ANY(%s)",
+                                   (role, list(desks)))
             with connection.cursor() as cursor:
                 cursor.executemany("INSERT INTO heat.desk_readers (role, desk) VALUES (%s, %s) "
                                    "ON CONFLICT DO NOTHING",
                                    [(role, desk) for desk in desks])
+            reader_limits.set_statement_timeout(connection, role,
+                                                settings.reader_statement_timeout_ms)
         return DeskReader(role, _desks(connection, role))
 
 

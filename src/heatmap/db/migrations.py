@@ -3,8 +3,8 @@ the TimescaleDB extension is available. Each file runs once, in order, recorded 
 its checksum in ``public.heat_schema_migrations``; a changed applied file is an error.
 
 What follows the settings rather than a version runs on every migration: the TimescaleDB
-layer's retention and refresh policies (:mod:`heatmap.db.retention`) and the role
-passwords.
+layer's retention and refresh policies (:mod:`heatmap.db.retention`), the role
+passwords and the readers' statement timeout (:mod:`heatmap.db.reader_limits`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import psycopg
 import sqlparse
 from psycopg import sql
 
-from heatmap.db import retention
+from heatmap.db import reader_limits, retention
 from heatmap.settings.database import READER_ROLE, WRITER_ROLE, DatabaseSettings
 
 SERIES = ("core", "timescale")
@@ -191,7 +191,8 @@ def _timescale_decision(connection: psycopg.Connection,
 def migrate(settings: DatabaseSettings, on_apply: Callable[[Migration], None] = lambda _: None,
             on_notice: Callable[[str], None] = lambda _: None) -> list[Migration]:
     """Apply every pending migration (idempotent); bring the TimescaleDB layer's policies
-    in line with the retention settings; set role passwords when configured.
+    in line with the retention settings; set role passwords when configured and the
+    readers' statement timeout (``HEAT_READER_STATEMENT_TIMEOUT_MS``).
 
     ``on_notice`` hears, in one line each, why the TimescaleDB layer is not applied and
     which policies changed. Concurrent migrators wait for each other on an advisory lock.
@@ -228,6 +229,8 @@ def migrate(settings: DatabaseSettings, on_apply: Callable[[Migration], None] = 
             if timescale.usable:
                 _apply_policies(connection, settings, on_notice)
             _set_role_passwords(connection, settings)
+            reader_limits.apply_statement_timeouts(connection,
+                                                   settings.reader_statement_timeout_ms)
         finally:
             connection.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now

@@ -79,6 +79,12 @@ class DatabaseSettings(BaseSettings):
     # The 1m/1h/1d rollups outlive the raw frames: kept until dropped by hand unless set.
     retention_rollups: str = RETENTION_OFF
 
+    # How long one statement of a reader (heat_reader and every desk reader) may run
+    # before the server cancels it: a runaway query from a desk must not hold the
+    # database. Set per role in this database by `heat db migrate` and `heat db
+    # desk-role`; 0 turns the limit off.
+    reader_statement_timeout_ms: int = Field(default=30_000, ge=0)
+
     pool_min_size: int = 1
     pool_max_size: int = 4
     retry_attempts: int = Field(default=8, ge=1)

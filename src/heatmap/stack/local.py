@@ -44,6 +44,8 @@ class StackState:
     # The root certificate of the local cluster's TLS (None: an external database, or
     # a state recorded before the local cluster served TLS).
     database_sslrootcert: str | None = None
+    # The local cluster takes TCP clients over TLS only (a secure stack).
+    database_tls_only: bool = False
 
     @property
     def kafka_secure(self) -> bool:
@@ -95,6 +97,7 @@ class _DatabaseFields(TypedDict):
     postgres_port: int | None
     postgres_root: str | None
     database_sslrootcert: str | None
+    database_tls_only: bool
 
 
 @dataclass(frozen=True)
@@ -146,13 +149,14 @@ class LocalStack:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def postgres_cluster(self, port: int) -> PostgresClusterConfig:
+    def postgres_cluster(self, port: int, tls_only: bool = False) -> PostgresClusterConfig:
+        """The local cluster on ``port``; ``tls_only``: as a secure stack runs it."""
         os_user = postgres.server_os_user(self.settings.postgres_os_user)
         return PostgresClusterConfig(
             root=postgres.cluster_root(self.state_dir, os_user), port=port,
             bin_dir=self.settings.postgres_bin_dir, os_user=os_user,
             fsync=self.settings.postgres_fsync, database=self.settings.database_name,
-            tls=True,
+            tls=True, tls_only=tls_only,
         )
 
     def _kafka_marker(self) -> str:
@@ -168,15 +172,18 @@ class LocalStack:
         """Start whatever is not running yet; idempotent. Returns the endpoints.
 
         ``secure``: the local broker takes clients on SASL_SSL only, each service as a
-        SCRAM user of its own under ACLs (:mod:`heatmap.stack.kafka_security`). A stack
-        started secure stays secure; a plain-text broker's data cannot become secure
-        (its users are made when the storage is formatted): purge it first.
+        SCRAM user of its own under ACLs (:mod:`heatmap.stack.kafka_security`), and the
+        local PostgreSQL takes clients over TLS only. A stack started secure stays
+        secure; a plain-text broker's data cannot become secure (its users are made
+        when the storage is formatted): purge it first.
         """
         with self._locked():
             previous = self.load_state()
             self._check_postgres_programs(previous)
             kafka_fields = self._kafka_up(previous, step, secure)
-            database_fields = self._postgres_up(previous, step)
+            tls_only = (secure or kafka_fields["kafka_security_dir"] is not None
+                        or bool(previous and previous.database_tls_only))
+            database_fields = self._postgres_up(previous, step, tls_only)
             state = StackState(**kafka_fields, **database_fields, topic_prefix=self.topics.prefix)
             self._save_state(state)
             return state
@@ -287,7 +294,8 @@ class LocalStack:
         if failed:
             raise kafka.StackError(f"Kafka refused to create a topic: {failed[0]}")
 
-    def _postgres_up(self, previous: StackState | None, step: Step) -> _DatabaseFields:
+    def _postgres_up(self, previous: StackState | None, step: Step, tls_only: bool
+                     ) -> _DatabaseFields:
         configured = self._configured_database_url
         if configured is not None and self._database_is_external(previous):
             step("Using the PostgreSQL database from HEAT_DATABASE_URL")
@@ -296,25 +304,31 @@ class LocalStack:
                 remedy="start it, or unset HEAT_DATABASE_URL so that `heat stack up` runs a "
                 "local PostgreSQL")
             return {"database_url": configured, "database_external": True,
-                    "postgres_port": None, "postgres_root": None, "database_sslrootcert": None}
+                    "postgres_port": None, "postgres_root": None, "database_sslrootcert": None,
+                    "database_tls_only": False}
         preferred = previous.postgres_port if previous and previous.postgres_port else None
-        config = self.postgres_cluster(preferred or self.settings.postgres_port)
+        config = self.postgres_cluster(preferred or self.settings.postgres_port, tls_only)
         # A running cluster is reached on the port it really listens on, even when an
         # interrupted `up` never recorded it.
         listening = postgres.running_port(config)
         if listening is not None:
-            config = self.postgres_cluster(listening)
+            config = self.postgres_cluster(listening, tls_only)
         if postgres.pid(config) is not None:
             step(f"PostgreSQL already running (pid {postgres.pid(config)})")
+            if postgres.write_hba(config):
+                step("PostgreSQL takes clients over TLS only" if tls_only
+                     else "PostgreSQL takes clients with or without TLS")
+                postgres.reload(config)
             postgres.ensure_database(config, self.settings.start_timeout_s)
         else:
-            config = self.postgres_cluster(pick(config.port))
+            config = self.postgres_cluster(pick(config.port), tls_only)
             postgres.start_new_or_existing(config, self.settings.start_timeout_s, step)
         return {"database_url": postgres.admin_url(config), "database_external": False,
                 "postgres_port": config.port, "postgres_root": str(config.root),
                 # A cluster still running from before it served TLS has no certificate yet.
                 "database_sslrootcert": (str(config.tls_files.root_cert)
-                                         if config.tls_files.exist() else None)}
+                                         if config.tls_files.exist() else None),
+                "database_tls_only": tls_only}
 
     # -- down / status -----------------------------------------------------------------------
 

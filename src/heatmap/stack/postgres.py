@@ -59,6 +59,9 @@ class PostgresClusterConfig:
     tls : bool
         Serve TLS (``ssl=on``) with a certificate made for the cluster at its first start
         with TLS (:mod:`heatmap.stack.tls`); clients choose whether to use it.
+    tls_only : bool
+        Take TCP clients over TLS only (``hostssl`` lines in ``pg_hba.conf``, no
+        ``host``): a client with ``sslmode=disable`` is refused. Implies ``tls``.
     """
 
     root: Path
@@ -70,6 +73,7 @@ class PostgresClusterConfig:
     preload_timescaledb: bool | None = None
     timescaledb_scheduler: bool = True
     tls: bool = False
+    tls_only: bool = False
 
     @property
     def timescaledb(self) -> bool:
@@ -197,7 +201,7 @@ def _server_options(config: PostgresClusterConfig) -> str:
         "max_connections": "200",
         "shared_buffers": "256MB",
     }
-    if config.tls:
+    if config.tls or config.tls_only:
         files = config.tls_files
         options.update({"ssl": "on", "ssl_cert_file": str(files.server_cert),
                         "ssl_key_file": str(files.server_key),
@@ -244,8 +248,9 @@ def start(config: PostgresClusterConfig, timeout_s: float) -> int:
     if pid(config) is None and stale_pid_file.exists():
         # Left by a crash: the postmaster is gone, so the file only blocks a start.
         stale_pid_file.unlink()
-    if config.tls:
+    if config.tls or config.tls_only:
         tls.ensure(config.tls_files, config.os_user)
+    write_hba(config)
     completed = _run(config, [
         str(config.bin_dir / "pg_ctl"), "-D", str(config.data_dir), "-l", str(config.log_path),
         "-o", _server_options(config), "-w", "-t", str(int(timeout_s)), "start",
@@ -256,6 +261,36 @@ def start(config: PostgresClusterConfig, timeout_s: float) -> int:
         raise StackError(f"PostgreSQL did not start:\n{completed.stdout}{completed.stderr}"
                          f"\n{log_tail}")
     return postmaster
+
+
+def hba_lines(config: PostgresClusterConfig) -> str:
+    """The cluster's ``pg_hba.conf``: the server's OS user on the socket (peer), every
+    role with a SCRAM password on loopback TCP, over TLS only when ``tls_only``."""
+    kind = "hostssl" if config.tls_only else "host"
+    return ("# Written by `heat stack up` at every start; edits here are replaced.\n"
+            "local    all  all                 peer\n"
+            f"{kind:<8} all  all  127.0.0.1/32   scram-sha-256\n"
+            f"{kind:<8} all  all  ::1/128        scram-sha-256\n")
+
+
+def write_hba(config: PostgresClusterConfig) -> bool:
+    """Write ``pg_hba.conf`` as :func:`hba_lines` says; True when it changed (a running
+    server then needs :func:`reload`). Written in place: it keeps the server user's
+    ownership."""
+    path = config.data_dir / "pg_hba.conf"
+    wanted = hba_lines(config)
+    if path.exists() and path.read_text() == wanted:
+        return False
+    path.write_text(wanted)
+    return True
+
+
+def reload(config: PostgresClusterConfig) -> None:
+    """Make the running server read its configuration files again (``pg_ctl reload``)."""
+    completed = _run(config, [str(config.bin_dir / "pg_ctl"), "-D", str(config.data_dir),
+                              "reload"])
+    if completed.returncode != 0:
+        raise StackError(f"PostgreSQL did not reload: {completed.stderr.strip()}")
 
 
 def start_new_or_existing(config: PostgresClusterConfig, timeout_s: float,

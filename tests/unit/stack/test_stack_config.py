@@ -111,3 +111,21 @@ def test_cluster_addresses_are_bindable_loopback_addresses() -> None:
     port, controller_port = free_cluster_ports()
     assert port != controller_port
     assert all(ports.is_free(port, host) for host in ("127.0.0.2", "127.0.0.3", "127.0.0.4"))
+
+
+def test_a_tls_only_cluster_has_hostssl_lines_and_no_host_line(tmp_path: Path) -> None:
+    from heatmap.stack.postgres import PostgresClusterConfig, hba_lines, write_hba
+
+    def kinds(tls_only: bool) -> set[str]:
+        config = PostgresClusterConfig(root=tmp_path, port=5432, bin_dir=tmp_path,
+                                       os_user=None, fsync=False, database="heat", tls=True,
+                                       tls_only=tls_only)
+        return {line.split()[0] for line in hba_lines(config).splitlines()
+                if not line.startswith("#")}
+
+    assert kinds(tls_only=True) == {"local", "hostssl"}
+    assert kinds(tls_only=False) == {"local", "host"}
+    config = PostgresClusterConfig(root=tmp_path, port=5432, bin_dir=tmp_path, os_user=None,
+                                   fsync=False, database="heat", tls_only=True)
+    config.data_dir.mkdir()
+    assert write_hba(config) and not write_hba(config)  # unchanged: no reload needed
