@@ -43,21 +43,37 @@ def dashboards(
 def provision(
     url: str | None = typer.Option(None, "--url", help="Grafana's URL (default: "
                                    "HEAT_GRAFANA_URL, else http://127.0.0.1:3000)."),
+    desk_org: list[str] = typer.Option([], "--desk-org", help="DESK=ROLE: also an "
+                                       "organisation for the desk whose database data "
+                                       "source logs in as ROLE (a desk reader), its "
+                                       "password from <ROLE>_PASSWORD_FILE or "
+                                       "<ROLE>_PASSWORD. Repeat per desk."),
 ) -> None:
     """Create or update the folder, data sources, dashboards and alert rules in Grafana.
 
     Authenticates with HEAT_GRAFANA_TOKEN (or _FILE), else HEAT_GRAFANA_USER and
-    HEAT_GRAFANA_PASSWORD (or _FILE). Running it again changes nothing.
+    HEAT_GRAFANA_PASSWORD (or _FILE). Running it again changes nothing. With
+    --desk-org, each desk gets its own organisation (a server admin's user and
+    password are needed: a service account token reaches one organisation only).
     """
     from grafana_client.client import GrafanaException
     from niquests.exceptions import RequestException
 
+    from heatmap.grafana.desk_orgs import DeskOrgError, parse, provision_desk_orgs
     from heatmap.grafana.provision import Change, connect
     from heatmap.grafana.provision import provision as run_provision
     from heatmap.grafana.settings import GrafanaSettings
 
     settings = GrafanaSettings()
     target = url or settings.url
+    try:
+        desk_orgs = [parse(text) for text in desk_org]
+    except DeskOrgError as error:
+        raise CommandFailed(str(error)) from error
+    if desk_orgs and isinstance(settings.credential(), str):
+        raise CommandFailed("--desk-org creates organisations: use a Grafana server admin's "
+                            "HEAT_GRAFANA_USER and HEAT_GRAFANA_PASSWORD, not a service "
+                            "account token (it reaches one organisation only)")
     table = Table("kind", "name", "change")
     colours = {"created": "green", "updated": "yellow", "unchanged": "dim"}
 
@@ -66,7 +82,10 @@ def provision(
                       f"[{colours[change.action]}]{change.action}[/]")
 
     try:
-        changes = run_provision(connect(settings, target), settings, show)
+        api = connect(settings, target)
+        changes = run_provision(api, settings, show)
+        changes += provision_desk_orgs(
+            api, lambda org_id: connect(settings, target, org_id), settings, desk_orgs, show)
     except GrafanaException as error:
         detail = first_line(str(getattr(error, "message", "") or error))
         status = getattr(error, "status_code", 0)

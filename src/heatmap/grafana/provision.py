@@ -157,6 +157,15 @@ def provision(api: GrafanaApi, settings: GrafanaSettings,
     return changes
 
 
-def connect(settings: GrafanaSettings, url: str | None = None) -> GrafanaApi:
-    return GrafanaApi.from_url(url or settings.url, credential=settings.credential(),
-                               timeout=settings.timeout_s)
+def connect(settings: GrafanaSettings, url: str | None = None,
+            org_id: int | None = None) -> GrafanaApi:
+    """Grafana's API as the configured login, in organisation ``org_id`` when given (else
+    the login's current one)."""
+    api = GrafanaApi.from_url(url or settings.url, credential=settings.credential(),
+                              timeout=settings.timeout_s)
+    if org_id is not None:
+        # grafana-client takes the organisation only in its constructor; from_url is the
+        # one place that parses the URL, so the header is set on its session afterwards.
+        api.client.organization_id = org_id
+        api.client.s.headers["X-Grafana-Org-Id"] = str(org_id)
+    return api

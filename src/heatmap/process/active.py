@@ -300,8 +300,8 @@ class ActiveEngine:
                 index = index_of[tp]
                 raws.extend(_raw(index, record) for record in records)
                 newest_append_ms = max(newest_append_ms, records[-1].timestamp)
-            caught_up, settled_before_s = await self._caught_up(consumer, sources, paused,
-                                                                resumed_s, idle_after_s)
+            caught_up, settled_before_s, seen_ends = await self._caught_up(
+                consumer, sources, paused, resumed_s, idle_after_s)
             started_s = time.perf_counter()
             applied = await loop.run_in_executor(self.executor, functools.partial(
                 host.step, raws, caught_up, STEP_MAX_EVENTS, arrived_s=arrived_s,
@@ -324,7 +324,7 @@ class ActiveEngine:
                 resumed_s[tp] = time.time()
             if not backlog and not host.sequencer.buffered and len(caught_up) == len(sources):
                 await self._check_applied(consumer, host, sources, paused, progress,
-                                          fresh_ends=False)
+                                          fresh_ends=False, seen_ends=seen_ends)
             if time.monotonic() >= next_progress_check_s:  # also when all looks caught up
                 next_progress_check_s = time.monotonic() + _PROGRESS_CHECK_S
                 await self._check_applied(consumer, host, sources, paused, progress,
@@ -363,12 +363,18 @@ class ActiveEngine:
     async def _check_applied(self, consumer: AIOKafkaConsumer, host: EngineHost,
                              sources: Sequence[TopicPartition],
                              paused: frozenset[TopicPartition], progress: InputProgress,
-                             fresh_ends: bool) -> None:
+                             fresh_ends: bool,
+                             seen_ends: Sequence[int | None] | None = None) -> None:
         """Raise InputNotAppliedError when an input partition holds records the engine has
         not applied and is not going to: short of its end although everything is read
         and nothing buffered, or not moving for ``input_stall_s`` (see
         :mod:`heatmap.process.progress`). ``fresh_ends``: ask the brokers for the ends
-        (else the ends of the last fetch answers)."""
+        (else the ends of the last fetch answers: ``seen_ends``, those that found every
+        source caught up, when given).
+
+        ``seen_ends`` matters while records arrive: the consumer fetches in the background,
+        so by now a fetch answer may have moved a source's end past records not yet
+        returned to the engine, which is no breach."""
         applied = host.seek_offsets()
         if fresh_ends:
             async with asyncio.timeout(_KAFKA_CALL_LIMIT_S):
@@ -383,7 +389,8 @@ class ActiveEngine:
                 metrics.INPUT_APPLIED.labels(*labels).set(applied[index])
                 metrics.INPUT_END.labels(*labels).set(ends[index])
         else:
-            last_seen = [consumer.last_stable_offset(tp) for tp in sources]
+            last_seen = (list(seen_ends) if seen_ends is not None
+                         else [consumer.last_stable_offset(tp) for tp in sources])
             suspects = progress.short_when_caught_up(applied, last_seen)
             ends = [-1 if end is None else end for end in last_seen]
         if not suspects:
@@ -429,16 +436,19 @@ class ActiveEngine:
     async def _caught_up(self, consumer: AIOKafkaConsumer, sources: Sequence[TopicPartition],
                          paused: frozenset[TopicPartition],
                          resumed_s: Mapping[TopicPartition, float], settle_s: float
-                         ) -> tuple[list[int], float | None]:
+                         ) -> tuple[list[int], float | None, list[int | None]]:
         """The sources read to their end as of their last fetch answer (a paused one is
         not, nor one resumed since that answer: its answers are stale), and the latest
         arrival time (wall clock, s) all of
         them vouch for: ``settle_s`` before the oldest of those answers (None when no
-        source is caught up). Also updates the lag gauges."""
+        source is caught up), and each source's end as seen here. Also updates the lag
+        gauges."""
         caught_up = []
+        ends: list[int | None] = []
         oldest_answer_s = math.inf
         for index, tp in enumerate(sources):
             end = consumer.last_stable_offset(tp)
+            ends.append(end)
             answered_ms = consumer.last_poll_timestamp(tp)
             if end is None or answered_ms is None:
                 continue  # no fetch answered yet: unknown, so not caught up
@@ -450,7 +460,7 @@ class ActiveEngine:
                 caught_up.append(index)
                 oldest_answer_s = min(oldest_answer_s, answered_ms / 1000)
         settled_before_s = None if not caught_up else oldest_answer_s - settle_s
-        return caught_up, settled_before_s
+        return caught_up, settled_before_s, ends
 
     async def _report_stall(self, consumer: AIOKafkaConsumer, host: EngineHost,
                             sources: Sequence[TopicPartition], caught_up: Sequence[int],

@@ -2,7 +2,8 @@
 real broker fed the recorded bars: it asks for a token (a wrong one is refused), shows
 the numbers of the latest frame the API serves and the book's firing alerts, follows new
 frames as they are committed, renders hostile names as text, and loads nothing from
-anywhere but the processor."""
+anywhere but the processor. With a token of one desk it lists only that desk's books, and
+another desk's book asked for by name is missing, as an unknown one."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from heatmap.schema import rfc3339_to_ms
+from support.api_tokens import STANDARD, api_tokens
 from support.heat_pipeline import ROOT, Pipeline, RecordedInputs, ingest, pipeline
 from support.live_page import (
     assert_alerts_show,
@@ -40,6 +42,7 @@ ODD_ACCOUNT = "o'brien \"macro\" <script>window.pwned = 1</script> 风险账户"
 ODD_DESK = "亚洲 \"desk\" <b>&amp;</b>"
 FIRST_END = "2018-01-11T08"   # the first feed: warm-up, three desks, the odd book
 SECOND_END = "2018-01-11T09"  # the second, while the page watches
+DESK_A, DESK_B = "alpha", "beta"  # a token of desk A only must show nothing of desk B
 # A symbol of its own whose prices stop before the first feed ends: the book turns stale.
 ODD_SYMBOL = "风险币BTC"
 ODD_SYMBOL_PRICES = ("ZECBTC.csv", "2018-01-11T06")  # its prices: another pair's, until then
@@ -97,6 +100,15 @@ def book_query(kind: str, name: str, timeframe: str) -> str:
 
 
 TOKEN: dict[str, str] = {}  # the test's token, as the API's helpers below send it
+
+
+def status_and_body(url: str) -> tuple[int, bytes]:
+    """(status, body) of a GET with the test's token, errors included."""
+    try:
+        with get(url) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
 
 
 def get(url: str) -> Any:
@@ -191,6 +203,8 @@ def running(stack, tmp_path: Path):
 
 def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
                                                           tmp_path: Path) -> None:
+    running._tokens = api_tokens(tmp_path / "api-tokens",
+                                 {**STANDARD, "desk-a": ([DESK_A], ("read",))})
     TOKEN["token"] = running.tokens["all"]
     feed(running, window(tmp_path / "first", "", FIRST_END), tmp_path / "ingest-first.log")
     processor = running.process()
@@ -275,3 +289,45 @@ def test_the_live_page_shows_and_follows_the_latest_frames(running: Pipeline,
         alerts_settled(browser, base_url, query)
         assert requested_hosts(browser) == {"127.0.0.1"}
         assert page_errors(browser) == []
+
+        # A token of desk A only: the page lists desk A's books and nothing else.
+        everything = books(base_url)
+        TOKEN["token"] = running.tokens["desk-a"]
+        visible = books(base_url)
+        desk_of = {book: latest_frame(base_url, book_query(*book, "1h")) for book in visible}
+        assert ("desk", DESK_A) in visible and ("account", "acct-a1") in visible
+        assert all(frame is not None and frame["desk"] == DESK_A for frame in desk_of.values())
+        assert ("desk", DESK_B) in everything - visible
+        browser.execute_script("window.sessionStorage.clear()")  # the tab forgets "all"
+        browser.get(f"{base_url}/live?{book_query('desk', DESK_A, '1h')}")
+        log_in(browser, TOKEN["token"])
+        for kind, name in (("desk", DESK_A), ("account", "acct-a1")):
+            # Every number on the page is the API's for desk A, read with desk A's token.
+            state, frame = show(browser, base_url, kind, name, "1h")
+            assert_page_shows(state, frame)
+            assert frame["desk"] == DESK_A and frame["positions"]
+            options = set(browser.execute_script(
+                "return [...document.querySelectorAll('#book option')].map((o) => o.value)"))
+            assert options == {f"{kind}:{name}" for kind, name in visible}
+
+        # Desk B's book asked for by name: missing, exactly as a book that does not exist.
+        query_b = book_query("desk", DESK_B, "1h")
+        unknown = "no such desk"
+        for path in ("/v1/frames/latest", "/v1/alerts"):
+            status, body = status_and_body(f"{base_url}{path}?{query_b}")
+            unknown_status, unknown_body = status_and_body(
+                f"{base_url}{path}?{book_query('desk', unknown, '1h')}")
+            # The answer names the book asked for, and differs in nothing else.
+            assert (status, body) == (404, unknown_body.replace(unknown.encode(),
+                                                                DESK_B.encode()))
+            assert unknown_status == 404
+        browser.get(f"{base_url}/live?{query_b}")
+        wait_until(lambda: browser.execute_script(
+            "return document.getElementById('notice').textContent").startswith(
+                "No frame of this book yet"), timeout_s=30,
+                   message="desk B's book was not answered as missing")
+        shown = page_state(browser)
+        assert shown["ts"] is None and shown["kpis"] == {} and shown["positions"] == {}
+        assert not login_state(browser)["shown"]
+        # Only the expected 404s of desk B's book reached the console.
+        assert [error for error in page_errors(browser) if "404" not in error] == []

@@ -220,3 +220,127 @@ def test_the_database_data_source_carries_the_tls_settings(
     monkeypatch.setenv("HEAT_GRAFANA_DATABASE_SSLMODE", "prefer")
     with pytest.raises(ValueError, match=r"sslmode|literal"):
         GrafanaSettings()
+
+
+@dataclass
+class FakeGrafanaOrgs:
+    """A Grafana server with several organisations: a request works in the one its
+    ``X-Grafana-Org-Id`` header names (else the login's current one, 1)."""
+
+    auth: str
+    orgs: dict[int, tuple[str, FakeGrafana]] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.orgs[1] = ("Main Org.", FakeGrafana(self.auth))
+
+    def handle(self, request: Request) -> Response:
+        assert request.headers.get("Authorization") == self.auth
+        self.calls.append((request.method, request.path))
+        if request.path == "/api/orgs" and request.method == "GET":
+            answer: Any = [{"id": org_id, "name": name}
+                           for org_id, (name, _) in sorted(self.orgs.items())]
+            return Response(json.dumps(answer), 200, content_type="application/json")
+        if request.path == "/api/orgs" and request.method == "POST":
+            org_id = max(self.orgs) + 1
+            self.orgs[org_id] = (request.get_json()["name"], FakeGrafana(self.auth))
+            return Response(json.dumps({"orgId": org_id, "message": "Organization created"}),
+                            200, content_type="application/json")
+        org_id = int(request.headers.get("X-Grafana-Org-Id", "1"))
+        return self.orgs[org_id][1].handle(request)
+
+    def org(self, name: str) -> FakeGrafana:
+        (fake,) = [fake for org_name, fake in self.orgs.values() if org_name == name]
+        return fake
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [call for call in self.calls if call[0] != "GET"]
+
+
+DESK_A = "desk \"o'brien\", 東京"
+ADMIN_AUTH = "Basic " + base64.b64encode(b"admin:admin-secret").decode()
+
+
+def provision_desks(httpserver: HTTPServer, *desk_orgs: str) -> Any:
+    return CliRunner().invoke(app, [
+        "grafana", "provision", "--url", httpserver.url_for("/"),
+        *[arg for text in desk_orgs for arg in ("--desk-org", text)]])
+
+
+@pytest.fixture
+def admin_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.delenv("HEAT_GRAFANA_TOKEN", raising=False)
+    monkeypatch.setenv("HEAT_GRAFANA_USER", "admin")
+    monkeypatch.setenv("HEAT_GRAFANA_PASSWORD", "admin-secret")
+    monkeypatch.setenv("HEAT_READER_PASSWORD", "reader-secret")
+    secret = tmp_path / "alpha-password"
+    secret.write_text("alpha-secret\n")
+    monkeypatch.setenv("HEAT_DESK_ALPHA_PASSWORD_FILE", str(secret))
+    monkeypatch.setenv("HEAT_DESK_BETA_PASSWORD", "beta-secret")
+
+
+def test_each_desk_gets_an_organisation_reading_as_its_role(
+        httpserver: HTTPServer, admin_env: None) -> None:
+    server = FakeGrafanaOrgs(auth=ADMIN_AUTH)
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(server.handle)
+    result = provision_desks(httpserver, f"{DESK_A}=heat_desk_alpha", "beta=heat_desk_beta")
+    assert result.exit_code == 0, result.output
+    assert sorted(name for name, _ in server.orgs.values()) == [
+        "Heat: beta", f"Heat: {DESK_A}", "Main Org."]
+    main = server.orgs[1][1]
+    assert main.datasources[POSTGRES_UID]["user"] == "heat_reader"
+    desk_boards = {b.uid for b in generate.boards()} - {"heat-pipeline"}
+    for name, role, password in ((f"Heat: {DESK_A}", "heat_desk_alpha", "alpha-secret"),
+                                 ("Heat: beta", "heat_desk_beta", "beta-secret")):
+        org = server.org(name)
+        # Only the database, as the desk's own role: what it shows is what the
+        # database lets that role read.
+        assert set(org.datasources) == {POSTGRES_UID}
+        postgres = org.datasources[POSTGRES_UID]
+        assert postgres["user"] == role
+        assert postgres["secureJsonData"] == {"password": password}
+        assert postgres["jsonData"] == main.datasources[POSTGRES_UID]["jsonData"]
+        assert set(org.folders) == {alerts.FOLDER_UID}
+        assert set(org.dashboards) == desk_boards
+        assert org.rules == {}
+
+    server.calls.clear()
+    result = provision_desks(httpserver, f"{DESK_A}=heat_desk_alpha", "beta=heat_desk_beta")
+    assert result.exit_code == 0, result.output
+    assert server.writes() == []
+    assert len(server.orgs) == 3
+    assert "Grafana is up to date" in result.output
+
+
+def test_a_desk_role_changed_in_grafana_is_put_back(
+        httpserver: HTTPServer, admin_env: None) -> None:
+    server = FakeGrafanaOrgs(auth=ADMIN_AUTH)
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(server.handle)
+    assert provision_desks(httpserver, "beta=heat_desk_beta").exit_code == 0
+    # A desk's organisation admin pointing the data source at the all-desks role.
+    server.org("Heat: beta").datasources[POSTGRES_UID]["user"] = "heat_reader"
+    server.calls.clear()
+    assert provision_desks(httpserver, "beta=heat_desk_beta").exit_code == 0
+    assert server.writes() == [("PUT", f"/api/datasources/uid/{POSTGRES_UID}")]
+    assert server.org("Heat: beta").datasources[POSTGRES_UID]["user"] == "heat_desk_beta"
+
+
+@pytest.mark.parametrize(("desk_org", "message"), [
+    ("alpha", "expected DESK=ROLE"),
+    ("alpha=Heat-Desk", "role name"),
+    ("gamma=heat_desk_gamma", "HEAT_DESK_GAMMA_PASSWORD_FILE"),
+])
+def test_a_wrong_desk_org_is_one_line(httpserver: HTTPServer, admin_env: None,
+                                      desk_org: str, message: str) -> None:
+    result = provision_desks(httpserver, desk_org)
+    assert isinstance(result.exception, CommandFailed)
+    assert message in str(result.exception)
+    assert len(httpserver.log) == 0
+
+
+def test_desk_orgs_refuse_a_service_account_token(
+        httpserver: HTTPServer, admin_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEAT_GRAFANA_TOKEN", TOKEN)
+    result = provision_desks(httpserver, "beta=heat_desk_beta")
+    assert isinstance(result.exception, CommandFailed)
+    assert "server admin" in str(result.exception)

@@ -122,6 +122,18 @@ def test_records_read_to_the_end_but_never_applied_end_the_run() -> None:
         _check(engine, [120, 5], InputProgress(2, stall_s=30))
 
 
+def test_records_fetched_after_the_engine_was_caught_up_are_no_breach() -> None:
+    """The background fetch moved the end to 7 after the end seen, 5, found the source
+    caught up: records 5 and 6 are on their way to the engine, not skipped."""
+    engine = _Engine({POSITIONS: [5, 6]})
+    consumer = _Consumer({PRICES: 120, POSITIONS: 7})
+    asyncio.run(engine._check_applied(cast(Any, consumer), cast(Any, _Host([120, 5])),
+                                      [PRICES, POSITIONS], frozenset(),
+                                      InputProgress(2, stall_s=30), fresh_ends=False,
+                                      seen_ends=[120, 5]))
+    assert engine.reads == 0
+
+
 def test_a_gap_of_commit_markers_is_vouched_for_once() -> None:
     engine = _Engine({})
     progress = InputProgress(2, stall_s=30)
