@@ -18,16 +18,11 @@ that is not on disk cannot leak. Losing a file means starting afresh
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kafka.admin import (
     ACL,
     ACLOperation,
@@ -39,6 +34,7 @@ from kafka.admin import (
 from pydantic import SecretStr
 
 from heatmap.settings.kafka import KafkaConnection, TopicSettings
+from heatmap.stack import tls
 from heatmap.topics import Topics
 
 MECHANISM = "SCRAM-SHA-512"
@@ -57,7 +53,6 @@ SERVICE_USERS = {"ingest": "heat-ingest", "process": "heat-process", "sink": "he
 CLIENT_USERS = {**SERVICE_USERS, "admin": ADMIN_USER}
 ALL_USERS = (BROKER_USER, *CLIENT_USERS.values())
 
-_CERTIFICATE_DAYS = 825  # the longest validity TLS clients accept for a server certificate
 _PASSWORD_BYTES = 24
 
 
@@ -192,44 +187,9 @@ def make_certificates(now: datetime.datetime | None = None) -> tuple[bytes, byte
     Returns the CA certificate (PEM) and the broker's unencrypted PKCS#8 key followed by
     its certificate (PEM), the layout of Kafka's PEM key store.
     """
-    now = now or datetime.datetime.now(datetime.UTC)
-    valid_until = now + datetime.timedelta(days=_CERTIFICATE_DAYS)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "heat local stack CA")])
-    ca_certificate = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(valid_until)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, key_cert_sign=True, crl_sign=True,
-            content_commitment=False, key_encipherment=False, data_encipherment=False,
-            key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                       critical=False)
-        .sign(ca_key, hashes.SHA256()))
-    broker_key = ec.generate_private_key(ec.SECP256R1())
-    broker_certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name).public_key(broker_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(valid_until)
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        # The broker is also a TLS client of itself (inter-broker requests).
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                              ExtendedKeyUsageOID.CLIENT_AUTH]),
-                       critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                       critical=False)
-        .sign(ca_key, hashes.SHA256()))
-    broker_pem = broker_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()) + broker_certificate.public_bytes(serialization.Encoding.PEM)
-    return ca_certificate.public_bytes(serialization.Encoding.PEM), broker_pem
+    # The broker is also a TLS client of itself (inter-broker requests).
+    root, certificate, key = tls.certificates(now, client_auth=True)
+    return root, key + certificate
 
 
 def _allow(user: str, operation: ACLOperation, resource: ResourceType, name: str,

@@ -63,9 +63,12 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def certificates(now: dt.datetime | None = None) -> tuple[bytes, bytes, bytes]:
+def certificates(now: dt.datetime | None = None, client_auth: bool = False
+                 ) -> tuple[bytes, bytes, bytes]:
     """A new root certificate, and a server certificate for 127.0.0.1 and ``localhost``
-    it signs with the server's key, all PEM: ``(root_cert, server_cert, server_key)``."""
+    it signs with the server's key, all PEM: ``(root_cert, server_cert, server_key)``.
+    ``client_auth``: the server is also a TLS client with it (a Kafka broker's requests
+    to the other brokers)."""
     now = now or dt.datetime.now(dt.UTC)
     # Backdated a little: a client whose clock is slightly behind still accepts it.
     not_before, not_after = now - dt.timedelta(hours=1), now + dt.timedelta(days=VALIDITY_DAYS)
@@ -86,6 +89,9 @@ def certificates(now: dt.datetime | None = None) -> tuple[bytes, bytes, bytes]:
                            critical=False)
             .sign(root_key, hashes.SHA256()))
     server_key = ec.generate_private_key(ec.SECP256R1())
+    usages = [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
+    if client_auth:
+        usages.append(x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH)
     alt_names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(LOOPBACK))]
     alt_names += [x509.DNSName(name) for name in SERVER_NAMES]
     server = (x509.CertificateBuilder()
@@ -95,8 +101,7 @@ def certificates(now: dt.datetime | None = None) -> tuple[bytes, bytes, bytes]:
               .not_valid_before(not_before).not_valid_after(not_after)
               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
               .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-              .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
-                             critical=False)
+              .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                   root_key.public_key()), critical=False)
               .sign(root_key, hashes.SHA256()))
