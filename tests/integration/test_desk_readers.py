@@ -162,7 +162,7 @@ def test_heat_db_desk_role_sets_exactly_the_desks_named(postgresql_migrated,
         assert f"{role} reads desk(s) beta" in updated.stdout
         assert f"{role}: beta" in _heat("db", "reader", "list", env=env).stdout
         with psycopg.connect(_url(postgresql_migrated, role)) as desk:
-            assert desk.execute("SHOW statement_timeout").fetchone() == ("30s",)
+            assert desk.execute("SHOW statement_timeout").fetchone() == ("5min",)
         refused = _heat("db", "desk-role", READER_ROLE, "--desk", "beta", "--password-file",
                         str(secret), env=env)
         assert refused.returncode == 1

@@ -83,7 +83,7 @@ class DatabaseSettings(BaseSettings):
     # before the server cancels it: a runaway query from a desk must not hold the
     # database. Set per role in this database by `heat db migrate` and `heat db
     # desk-role`; 0 turns the limit off.
-    reader_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    reader_statement_timeout_ms: int = Field(default=300_000, ge=0)
 
     pool_min_size: int = 1
     pool_max_size: int = 4
