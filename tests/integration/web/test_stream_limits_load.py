@@ -168,6 +168,13 @@ def test_a_thousand_streams_of_one_token_leave_the_engine_alone(running: Pipelin
                                             timeout=90))
         # The flood must have happened while ingest ran, or the lag says nothing.
         assert load.process.poll() is None, "the ingest ended before the flood did"
+        # The engine kept applying the paced input across the flood (a flood shorter
+        # than the ingest's pace may see no record arrive while it lasts).
+        flood_start_events = seen["during"].events[0]
+        wait_until(lambda: processor.metrics()["heat_process_events_total"]
+                   > flood_start_events, timeout_s=60, interval_s=0.1,
+                   message="the engine applied no input after the flood began")
+        applied = processor.metrics()["heat_process_events_total"] - flood_start_events
     finally:
         if load.process.poll() is None:
             load.kill()
@@ -180,16 +187,13 @@ def test_a_thousand_streams_of_one_token_leave_the_engine_alone(running: Pipelin
     assert slowest_s < REFUSED_WITHIN_S, f"the slowest 429 took {slowest_s:.2f} s"
     assert all(s.frames_s and s.frames_s[-1] > seen["flood_ended_s"] for s in seen["accepted"]), \
         "an accepted stream received no frame after the flood"
-    # Ingest ran throughout: the engine kept applying input while the streams were opened.
-    applied = during.events[-1] - during.events[0]
-    assert applied > 0, f"no input applied during the flood: events {before.events} before, " \
-        f"{during.events} during"
     assert max(during.delay_s) <= max(max(before.delay_s), 1.0), (before, during)
     assert max(during.records) <= max(before.records) + LAG_SLACK_RECORDS, (before, during)
     print(f"{STREAMS_PER_TOKEN} accepted, {len(refusals)} refused with 429 in "
           f"{seen['flood_s']:.1f} s (slowest {slowest_s * 1000:.0f} ms); input delay "
           f"max {max(before.delay_s):.3f} s before, {max(during.delay_s):.3f} s during; "
           f"input lag max {max(before.records):.0f} records before, "
-          f"{max(during.records):.0f} during; {applied:.0f} input events applied during; "
+          f"{max(during.records):.0f} during; {applied:.0f} input events applied since the "
+          f"flood began; "
           f"frames per accepted stream "
           f"{[len(s.frames_s) for s in seen['accepted']]}")
