@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from heatmap.schema import Alert, AlertKind, AlertState, Frame, Severity
+from heatmap.schema import Alert, AlertKind, AlertState, Frame, Severity, rfc3339_to_ms
 
 LEVELS: tuple[Severity, ...] = ("warning", "critical")
+# The kinds whose subject is a cluster: they step down only once recovered for a while
+# (AlertThresholds.resolve_after_s), as clusters split and re-form around a line.
+HELD_KINDS: frozenset[AlertKind] = frozenset({"cluster_concentration",
+                                              "liquidation_proximity"})
 
 
 class AlertThresholds(msgspec.Struct, frozen=True, kw_only=True):
@@ -22,6 +26,10 @@ class AlertThresholds(msgspec.Struct, frozen=True, kw_only=True):
     stale when a held symbol's price is older than the engine's
     ``EngineParams.price_stale_after_s``). ``timeframes``: the timeframes whose frames
     alert (None: every one); a book's machines of another timeframe resolve.
+    ``resolve_after_s``: a cluster alert (concentration, liquidation proximity) steps
+    down a level, or resolves, only once its value has stayed recovered past
+    ``resolve_ratio`` x the level (or its cluster has been gone) for this many seconds
+    of frame time; 0 steps down at the first recovered frame.
     """
 
     cluster_concentration_warning: float = 0.20
@@ -32,6 +40,7 @@ class AlertThresholds(msgspec.Struct, frozen=True, kw_only=True):
     regime_break: float = 0.3
     min_frames: int = 3
     resolve_ratio: float = 0.9
+    resolve_after_s: float = 3600.0
     timeframes: tuple[str, ...] | None = None
 
 
@@ -41,6 +50,8 @@ class _Machine:
     streak: dict[int, int] = field(default_factory=dict)
     severity: Severity = "warning"  # of the level that fired, reported again on resolve
     threshold: float = 0.0
+    # Frame time (ms) since which a held kind's value has been recovered past its level.
+    recovered_since_ms: int | None = None
 
 
 AlertBook = tuple[str, str, str]  # ("account" or "desk", its name, timeframe)
@@ -61,12 +72,16 @@ class ExportedMachine:
         Of the level that fired last, reported again when it resolves.
     threshold : float
         Of the level that fired last.
+    recovered_since_ms : int or None
+        Frame time (ms since the epoch) since which the value has been recovered past
+        the firing level, while a held kind waits to step down; else None.
     """
 
     level: int
     streak: dict[int, int]
     severity: Severity
     threshold: float
+    recovered_since_ms: int | None = None
 
 
 # Every machine of a monitor, per book and timeframe, then per (kind, subject), each in
@@ -98,7 +113,9 @@ class AlertMonitor:
     One machine per (account or desk, timeframe, kind, subject). A level
     fires after ``min_frames`` consecutive frames at or beyond its threshold
     and is left as soon as the value recovers past ``resolve_ratio`` times
-    the threshold; every change of level is one :class:`Alert`.
+    the threshold; every change of level is one :class:`Alert`. The book-wide
+    kinds (``stale_heat``, ``regime_break``) run on one timeframe per book (see
+    :func:`_carries_book_alerts`).
     """
 
     def __init__(self, defaults: AlertThresholds | None = None,
@@ -115,7 +132,8 @@ class AlertMonitor:
         """A copy of every machine (thresholds are configuration, not state)."""
         return {book: {(kind, subject): ExportedMachine(
                            level=machine.level, streak=dict(machine.streak),
-                           severity=machine.severity, threshold=machine.threshold)
+                           severity=machine.severity, threshold=machine.threshold,
+                           recovered_since_ms=machine.recovered_since_ms)
                        for (kind, subject), machine in machines.items()}
                 for book, machines in self._machines.items()}
 
@@ -127,7 +145,8 @@ class AlertMonitor:
         self._machines = {
             book: {(kind, subject): _Machine(level=machine.level, streak=dict(machine.streak),
                                              severity=machine.severity,
-                                             threshold=machine.threshold)
+                                             threshold=machine.threshold,
+                                             recovered_since_ms=machine.recovered_since_ms)
                    for (kind, subject), machine in machines.items()}
             for book, machines in state.items()}
 
@@ -141,15 +160,19 @@ class AlertMonitor:
         for reading in self._readings(frame, limits) if alerting else ():
             seen.add((reading.kind, reading.subject))
             machine = machines.setdefault((reading.kind, reading.subject), _Machine())
-            alerts.extend(self._step(frame, limits, reading, machine))
+            alerts.extend(self._step(frame, limits, reading, machine, hold=True))
         # A subject that vanished (cluster split off or closed, or its timeframe no longer
-        # alerts) reads as fully recovered.
+        # alerts) reads as fully recovered. A cluster's alert waits out its hold, as the
+        # same coins may re-form under it; a flat book's, or one of a timeframe that no
+        # longer alerts, resolves at once.
+        hold = alerting and bool(frame.positions)
         for (kind, subject), machine in list(machines.items()):
             if (kind, subject) not in seen:
                 if machine.level >= 0:
                     gone = _Reading(kind, subject, None, (), True)
-                    alerts.extend(self._step(frame, limits, gone, machine))
-                del machines[(kind, subject)]
+                    alerts.extend(self._step(frame, limits, gone, machine, hold=hold))
+                if machine.level < 0:
+                    del machines[(kind, subject)]
         return alerts
 
     def _readings(self, frame: Frame, limits: AlertThresholds) -> Iterator[_Reading]:
@@ -168,13 +191,15 @@ class AlertMonitor:
         stale_s = (max((frame.max_price_age_s or 0.0) - price_stale_after_s, 0.0)
                    if frame.stale else 0.0)
         # "Stale for more than N s" fires strictly above N: a tiny step past it counts.
+        if not _carries_book_alerts(frame, limits):
+            return
         yield _Reading("stale_heat", "frame", stale_s,
                        (limits.stale_heat_after_s + 1e-9,), True)
         yield _Reading("regime_break", "portfolio", frame.regime_break, (limits.regime_break,),
                        True)
 
     def _step(self, frame: Frame, limits: AlertThresholds, reading: _Reading,
-              machine: _Machine) -> list[Alert]:
+              machine: _Machine, hold: bool) -> list[Alert]:
         value, thresholds, above = reading.value, reading.thresholds, reading.above
         target = machine.level
         if value is None:
@@ -193,6 +218,14 @@ class AlertMonitor:
                     machine.streak[level] = 0
                 if level > target and machine.streak[level] >= limits.min_frames:
                     target = level
+        if target < machine.level and hold and reading.kind in HELD_KINDS \
+                and limits.resolve_after_s > 0:
+            now_ms = rfc3339_to_ms(frame.ts)
+            if machine.recovered_since_ms is None:
+                machine.recovered_since_ms = now_ms
+            if now_ms - machine.recovered_since_ms < limits.resolve_after_s * 1000.0:
+                return []
+        machine.recovered_since_ms = None
         if target == machine.level:
             return []
         machine.level = target
@@ -218,6 +251,26 @@ class AlertMonitor:
                      timeframe=frame.timeframe, kind=reading.kind, subject=reading.subject,
                      severity=severity, state=state, value=reading.value, threshold=threshold,
                      message=message, **_levels(reading.kind, limits))
+
+
+def _carries_book_alerts(frame: Frame, limits: AlertThresholds) -> bool:
+    """Whether ``frame`` is of the timeframe that carries its book's book-wide alerts.
+
+    A stale feed and a regime break (the fastest against the slowest timeframe's
+    correlations) are one fact about the book, the same number in the frames of every
+    timeframe: they alert once, on the fastest timeframe that alerts for the book's desk
+    (by the half-lives the frame echoes), not once per timeframe. A frame that does not
+    echo the engine's timeframes carries them itself.
+    """
+    halflives = frame.params.get("timeframes")
+    if not isinstance(halflives, dict) or not halflives:
+        return True
+    alerting = [name for name in halflives
+                if limits.timeframes is None or name in limits.timeframes]
+    if not alerting:
+        return True
+    fastest = min(alerting, key=lambda name: (float(halflives[name]), name))
+    return bool(frame.timeframe == fastest)
 
 
 def _book(frame: Frame) -> AlertBook:

@@ -59,7 +59,8 @@ from heatmap.schema import AlertKind, Severity, Trigger
 
 FORMAT = "heatmap.engine.checkpoint"
 # 2: the clusters of each book's latest frame (cluster names carry over frames).
-FORMAT_VERSION = 2
+# 3: since when a cluster alert has been recovered (it steps down after a hold).
+FORMAT_VERSION = 3
 
 
 class CheckpointError(ValueError):
@@ -161,6 +162,7 @@ class SavedMachine(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     streak: list[tuple[int, int]]  # (level, consecutive frames beyond it)
     severity: Severity
     threshold: float
+    recovered_since_ms: int | None  # frame time a held alert's value recovered at
 
 
 class SavedAlertBook(msgspec.Struct, frozen=True, kw_only=True):
@@ -302,7 +304,8 @@ def _saved_alerts(alerts: ExportedAlerts) -> list[SavedAlertBook]:
         SavedAlertBook(book_kind=book_kind, book=book, timeframe=timeframe, machines=[
             SavedMachine(kind=kind, subject=subject, level=machine.level,
                          streak=list(machine.streak.items()), severity=machine.severity,
-                         threshold=float(machine.threshold))
+                         threshold=float(machine.threshold),
+                         recovered_since_ms=machine.recovered_since_ms)
             for (kind, subject), machine in machines.items()])
         for (book_kind, book, timeframe), machines in alerts.items()]
 
@@ -421,6 +424,7 @@ def _exported_engine(checkpoint: EngineCheckpoint) -> ExportedEngine:
 def _exported_alerts(saved: list[SavedAlertBook]) -> ExportedAlerts:
     return {(book.book_kind, book.book, book.timeframe): {
                 (m.kind, m.subject): ExportedMachine(level=m.level, streak=dict(m.streak),
-                                                     severity=m.severity, threshold=m.threshold)
+                                                     severity=m.severity, threshold=m.threshold,
+                                                     recovered_since_ms=m.recovered_since_ms)
                 for m in book.machines}
             for book in saved}

@@ -45,6 +45,7 @@ class _Thresholds(BaseModel):
     regime_break: float | None = Field(default=None, gt=0)
     min_frames: int | None = Field(default=None, ge=1)
     resolve_ratio: float | None = Field(default=None, gt=0, le=1)
+    resolve_after_s: float | None = Field(default=None, ge=0)
     timeframes: list[str] | None = None
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heatmap.engine.alerts import AlertMonitor, AlertThresholds
-from heatmap.schema import ClusterRow, Frame, ms_to_rfc3339
+from heatmap.schema import ClusterRow, Frame, PositionRow, ms_to_rfc3339
 
 
 def _frame(n: int, concentration: float | None = None, regime: float | None = None,
@@ -26,8 +27,12 @@ def _frame(n: int, concentration: float | None = None, regime: float | None = No
                  positions=[], clusters=clusters)
 
 
+# SPEC's hysteresis alone: a level is left at the first recovered frame.
+IMMEDIATE = AlertThresholds(resolve_after_s=0.0)
+
+
 def _run(values, **kwargs):
-    monitor = AlertMonitor(**kwargs)
+    monitor = AlertMonitor(**{"defaults": IMMEDIATE, **kwargs})
     return [alert for n, value in enumerate(values)
             for alert in monitor.observe(_frame(n, concentration=value))]
 
@@ -86,7 +91,7 @@ def test_stale_heat_counts_from_when_prices_went_stale() -> None:
 
 
 def test_an_account_moving_desks_keeps_one_alert_state() -> None:
-    monitor = AlertMonitor()
+    monitor = AlertMonitor(IMMEDIATE)
     fired = [a for n in range(3)
              for a in monitor.observe(_frame(n, concentration=0.22, desk="d1"))]
     assert [a.state for a in fired] == ["firing"]
@@ -128,3 +133,85 @@ def test_only_the_configured_timeframes_alert() -> None:
     monitor.per_desk = {"d1": AlertThresholds(timeframes=("4h",))}
     [resolved] = monitor.observe(_frame(3, concentration=0.3, desk="d1"))
     assert (resolved.state, resolved.value) == ("resolved", None)
+
+
+def _in(frame: Frame, timeframe: str) -> Frame:
+    """``frame`` as the engine makes it for ``timeframe`` of 1h, 4h and 1d."""
+    params = {**frame.params, "timeframes": {"1h": 12.0, "4h": 48.0, "1d": 288.0}}
+    return msgspec.structs.replace(frame, timeframe=timeframe, params=params)
+
+
+def test_book_wide_alerts_fire_once_per_book_on_its_fastest_alerting_timeframe() -> None:
+    monitor = AlertMonitor(per_desk={"d1": AlertThresholds(timeframes=("4h", "1d"))})
+    fired = [(a.account, a.desk, a.timeframe, a.kind)
+             for n in range(3) for account, desk in (("a", None), ("b", "d1"))
+             for timeframe in ("1d", "4h", "1h")
+             for a in monitor.observe(_in(_frame(n, regime=0.5, stale=True, price_age_s=60.0,
+                                                 desk=desk, account=account), timeframe))]
+    assert sorted(fired) == [("a", None, "1h", "regime_break"), ("a", None, "1h", "stale_heat"),
+                             ("b", "d1", "4h", "regime_break"), ("b", "d1", "4h", "stale_heat")]
+    # Cluster alerts stay per timeframe.
+    clustered = AlertMonitor()
+    assert len([a for n in range(3) for timeframe in ("1h", "4h", "1d")
+                for a in clustered.observe(_in(_frame(n, concentration=0.3), timeframe))]) == 3
+
+
+HELD_S = 600.0  # a hold of ten minutes of frame time
+HOLDING = AlertThresholds(resolve_after_s=HELD_S)
+
+
+def _held(minute: int, concentration: float | None) -> Frame:
+    """A frame at ``minute`` of a book that holds a coin; its one cluster at
+    ``concentration`` (None: no cluster formed)."""
+    held = PositionRow(symbol="ETHUSDT", strategy=None, qty=1.0, price=1.0, notional=1.0,
+                       share=0.1, heat=0.0, heat_share=None, risk_contribution=0.0,
+                       cluster="ETHUSDT", quadrant="cold", conviction=None, stale=False,
+                       price_age_s=0.0)
+    frame = _frame(minute * 60, concentration=concentration)
+    return msgspec.structs.replace(frame, positions=[held])
+
+
+def _transitions(monitor: AlertMonitor, values: list[float | None]) -> list[tuple[str, str, int]]:
+    return [(a.state, a.severity, n) for n, value in enumerate(values)
+            for a in monitor.observe(_held(n, value))]
+
+
+def test_a_cluster_alert_resolves_only_after_recovering_for_its_hold() -> None:
+    # Fired at minute 2; recovered at 3 (held), back over the line at 5 (the hold
+    # starts again), recovered from 6 on: resolved at 16, ten minutes later.
+    values = [0.3, 0.3, 0.3, 0.1, 0.1, 0.3, *[0.1] * 12]
+    assert _transitions(AlertMonitor(HOLDING), values) == [
+        ("firing", "critical", 2), ("resolved", "critical", 16)]
+    # Without a hold, every dip resolves and every return fires again.
+    assert _transitions(AlertMonitor(IMMEDIATE), values) == [
+        ("firing", "critical", 2), ("resolved", "critical", 3)]
+
+
+def test_stepping_down_a_level_waits_for_the_hold_too() -> None:
+    values = [0.3, 0.3, 0.3, *[0.21] * 12]
+    assert _transitions(AlertMonitor(HOLDING), values) == [
+        ("firing", "critical", 2), ("firing", "warning", 13)]
+
+
+def test_a_vanished_cluster_is_held_and_a_flat_book_resolves_at_once() -> None:
+    monitor = AlertMonitor(HOLDING)
+    # The cluster is gone from minute 3 on and comes back at 8: the same alert goes on.
+    values: list[float | None] = [0.3, 0.3, 0.3, None, None, None, None, None, 0.3]
+    assert _transitions(monitor, values) == [("firing", "critical", 2)]
+    # Gone for the whole hold: resolved when it ends.
+    assert [(a.state, a.ts) for n in range(9, 20) for a in monitor.observe(_held(n, None))] \
+        == [("resolved", ms_to_rfc3339(19 * 60_000))]
+    flat = AlertMonitor(HOLDING)
+    _transitions(flat, [0.3, 0.3, 0.3])
+    [resolved] = flat.observe(_frame(3 * 60, concentration=None))
+    assert resolved.state == "resolved"
+
+
+def test_a_held_alert_survives_export_and_restore() -> None:
+    monitor = AlertMonitor(HOLDING)
+    _transitions(monitor, [0.3, 0.3, 0.3, 0.1])
+    restored = AlertMonitor(HOLDING)
+    restored.restore_state(monitor.export_state())
+    later = [(a.state, n) for n in range(4, 14)
+             for a in restored.observe(_held(n, 0.1))]
+    assert later == [("resolved", 13)]

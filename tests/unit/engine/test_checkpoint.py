@@ -281,7 +281,7 @@ def test_format_fields_are_pinned_to_the_version() -> None:
     """Changing a saved struct without bumping FORMAT_VERSION fails here."""
     structs = {name: getattr(checkpoint, name).__struct_fields__ for name in dir(checkpoint)
                if name.startswith("Saved") or name in ("EngineCheckpoint", "PackedArray")}
-    assert FORMAT_VERSION == 2, "a new version: pin its fields below"
+    assert FORMAT_VERSION == 3, "a new version: pin its fields below"
     assert structs == {
         "EngineCheckpoint": ("format", "format_version", "params_hash", "params", "market",
                              "book", "scheduler", "clusters", "alerts"),
@@ -296,7 +296,8 @@ def test_format_fields_are_pinned_to_the_version() -> None:
         "SavedPendingFrame": ("due_ms", "sequence", "account", "desk", "trigger"),
         "SavedLastChangeFrame": ("account", "desk", "ts_ms"),
         "SavedScheduler": ("pending", "next_sequence", "last_change_frames", "last_price_ms"),
-        "SavedMachine": ("kind", "subject", "level", "streak", "severity", "threshold"),
+        "SavedMachine": ("kind", "subject", "level", "streak", "severity", "threshold",
+                         "recovered_since_ms"),
         "SavedAlertBook": ("book_kind", "book", "timeframe", "machines"),
         "SavedCluster": ("name", "members", "exposure"),
         "SavedClusterBook": ("account", "desk", "timeframe", "clusters"),

@@ -26,7 +26,9 @@ PARAMS = EngineParams(bar_interval_s=60, timeframes={"10m": 600, "1h": 3600}, mi
 KINDS = [Price, Account, Position]
 T0_MS = 1_767_323_100_000  # on a minute boundary
 BARS = 12
-RAISED = b'[desk."d1"]\ncluster_concentration_warning = 0.5\ncluster_concentration_critical = 0.6\n'
+# Resolved at once, so the boundary where the new lines apply shows in the alerts.
+RAISED = (b'[desk."d1"]\ncluster_concentration_warning = 0.5\n'
+          b'cluster_concentration_critical = 0.6\nresolve_after_s = 0\n')
 STAGE_BEFORE = 12  # the epoch (one record each) the change is staged before: a mid-bar price
 
 
