@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make this checkout runnable on a fresh Debian machine: system packages
-# (Java 17, Maven, PostgreSQL 15, Prometheus for the dashboard tests, Chromium and its driver
-# for the live page's browser test) when missing, then the project's venv.
+# (Java 17, Maven, PostgreSQL 15, Prometheus for the dashboard tests, kcat for the secure
+# stack's test, Chromium and its driver for the live page's browser test) when missing,
+# then the project's venv.
 # Safe to run repeatedly; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,8 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
 # Prometheus and promtool: the pipeline-health dashboard and rules run against a real one.
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
+# kcat: the secure stack's test reads the broker with a client of none of our libraries.
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 # The live page's browser test drives the system's Chromium (never a downloaded one).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)

@@ -14,9 +14,8 @@ What a refused client gets, as these tests pin it:
 - another service's transactional id, or any for a user without one:
   ``TransactionalIdAuthorizationFailed``;
 - kcat (librdkafka, a client of none of the project's libraries) without
-  credentials: no metadata ("Failed to acquire metadata") and not one record;
-  as the bot user, a topic other than frames and alerts: "Topic authorization
-  failed".
+  credentials, over plain text or TLS alone: no metadata ("Failed to acquire
+  metadata") and not one record.
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ from conftest import DatabaseServer, isolated_stack_settings, migrated_database
 from heatmap.db import tables
 from heatmap.settings.database import WRITER_ROLE
 from heatmap.settings.kafka import KafkaConnection, TopicSettings
-from heatmap.stack.kafka_security import CLIENT_USERS, SERVICE_USERS, SecurityFiles
+from heatmap.stack.kafka_security import SERVICE_USERS, SecurityFiles
 from heatmap.stack.local import LocalStack, StackState
 from heatmap.stack.services import HEAT, HeatService
 from heatmap.topics import Topics
@@ -135,16 +134,16 @@ async def consume(connection: KafkaConnection, topic: str, group: str | None) ->
         await consumer.stop()
 
 
-def kcat(state: StackState, *arguments: str, settings: dict[str, str] | None = None,
+def kcat(bootstrap: str, *arguments: str, settings: dict[str, str] | None = None,
          timeout_s: float = 30) -> tuple[int | None, str, str]:
-    """Run kcat against the stack's broker: (exit code or None on timeout, stdout, stderr).
+    """Run kcat against ``bootstrap``: (exit code or None on timeout, stdout, stderr).
     A client that cannot get in retries until the timeout; what it printed until then
     is what it read."""
     if shutil.which("kcat") is None:
         pytest.fail("kcat is needed (Debian package kcat; infra/bootstrap.sh installs it)")
     options = [item for name, value in (settings or {}).items()
                for item in ("-X", f"{name}={value}")]
-    command = ["kcat", "-b", state.kafka_bootstrap, "-m", "5", *options, *arguments]
+    command = ["kcat", "-b", bootstrap, "-m", "5", *options, *arguments]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as timed_out:
@@ -154,14 +153,6 @@ def kcat(state: StackState, *arguments: str, settings: dict[str, str] | None = N
 
 def _text(output: str | bytes | None) -> str:
     return output.decode() if isinstance(output, bytes) else output or ""
-
-
-def kcat_user(files: SecurityFiles, client: str) -> dict[str, str]:
-    """librdkafka's settings for ``client``'s SCRAM user over SASL_SSL."""
-    user = CLIENT_USERS[client]
-    return {"security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512",
-            "sasl.username": user, "sasl.password": files.password(user),
-            "ssl.ca.location": str(files.ca_path)}
 
 
 async def transaction(connection: KafkaConnection, transactional_id: str, topic: str) -> None:
@@ -380,22 +371,23 @@ def test_a_restarted_stack_stays_secure_with_the_same_users(
         produce(connection(restarted, files, "bot"), TOPICS.prices)
 
 
-def test_kcat_reads_nothing_without_credentials(state: StackState,
-                                                files: SecurityFiles) -> None:
+def test_kcat_reads_nothing_without_credentials(state: StackState, files: SecurityFiles,
+                                                stack: StackState) -> None:
     """An independent client (kcat, librdkafka) gets no metadata and no record without a
-    user, over plain text or TLS alone; the bot's user reads frames, and no prices."""
-    # After the pipeline test: the topics hold records.
+    user, over plain text or TLS alone.
+
+    The same kcat reads the plain stack's broker, so its refusal here is the broker's.
+    It is not run with a user: Debian bookworm's librdkafka (2.0) cannot complete SCRAM
+    with Kafka 4.0 brokers (fixed in librdkafka 2.6.1); the users' own reads and refusals
+    are the kafka-python and aiokafka tests above.
+    """
+    code, listed, said = kcat(stack.kafka_bootstrap, "-L")
+    assert code == 0 and "broker" in listed, said
     tls_only = {"security.protocol": "SSL", "ssl.ca.location": str(files.ca_path)}
     for settings in (None, tls_only):
-        code, _, said = kcat(state, "-L", settings=settings)
+        code, _, said = kcat(state.kafka_bootstrap, "-L", settings=settings)
         assert code not in (0, None) and "Failed to acquire metadata" in said, said
-        code, read, said = kcat(state, "-C", "-t", TOPICS.positions, "-o", "beginning",
-                                "-e", "-q", settings=settings, timeout_s=20)
+        # After the pipeline test: the topic holds records, and none come out.
+        code, read, said = kcat(state.kafka_bootstrap, "-C", "-t", TOPICS.positions, "-o",
+                                "beginning", "-e", "-q", settings=settings, timeout_s=20)
         assert code != 0 and read == "", (code, read, said)
-    bot = kcat_user(files, "bot")
-    code, read, said = kcat(state, "-C", "-t", TOPICS.heat_frames, "-o", "beginning", "-c",
-                            "1", "-e", "-q", settings=bot)
-    assert code == 0 and read.strip(), said
-    code, read, said = kcat(state, "-C", "-t", TOPICS.prices, "-o", "beginning", "-e", "-q",
-                            settings=bot, timeout_s=20)
-    assert code != 0 and read == "" and "Topic authorization failed" in said, (code, said)
