@@ -51,6 +51,7 @@ class Topics:
     sequence: str
     checkpoints: str
     correlations: str
+    alert_levels: str
 
     @classmethod
     def from_settings(cls, settings: TopicSettings | None = None) -> Topics:
@@ -66,6 +67,7 @@ class Topics:
             sequence=f"{prefix}sequence",
             checkpoints=f"{prefix}checkpoints",
             correlations=f"{prefix}correlations",
+            alert_levels=f"{prefix}alert-levels",
         )
 
 
@@ -90,7 +92,9 @@ def topic_specs(settings: TopicSettings | None = None) -> list[TopicSpec]:
     segments let old checkpoints be compacted away within the hour.
     ``correlations`` holds the bar-close correlation matrices (key =
     timeframe); a matrix grows with the square of the universe (about 0.4 MB
-    of JSON at 200 symbols), so it also allows 16 MiB.
+    of JSON at 200 symbols), so it also allows 16 MiB. ``alert-levels`` holds the
+    alert thresholds in effect per desk (key), published at every bar close:
+    compacted, as only the latest per desk matters.
 
     Every topic has the configured replication factor and ``min.insync.replicas``
     (see :func:`replicated`).
@@ -132,4 +136,7 @@ def _unreplicated_specs(settings: TopicSettings) -> list[TopicSpec]:
                    "segment.ms": str(_DAY_MS // 24), "segment.bytes": str(64 * _MIB)}),
         TopicSpec(names.correlations, 1,
                   {**stream, **large_records, "retention.ms": str(7 * _DAY_MS)}),
+        TopicSpec(names.alert_levels, 1,
+                  {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
+                   "segment.ms": str(_DAY_MS)}),
     ]

@@ -134,6 +134,8 @@ class Desk:
             return row["account"] in self.accounts or row.get("desk") == DESK
         if "book" in columns:  # a book named without its kind is an account
             return row["book"] in self.accounts
+        if "desk" in columns:  # a desk's own, and what applies to no desk (NULL)
+            return row["desk"] in (DESK, None)
         raise AssertionError(f"heat_api.{relation.name}: no book, account or desk column "
                              f"to filter by ({relation.columns}); add a rule for it")
 

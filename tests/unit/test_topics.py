@@ -9,14 +9,15 @@ def test_every_product_topic_carries_the_prefix() -> None:
     assert [spec.name for spec in topic_specs(settings)] == [
         "desk1.prices", "desk1.positions", "desk1.accounts", "desk1.heat-frames",
         "desk1.alerts", "desk1.deadletter", "desk1.sequence", "desk1.checkpoints",
-        "desk1.correlations"]
+        "desk1.correlations", "desk1.alert-levels"]
 
 
 def test_partition_counts_and_cleanup_policies() -> None:
     specs = {spec.name: spec for spec in topic_specs(TopicSettings(prefix=""))}
     assert {name: spec.partitions for name, spec in specs.items()} == {
         "prices": 6, "positions": 6, "accounts": 6, "heat-frames": 6, "alerts": 3,
-        "deadletter": 1, "sequence": 1, "checkpoints": 1, "correlations": 1}
+        "deadletter": 1, "sequence": 1, "checkpoints": 1, "correlations": 1,
+        "alert-levels": 1}
     assert specs["accounts"].configs["cleanup.policy"] == "compact,delete"
     # Positions are keyed by account but an account holds many positions: never compacted.
     assert specs["positions"].configs["cleanup.policy"] == "delete"
@@ -40,6 +41,8 @@ def test_the_processors_topics() -> None:
     assert specs["correlations"].configs["cleanup.policy"] == "delete"
     assert specs["correlations"].configs["retention.ms"] == str(7 * 86_400_000)
     assert specs["correlations"].configs["max.message.bytes"] == str(16 * 1024 * 1024)
+    # The thresholds in effect per desk: only the latest matters.
+    assert specs["alert-levels"].configs["cleanup.policy"] == "compact"
 
 
 

@@ -52,7 +52,8 @@ def process() -> None:
     topics = Topics.from_settings(settings.kafka.topics)
     checks.kafka_ready(settings.kafka.connection(settings.app_id),
                        [topics.prices, topics.positions, topics.accounts, topics.heat_frames,
-                        topics.alerts, topics.correlations, topics.deadletter,
+                        topics.alerts, topics.correlations, topics.alert_levels,
+                        topics.deadletter,
                         topics.sequence, topics.checkpoints])
     port = web_port(settings.web_host, settings.web_port, "HEAT_WEB_PORT")
 

@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 from heatmap.schema import (
     Account,
     Alert,
+    AlertLevels,
     ClusterRow,
     CorrelationSnapshot,
     Frame,
@@ -160,6 +161,12 @@ FRAME_CLUSTERS = Table("frame_clusters", (*_FRAME_KEY_COLUMNS, *_FRAME_CLUSTER_F
 ALERTS = Table("alerts", (*_BOOK, *_ALERT_FIELDS),
                key=("book_kind", "book", "timeframe", "kind", "subject", "ts", "state"))
 
+# The thresholds in effect, one row per desk ('' for the defaults: the key cannot be
+# NULL), replaced at every bar close the processor publishes them.
+_ALERT_LEVEL_FIELDS = field_columns(AlertLevels, exclude={"ts", "desk"})
+ALERT_LEVELS = Table("alert_levels", (("desk", "text"), ("ts", "timestamptz"),
+                                      *_ALERT_LEVEL_FIELDS), key=("desk",), replace=True)
+
 # Not messages of the schema: written by hand. Correlations keep float4 to halve their
 # size; dead letters name Kafka's partition and offset explicitly.
 CORRELATIONS = Table("correlations", (
@@ -171,7 +178,7 @@ DEADLETTERS = Table("deadletters", (
     ("payload", "bytea")), key=("topic", "kafka_partition", "kafka_offset", "ts"))
 
 ALL_TABLES = (PRICES, POSITIONS, ACCOUNT_EQUITY, FRAMES, FRAME_POSITIONS, FRAME_CLUSTERS,
-              CORRELATIONS, ALERTS, DEADLETTERS)
+              CORRELATIONS, ALERTS, ALERT_LEVELS, DEADLETTERS)
 
 _price_values = _values(PRICES.columns)
 _position_values = _values(_POSITION_FIELDS)
@@ -181,6 +188,7 @@ _frame_key_values = _values(_FRAME_KEY_FIELDS)
 _frame_position_values = _values(_FRAME_POSITION_FIELDS)
 _frame_cluster_values = _values(_FRAME_CLUSTER_FIELDS)
 _alert_values = _values(_ALERT_FIELDS)
+_alert_level_values = _values(_ALERT_LEVEL_FIELDS)
 
 
 @lru_cache(maxsize=4096)
@@ -227,6 +235,12 @@ def correlation_rows(snapshots: list[CorrelationSnapshot]) -> Iterator[Row]:
 def alert_rows(alerts: list[Alert]) -> Iterator[Row]:
     for a in alerts:
         yield (_frame_moment(a.ts), *_book(a.account, a.desk), *_alert_values(a))
+
+
+def alert_level_rows(levels: list[AlertLevels]) -> Iterator[Row]:
+    for published in levels:
+        yield (published.desk or "", _frame_moment(published.ts),
+               *_alert_level_values(published))
 
 
 def deadletter_rows(letters: list[DeadLetter]) -> Iterator[Row]:

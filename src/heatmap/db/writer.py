@@ -23,7 +23,7 @@ from psycopg_pool import ConnectionPool
 
 from heatmap.db import tables
 from heatmap.db.tables import CorrelationSnapshot, DeadLetter, Table
-from heatmap.schema import Account, Alert, Frame, Position, Price
+from heatmap.schema import Account, Alert, AlertLevels, Frame, Position, Price
 from heatmap.settings.database import DatabaseSettings
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class HeatBatch:
     frames: list[Frame] = field(default_factory=list)
     correlations: list[CorrelationSnapshot] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    alert_levels: list[AlertLevels] = field(default_factory=list)
     deadletters: list[DeadLetter] = field(default_factory=list)
 
     def time_range(self) -> tuple[datetime, datetime] | None:
@@ -58,6 +59,7 @@ class HeatBatch:
             (tables.FRAME_CLUSTERS, frame_clusters),
             (tables.CORRELATIONS, list(tables.correlation_rows(self.correlations))),
             (tables.ALERTS, list(tables.alert_rows(self.alerts))),
+            (tables.ALERT_LEVELS, list(tables.alert_level_rows(self.alert_levels))),
             (tables.DEADLETTERS, list(tables.deadletter_rows(self.deadletters))),
         ]
 

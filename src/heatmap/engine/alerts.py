@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from heatmap.schema import Alert, AlertKind, AlertState, Frame, Severity, rfc3339_to_ms
+from heatmap.schema import (
+    Alert,
+    AlertKind,
+    AlertLevels,
+    AlertState,
+    Frame,
+    Severity,
+    ms_to_rfc3339,
+    rfc3339_to_ms,
+)
 
 LEVELS: tuple[Severity, ...] = ("warning", "critical")
 # The kinds whose subject is a cluster: they step down only once recovered for a while
@@ -127,6 +136,17 @@ class AlertMonitor:
 
     def thresholds(self, desk: str | None) -> AlertThresholds:
         return self.per_desk.get(desk or "", self.defaults)
+
+    def levels(self, ts_ms: int) -> list[AlertLevels]:
+        """The thresholds in effect at ``ts_ms`` (ms since the epoch) as published: the
+        defaults (``desk`` None) first, then each desk that has its own, by name."""
+        ts = ms_to_rfc3339(ts_ms)
+        tables = [(None, self.defaults), *sorted(self.per_desk.items())]
+        return [AlertLevels(ts=ts, desk=desk, **{
+                    **msgspec.structs.asdict(limits),
+                    "timeframes": None if limits.timeframes is None
+                    else list(limits.timeframes)})
+                for desk, limits in tables]
 
     def export_state(self) -> ExportedAlerts:
         """A copy of every machine (thresholds are configuration, not state)."""

@@ -61,6 +61,7 @@ from heatmap.process.sequencer import (
 from heatmap.schema import (
     Account,
     Alert,
+    AlertLevels,
     CorrelationSnapshot,
     Frame,
     InvalidMessageError,
@@ -124,6 +125,7 @@ class EpochOutput:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     checkpoint: bytes | None = None
     released_by_ms: list[int] = field(default_factory=list)
+    alert_levels: list[AlertLevels] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,7 @@ class EngineHost:
         self._frames: list[Frame] = []
         self._alerts: list[Alert] = []
         self._correlations: list[CorrelationSnapshot] = []
+        self._alert_levels: list[AlertLevels] = []
         self._dead_letters: list[DeadLetter] = []
         self._released_by_ms: list[int] = []
 
@@ -325,6 +328,8 @@ class EngineHost:
             self._correlations.append(CorrelationSnapshot(
                 ts_ms=boundary_ms, timeframe=timeframe,
                 params_hash=params.params_hash(timeframe), symbols=symbols, rho=rho.tolist()))
+        # Every bar: the thresholds in effect are current in the database whatever was lost.
+        self._alert_levels.extend(self.monitor.levels(boundary_ms))
 
     # -- alert configuration -----------------------------------------------------------------
 
@@ -374,10 +379,12 @@ class EngineHost:
         self._staged_alert_config = None
         frames, alerts, correlations = self._frames, self._alerts, self._correlations
         dead_letters, released_by_ms = self._dead_letters, self._released_by_ms
+        alert_levels = self._alert_levels
         self.next_epoch += 1
         self._open()
         return EpochOutput(epoch, frames, alerts, correlations, dead_letters,
-                           self.checkpoint() if checkpoint else None, released_by_ms)
+                           self.checkpoint() if checkpoint else None, released_by_ms,
+                           alert_levels)
 
     def checkpoint(self) -> bytes:
         """The host state after the last cut epoch, as msgpack bytes.
@@ -466,7 +473,8 @@ class EngineHost:
             record = SourceRecord.of(raw.source_index, raw.offset, message)
             self.sequencer.remember(record)
             self._apply(record)
-        output = EpochOutput(epoch, self._frames, self._alerts, self._correlations)
+        output = EpochOutput(epoch, self._frames, self._alerts, self._correlations,
+                             alert_levels=self._alert_levels)
         self.next_epoch = epoch.epoch + 1
         self._open()
         return output

@@ -2,8 +2,8 @@
 
 Frames, alerts and correlations are plain SPEC JSON (what ``heat replay``
 writes), keyed as the contract says (frames and alerts by account, or desk for
-desk-level ones; correlations by timeframe), with the natural key repeated in
-headers so a reader can route without parsing. Dead letters carry the refused
+desk-level ones; correlations by timeframe; alert levels by desk), with the natural
+key repeated in headers so a reader can route without parsing. Dead letters carry the refused
 record's bytes unchanged with the reason and origin in the same headers ingest
 uses. The epoch record goes to ``sequence`` and the checkpoint to
 ``checkpoints``, both keyed by the engine's name.
@@ -18,7 +18,15 @@ from typing import NamedTuple
 
 from heatmap.process.epochs import encode_epoch
 from heatmap.process.host import DeadLetter, EpochOutput
-from heatmap.schema import Alert, Correlation, CorrelationSnapshot, Frame, encode, ms_to_rfc3339
+from heatmap.schema import (
+    Alert,
+    AlertLevels,
+    Correlation,
+    CorrelationSnapshot,
+    Frame,
+    encode,
+    ms_to_rfc3339,
+)
 from heatmap.topics import Topics
 
 SERVICE_NAME = b"process"
@@ -64,6 +72,13 @@ def correlation_record(topics: Topics, snapshot: CorrelationSnapshot) -> OutputR
                         [("heat-timeframe", key), ("heat-ts", ts.encode())])
 
 
+def alert_levels_record(topics: Topics, levels: AlertLevels) -> OutputRecord:
+    """Keyed by desk; the defaults' key is empty."""
+    key = (levels.desk or "").encode()
+    return OutputRecord(topics.alert_levels, key, encode(levels),
+                        [("heat-ts", levels.ts.encode())])
+
+
 def deadletter_record(topics: Topics, letter: DeadLetter, source_topics: Sequence[str]
                       ) -> OutputRecord:
     """``source_topics``: per source index, the input topic it reads."""
@@ -87,6 +102,7 @@ def epoch_records(topics: Topics, output: EpochOutput, source_topics: Sequence[s
     records.extend(frame_record(topics, frame) for frame in output.frames)
     records.extend(alert_record(topics, alert) for alert in output.alerts)
     records.extend(correlation_record(topics, snapshot) for snapshot in output.correlations)
+    records.extend(alert_levels_record(topics, levels) for levels in output.alert_levels)
     records.extend(deadletter_record(topics, letter, source_topics)
                    for letter in output.dead_letters)
     return records

@@ -89,6 +89,7 @@ def replay(prices: list[Path], positions: Path | None, accounts: Path | None,
                     ts_ms=boundary_ms, timeframe=timeframe,
                     params_hash=params.params_hash(timeframe), symbols=symbols,
                     rho=rho.tolist()))
+            database.batch.alert_levels.extend(monitor.levels(boundary_ms))
 
         engine.on_bar_close = snapshot_correlations
 

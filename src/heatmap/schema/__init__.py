@@ -27,6 +27,7 @@ from heatmap.schema.names import NAME_MAX_CHARS, NAME_RULE, Name, Symbol, valid_
 from heatmap.schema.outputs import (
     Alert,
     AlertKind,
+    AlertLevels,
     AlertState,
     ClusterRow,
     Correlation,
@@ -66,6 +67,7 @@ __all__ = [
     "Account",
     "Alert",
     "AlertKind",
+    "AlertLevels",
     "AlertState",
     "BookKind",
     "Change",

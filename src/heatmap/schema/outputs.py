@@ -105,6 +105,31 @@ class Alert(msgspec.Struct, kw_only=True):
     critical_threshold: float | None = None
 
 
+class AlertLevels(msgspec.Struct, kw_only=True):
+    """The alert thresholds in effect for a desk (``alert-levels``, key = desk).
+
+    Published at every bar close: one for the defaults (``desk`` null: the books of
+    desks the alert configuration does not name, and accounts without a desk) and one
+    per desk it names, each resolved (the desk's table over the defaults). Fields as
+    the configuration's: concentration levels as fractions of equity, liquidation
+    levels in standard deviations of a cluster's 1-day move, ``*_s`` in seconds;
+    ``timeframes``: the timeframes that alert (null: every one).
+    """
+
+    ts: str
+    desk: str | None
+    cluster_concentration_warning: float
+    cluster_concentration_critical: float
+    liquidation_sigma_warning: float
+    liquidation_sigma_critical: float
+    stale_heat_after_s: float
+    regime_break: float
+    min_frames: int
+    resolve_ratio: float
+    resolve_after_s: float
+    timeframes: list[str] | None
+
+
 class CorrelationSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """The correlation matrix of one timeframe at one bar close.
 

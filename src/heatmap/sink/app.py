@@ -35,7 +35,8 @@ _HEARTBEAT_MS = 1000
 
 def sink_topics(topics: Topics) -> list[str]:
     """The topics the sink stores, outputs first."""
-    return [topics.heat_frames, topics.alerts, topics.correlations, topics.prices,
+    return [topics.heat_frames, topics.alerts, topics.correlations, topics.alert_levels,
+            topics.prices,
             topics.positions, topics.accounts, topics.deadletter]
 
 

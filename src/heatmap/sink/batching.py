@@ -27,6 +27,7 @@ from heatmap.db.writer import HeatBatch
 from heatmap.schema import (
     Account,
     Alert,
+    AlertLevels,
     Correlation,
     Frame,
     InvalidMessageError,
@@ -67,6 +68,7 @@ class ConsumedRecord(Protocol):
 _frame_decoder = msgspec.json.Decoder(Frame)
 _alert_decoder = msgspec.json.Decoder(Alert)
 _correlation_decoder = msgspec.json.Decoder(Correlation)
+_alert_levels_decoder = msgspec.json.Decoder(AlertLevels)
 
 
 def _text(raw: bytes | str) -> str:
@@ -85,6 +87,12 @@ def _alert(payload: bytes) -> Alert:
     alert = _alert_decoder.decode(payload)
     rfc3339_to_ms(alert.ts)
     return alert
+
+
+def _alert_levels(payload: bytes) -> AlertLevels:
+    levels = _alert_levels_decoder.decode(payload)
+    rfc3339_to_ms(levels.ts)
+    return levels
 
 
 def _correlation(payload: bytes) -> CorrelationSnapshot:
@@ -135,6 +143,7 @@ class SinkBatcher:
         self._decoders: dict[str, tuple[Callable[[bytes], Any], str]] = {
             t.heat_frames: (_frame, "frames"), t.alerts: (_alert, "alerts"),
             t.correlations: (_correlation, "correlations"),
+            t.alert_levels: (_alert_levels, "alert_levels"),
             t.prices: (lambda payload: decode(Price, payload), "prices"),
             t.positions: (lambda payload: decode(Position, payload), "positions"),
             t.accounts: (lambda payload: decode(Account, payload), "accounts"),

@@ -215,7 +215,8 @@ def service_acls(settings: TopicSettings) -> list[ACL]:
     topics = Topics.from_settings(settings)
     prefix = settings.prefix
     inputs = [topics.prices, topics.positions, topics.accounts]
-    outputs = [topics.heat_frames, topics.alerts, topics.correlations, topics.deadletter]
+    outputs = [topics.heat_frames, topics.alerts, topics.correlations, topics.alert_levels,
+               topics.deadletter]
     internal = [topics.sequence, topics.checkpoints]
     read, write, describe, create = (ACLOperation.READ, ACLOperation.WRITE,
                                      ACLOperation.DESCRIBE, ACLOperation.CREATE)

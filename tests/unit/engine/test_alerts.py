@@ -215,3 +215,17 @@ def test_a_held_alert_survives_export_and_restore() -> None:
     later = [(a.state, n) for n in range(4, 14)
              for a in restored.observe(_held(n, 0.1))]
     assert later == [("resolved", 13)]
+
+
+def test_levels_publish_the_defaults_and_each_desk_resolved() -> None:
+    beta = AlertThresholds(cluster_concentration_warning=0.3, cluster_concentration_critical=0.4,
+                           timeframes=("4h",))
+    monitor = AlertMonitor(per_desk={"beta": beta, "alpha": AlertThresholds()})
+    defaults, alpha, published_beta = monitor.levels(60_000)
+    assert [levels.desk for levels in (defaults, alpha, published_beta)] == [
+        None, "alpha", "beta"]
+    assert defaults.ts == ms_to_rfc3339(60_000) and defaults.timeframes is None
+    assert (defaults.cluster_concentration_critical, defaults.resolve_after_s) == (0.25, 3600.0)
+    assert (published_beta.cluster_concentration_warning,
+            published_beta.cluster_concentration_critical) == (0.3, 0.4)
+    assert published_beta.timeframes == ["4h"] and published_beta.min_frames == 3

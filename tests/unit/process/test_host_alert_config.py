@@ -124,3 +124,20 @@ def test_an_invalid_configuration_is_refused_when_staged() -> None:
     host.step([RECORDS[0]], {0, 1, 2})
     with pytest.raises(ValueError, match="right after cut_epoch"):
         host.stage_alert_config(RAISED)
+
+
+def test_every_bar_close_publishes_the_levels_in_effect() -> None:
+    outputs = _run(EngineHost(HostConfig(params=PARAMS, source_kinds=KINDS)),
+                   {STAGE_BEFORE: RAISED})
+    published = [levels for output in outputs for levels in output.alert_levels]
+    boundary_ms = T0_MS + (STAGE_BEFORE - 3) // 2 * 60_000 + 60_000
+    by_bar: dict[str, list[tuple[str | None, float]]] = {}
+    for levels in published:
+        by_bar.setdefault(levels.ts, []).append(
+            (levels.desk, levels.cluster_concentration_critical))
+    bars = sorted(by_bar)
+    assert len(bars) >= 3 and all(rfc3339_to_ms(ts) % 60_000 == 0 for ts in bars)
+    # The defaults alone before the change; from its bar on, desk d1's own as well.
+    assert {ts: rows for ts, rows in by_bar.items() if rfc3339_to_ms(ts) < boundary_ms} \
+        == {ts: [(None, 0.25)] for ts in bars if rfc3339_to_ms(ts) < boundary_ms}
+    assert by_bar[ms_to_rfc3339(boundary_ms)] == [(None, 0.25), ("d1", 0.6)]

@@ -7,10 +7,12 @@ from typing import NamedTuple
 
 import msgspec
 
+from heatmap.engine.alerts import AlertMonitor, AlertThresholds
 from heatmap.process.epochs import decode_epoch, make_epoch
 from heatmap.process.host import DeadLetter, EpochOutput
 from heatmap.process.outputs import (
     MAX_DEADLETTER_BYTES,
+    alert_levels_record,
     checkpoint_record,
     correlation_record,
     deadletter_record,
@@ -19,7 +21,7 @@ from heatmap.process.outputs import (
 )
 from heatmap.process.sequencer import SourcePosition
 from heatmap.schema import CorrelationSnapshot, Frame, ms_to_rfc3339
-from heatmap.sink.batching import _correlation, deadletter_of
+from heatmap.sink.batching import _alert_levels, _correlation, deadletter_of
 from heatmap.topics import Topics
 from support.sample_frames import engine_frames
 
@@ -64,6 +66,14 @@ def test_correlations_are_stored_as_the_snapshot() -> None:
     assert (record.topic, record.key) == (TOPICS.correlations, b"4h")
     assert dict(record.headers)["heat-ts"] == ms_to_rfc3339(T0).encode()
     assert _correlation(record.value) == snapshot
+
+
+def test_alert_levels_are_keyed_by_desk_the_defaults_by_nothing() -> None:
+    monitor = AlertMonitor(per_desk={"beta": AlertThresholds(regime_break=0.5)})
+    defaults, beta = (alert_levels_record(TOPICS, levels) for levels in monitor.levels(T0))
+    assert (defaults.topic, defaults.key, beta.key) == (TOPICS.alert_levels, b"", b"beta")
+    assert dict(beta.headers)["heat-ts"] == ms_to_rfc3339(T0).encode()
+    assert _alert_levels(beta.value) == monitor.levels(T0)[1]
 
 
 def test_dead_letters_carry_the_original_bytes_and_the_reason() -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from heatmap.engine.alerts import AlertMonitor
 from heatmap.schema import Account, Alert, Correlation, Position, Price, encode, ms_to_datetime
 from heatmap.sink.batching import SinkBatcher
 from heatmap.sink.price_sampling import PriceSampler
@@ -42,12 +43,15 @@ def test_every_topic_lands_in_its_list() -> None:
     b.add(Record(TOPICS.heat_frames, encode(frame)))
     b.add(Record(TOPICS.alerts, encode(alert)))
     b.add(Record(TOPICS.correlations, encode(correlation)))
+    [levels] = AlertMonitor().levels(1_700_000_040_000)
+    b.add(Record(TOPICS.alert_levels, encode(levels)))
     b.add(Record(TOPICS.prices, encode(Price(symbol="A", ts=moment, price=1.0, source="s"))))
     b.add(Record(TOPICS.positions, encode(Position(account="a", symbol="A", ts=moment,
                                                    qty=1.0))))
     b.add(Record(TOPICS.accounts, encode(Account(account="a", ts=moment, equity=10.0))))
     batch = b.take()
     assert batch.frames == [frame] and batch.alerts == [alert]
+    assert batch.alert_levels == [levels]
     assert batch.correlations[0].ts_ms == 1767323040000
     assert batch.correlations[0].rho == [0.1, 0.2, 0.3]
     assert len(batch.prices) == len(batch.positions) == len(batch.accounts) == 1
