@@ -92,11 +92,12 @@ def database_env(settings: Any) -> dict[str, str]:
             "HEAT_WRITER_PASSWORD": settings.role_password(WRITER_ROLE) or ""}
 
 
-def replay_to_db(inputs: RecordedInputs, settings: Any, bootstrap: str) -> None:
-    """``heat replay --to-db`` of ``inputs`` into the database of ``settings``."""
+def replay_to_db(inputs: RecordedInputs, settings: Any, bootstrap: str, *extra: str) -> None:
+    """``heat replay --to-db`` of ``inputs`` into the database of ``settings`` (``extra``:
+    more options)."""
     env = service_env(bootstrap, "unused.", **database_env(settings))
     subprocess.run([*HEAT, "replay", *inputs.args(), "--bar", BAR, "--timeframes", TIMEFRAMES,
-                    "--to-db"], env=env, check=True, capture_output=True, timeout=600)
+                    "--to-db", *extra], env=env, check=True, capture_output=True, timeout=600)
 
 
 def ingest(inputs: RecordedInputs, topics: Topics, bootstrap: str, log_path: Path,

@@ -55,60 +55,94 @@ class AlertSpec:
     no_data: Literal["Alerting", "NoData", "OK"] = "OK"
 
 
+# Each frame's levels: those of its desk (accounts without a desk: the defaults' row,
+# desk NULL) from heat_api.alert_thresholds, and the built-in ones while the processor
+# has published none. A timeframe the desk does not alert on is left out, as the engine
+# leaves it out.
+_LEVELS = """
+    LEFT JOIN heat_api.alert_thresholds t ON t.desk IS NOT DISTINCT FROM f.desk"""
+_ALERTING_TIMEFRAME = "(t.timeframes IS NULL OR f.timeframe = ANY(t.timeframes))"
+
+
+def _level(column: str, built_in: float) -> str:
+    return f"COALESCE(t.{column}, {built_in!r})"
+
+
 def _per_cluster(value: str, column: str) -> Sql:
+    """``value`` per cluster over ``heat_api.frame_clusters`` (alias c), its frame (f)
+    and the frame's levels (t)."""
     return Sql(f"""
-        SELECT $__timeGroupAlias(ts, '1m'), book_kind, book, timeframe, cluster,
+        SELECT $__timeGroupAlias(c.ts, '1m'), c.book_kind, c.book, c.timeframe, c.cluster,
                {value} AS {column}
-        FROM heat_api.frame_clusters
-        WHERE $__timeFilter(ts)
+        FROM heat_api.frame_clusters c
+        JOIN heat_api.frames f USING (ts, book_kind, book, timeframe, trigger, params_hash)
+        {_LEVELS.strip()}
+        WHERE $__timeFilter(c.ts) AND {_ALERTING_TIMEFRAME}
         GROUP BY 1, 2, 3, 4, 5
         ORDER BY 1
     """, format="time_series")
 
 
 def _per_book(value: str, column: str) -> Sql:
+    """``value`` per book (every timeframe: the book-wide kinds alert once per book)."""
     return Sql(f"""
-        SELECT $__timeGroupAlias(ts, '1m'), book_kind, book, timeframe, {value} AS {column}
-        FROM heat_api.frames
-        WHERE $__timeFilter(ts)
-        GROUP BY 1, 2, 3, 4
+        SELECT $__timeGroupAlias(f.ts, '1m'), f.book_kind, f.book, {value} AS {column}
+        FROM heat_api.frames f
+        {_LEVELS.strip()}
+        WHERE $__timeFilter(f.ts) AND {_ALERTING_TIMEFRAME}
+        GROUP BY 1, 2, 3
         ORDER BY 1
     """, format="time_series")
 
 
 CLUSTER_LABELS = ("time", "book_kind", "book", "timeframe", "cluster")
-BOOK_LABELS = ("time", "book_kind", "book", "timeframe")
+BOOK_LABELS = ("time", "book_kind", "book")
+
+
+def _of_line(aggregate: str, value: str, level: str, built_in: float) -> str:
+    """``aggregate`` of ``value`` as a fraction of the desk's ``level``: 1 is the line,
+    whatever the desk set it to."""
+    return f"{aggregate}({value} / {_level(level, built_in)})"
+
+
+_CONCENTRATION_CRITICAL = _of_line("max", "c.concentration", "cluster_concentration_critical",
+                                   styles.CONCENTRATION_CRITICAL)
+_CONCENTRATION_WARNING = _of_line("max", "c.concentration", "cluster_concentration_warning",
+                                  styles.CONCENTRATION_WARN)
+_LIQUIDATION = _of_line("min", "c.liq_sigma", "liquidation_sigma_warning",
+                        styles.LIQ_SIGMA_WARN)
+# Seconds a frame has been stale beyond the desk's line: its oldest price's age past the
+# engine's staleness age (echoed in params) and the line.
+_STALE_BEYOND = ("max(f.max_price_age_s - COALESCE((f.params->>'stale_after_s')::float8, 2.0) "
+                 f"- {_level('stale_heat_after_s', 5.0)})")
+_REGIME = _of_line("max", "f.regime_break", "regime_break", styles.REGIME_BREAK)
+_OF_LINE = ("{{ $labels.book }} ({{ $labels.timeframe }}): cluster {{ $labels.cluster }} "
+            "at {{ humanizePercentage $values.B.Value }} of its desk's ")
 
 SPECS = [
     AlertSpec("heat-cluster-concentration-critical", "Cluster concentration critical",
-              RISK_GROUP, _per_cluster("max(concentration)", "concentration"), POSTGRES_UID,
-              "gt", styles.CONCENTRATION_CRITICAL, "critical",
-              "{{ $labels.book }} ({{ $labels.timeframe }}): cluster {{ $labels.cluster }} "
-              "at {{ humanizePercentage $values.B.Value }} of equity",
-              (*CLUSTER_LABELS, "concentration"), live_heat.CONCENTRATION_PANEL),
+              RISK_GROUP, _per_cluster(_CONCENTRATION_CRITICAL, "of_critical_line"),
+              POSTGRES_UID, "gt", 1.0, "critical", _OF_LINE + "critical concentration line",
+              (*CLUSTER_LABELS, "of_critical_line"), live_heat.CONCENTRATION_PANEL),
     AlertSpec("heat-cluster-concentration-warning", "Cluster concentration high",
-              RISK_GROUP, _per_cluster("max(concentration)", "concentration"), POSTGRES_UID,
-              "gt", styles.CONCENTRATION_WARN, "warning",
-              "{{ $labels.book }} ({{ $labels.timeframe }}): cluster {{ $labels.cluster }} "
-              "at {{ humanizePercentage $values.B.Value }} of equity",
-              (*CLUSTER_LABELS, "concentration"), live_heat.CONCENTRATION_PANEL),
+              RISK_GROUP, _per_cluster(_CONCENTRATION_WARNING, "of_warning_line"),
+              POSTGRES_UID, "gt", 1.0, "warning", _OF_LINE + "warning concentration line",
+              (*CLUSTER_LABELS, "of_warning_line"), live_heat.CONCENTRATION_PANEL),
     AlertSpec("heat-liquidation-proximity", "Liquidation proximity", RISK_GROUP,
-              _per_cluster("min(liq_sigma)", "liq_sigma"), POSTGRES_UID, "lt",
-              styles.LIQ_SIGMA_WARN, "warning",
-              "{{ $labels.book }}: cluster {{ $labels.cluster }} is {{ $values.B.Value }} "
-              "one-day sigmas from liquidation", (*CLUSTER_LABELS, "liq_sigma"),
+              _per_cluster(_LIQUIDATION, "of_warning_line"), POSTGRES_UID, "lt", 1.0,
+              "warning", "{{ $labels.book }}: cluster {{ $labels.cluster }} is "
+              "{{ humanizePercentage $values.B.Value }} of its desk's warning distance "
+              "from liquidation", (*CLUSTER_LABELS, "of_warning_line"),
               live_heat.CLUSTERS_PANEL),
-    # A frame is stale once a price is older than stale_after (2 s); stale for more than
-    # 5 s means its oldest price is older than 7 s.
-    AlertSpec("heat-stale", "Stale heat", RISK_GROUP,
-              _per_book("max(max_price_age_s)", "price_age_s"), POSTGRES_UID, "gt", 7.0,
-              "warning", "{{ $labels.book }}: heat computed from prices "
-              "{{ $values.B.Value }} s old", (*BOOK_LABELS, "price_age_s"), for_="1m"),
+    AlertSpec("heat-stale", "Stale heat", RISK_GROUP, _per_book(_STALE_BEYOND, "beyond_s"),
+              POSTGRES_UID, "gt", 0.0, "warning", "{{ $labels.book }}: heat computed from "
+              "prices stale {{ $values.B.Value }} s beyond its desk's line",
+              (*BOOK_LABELS, "beyond_s"), for_="1m"),
     AlertSpec("heat-regime-break", "Correlation regime break", RISK_GROUP,
-              _per_book("max(regime_break)", "regime_break"), POSTGRES_UID, "gt",
-              styles.REGIME_BREAK, "warning",
+              _per_book(_REGIME, "of_line"), POSTGRES_UID, "gt", 1.0, "warning",
               "{{ $labels.book }}: fast and slow correlations differ by "
-              "{{ $values.B.Value }} (RMS)", (*BOOK_LABELS, "regime_break")),
+              "{{ humanizePercentage $values.B.Value }} of its desk's regime-break line",
+              (*BOOK_LABELS, "of_line")),
     AlertSpec("heat-pipeline-input-delay", "Processor input delay", PIPELINE_GROUP,
               promql("max(heat_process_input_delay_seconds)", "delay", instant=True),
               PROMETHEUS_UID, "gt", 60.0, "critical",

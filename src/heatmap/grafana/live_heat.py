@@ -17,6 +17,7 @@ from heatmap.grafana.queries import Sql, SqlQuery
 from heatmap.grafana.variables import (
     ACCOUNT,
     BOOK_FILTER,
+    DESK_LEVELS,
     LATEST_FRAME,
     PARAMS_HASH,
     TIMEFRAME,
@@ -119,6 +120,24 @@ def _heat_timeline() -> tuple[statetimeline.Panel, Sql]:
     return panel, query
 
 
+# The desk's own concentration lines across the time range: the series the
+# concentration panel draws them from.
+WARNING_LINE, CRITICAL_LINE = "warning line", "critical line"
+
+
+def _concentration_lines() -> Sql:
+    return Sql(f"""
+        WITH {DESK_LEVELS.strip()}
+        SELECT edge AS "time",
+               levels.cluster_concentration_warning AS "{WARNING_LINE}",
+               levels.cluster_concentration_critical AS "{CRITICAL_LINE}"
+        FROM levels
+        CROSS JOIN (VALUES ($__timeFrom()::timestamptz), ($__timeTo()::timestamptz))
+                   AS range_edges(edge)
+        ORDER BY 1
+    """, format="time_series", ref_id="B")
+
+
 def _concentration() -> tuple[timeseries.Panel, Sql]:
     query = Sql(f"""
         SELECT $__timeGroupAlias(ts, $__interval), cluster AS metric,
@@ -129,12 +148,13 @@ def _concentration() -> tuple[timeseries.Panel, Sql]:
         ORDER BY 1, 2
     """, format="time_series")
     panel = (timeseries.Panel().title("Cluster concentration")
-             .description("Concentration of each correlated cluster; bands at the warning "
-                          "(20%) and critical (25%) thresholds.")
-             .datasource(postgres_ref()).with_target(query).unit("percentunit")
-             .thresholds(styles.concentration_thresholds())
-             .thresholds_style(common_builders.GraphThresholdsStyleConfig()
-                               .mode(common.GraphThresholdsStyleMode.LINE_AND_AREA))
+             .description("Concentration of each correlated cluster; the dashed lines are "
+                          "the desk's own warning and critical alert levels (its alert "
+                          "configuration, as the processor applies it).")
+             .datasource(postgres_ref()).with_target(query)
+             .with_target(_concentration_lines()).unit("percentunit")
+             .override_by_name(WARNING_LINE, styles.dashed_line("orange"))
+             .override_by_name(CRITICAL_LINE, styles.dashed_line("red"))
              .legend(common_builders.VizLegendOptions().show_legend(True)
                      .display_mode(common.LegendDisplayMode.TABLE)
                      .placement(common.LegendPlacement.RIGHT).calcs(["max", "lastNotNull"])))
@@ -321,7 +341,8 @@ def build() -> Board:
     board.row(101, "Clusters")
     concentration, _ = _concentration()
     board.add(concentration, CONCENTRATION_PANEL, 14, 9,
-              {"A": ("time", "metric", "concentration")})
+              {"A": ("time", "metric", "concentration"),
+               "B": ("time", WARNING_LINE, CRITICAL_LINE)})
     clusters, _ = _clusters()
     board.add(clusters, CLUSTERS_PANEL, 10, 9, {"A": (
         "cluster", "members", "gross", "net", "concentration", "stress_concentration",

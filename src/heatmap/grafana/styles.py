@@ -62,3 +62,12 @@ def min_max(low: float, high: float) -> list[model.DynamicConfigValue]:
 
 def display_name(name: str) -> model.DynamicConfigValue:
     return model.DynamicConfigValue(id_val="displayName", value=name)
+
+
+def dashed_line(color: str) -> list[model.DynamicConfigValue]:
+    """A series drawn as a fixed-colour dashed line (an alert level across the range)."""
+    return [model.DynamicConfigValue(id_val="color", value={"mode": "fixed",
+                                                            "fixedColor": color}),
+            model.DynamicConfigValue(id_val="custom.lineStyle",
+                                     value={"fill": "dash", "dash": [10, 10]}),
+            model.DynamicConfigValue(id_val="custom.lineWidth", value=2)]

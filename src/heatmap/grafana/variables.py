@@ -41,6 +41,17 @@ LATEST_FRAME = f"""
         LIMIT 1
     )"""
 
+# The alert levels of the chosen desk (its own, else the defaults' row, desk NULL), as
+# the processor last published them (heat_api.alert_thresholds).
+DESK_LEVELS = f"""
+    levels AS (
+        SELECT *
+        FROM heat_api.alert_thresholds
+        WHERE desk = {DESK} OR desk IS NULL
+        ORDER BY desk IS NULL
+        LIMIT 1
+    )"""
+
 # Accounts of the chosen desk.
 DESK_ACCOUNTS = (f"SELECT DISTINCT account FROM heat_api.account_equity "
                  f"WHERE desk = {DESK}")

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from heatmap.grafana import alerts, generate
+from heatmap.grafana import alerts, generate, live_heat
 from heatmap.grafana.datasources import POSTGRES_UID
 from heatmap.grafana.live_heat import ANNOTATION_COLUMNS
 from heatmap.settings.database import READER_ROLE
@@ -37,6 +37,11 @@ INTERVAL_S = 900
 DESK = 'desk "o\'brien", 東京'
 ACCOUNT = "o'brien 币安人生 🚀"
 MIRRORED = "acct-a1"
+# The desk's own concentration lines (the other desks keep the defaults, 0.20 / 0.25).
+DESK_LINES = (0.22, 0.3)
+ALERT_CONFIG = (f'[desk."{DESK.replace(chr(34), chr(92) + chr(34))}"]\n'
+                f"cluster_concentration_warning = {DESK_LINES[0]}\n"
+                f"cluster_concentration_critical = {DESK_LINES[1]}\n")
 
 
 def _mirror(path: Path, column: str) -> None:
@@ -61,11 +66,14 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> RecordedInputs:
 
 
 @pytest.fixture(scope="module")
-def reader_url(database_server, inputs: RecordedInputs, stack) -> Iterator[str]:
+def reader_url(database_server, inputs: RecordedInputs, stack,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from conftest import migrated_database
 
+    config = tmp_path_factory.mktemp("grafana-alerts") / "alerts.toml"
+    config.write_text(ALERT_CONFIG)
     with migrated_database(database_server) as settings:
-        replay_to_db(inputs, settings, stack.kafka_bootstrap)
+        replay_to_db(inputs, settings, stack.kafka_bootstrap, "--alert-config", str(config))
         yield settings.role_url(READER_ROLE)
 
 
@@ -160,6 +168,31 @@ def test_alert_rule_queries_return_labelled_series(reader) -> None:
         assert rows, f"{spec.uid}: no rows in the last {alerts.LOOKBACK_S} s"
         assert [row[0] for row in rows] == sorted(row[0] for row in rows)
         assert all(isinstance(value, str) for row in rows for value in row[1:-1])
+
+
+def test_the_desks_own_lines_draw_and_judge(reader) -> None:
+    """The concentration panel draws the chosen desk's own lines, and the concentration
+    rules measure each book against its own desk's critical line."""
+    board = dashboards()[live_heat.UID]
+    [lines] = [query for query in panel_queries(board)
+               if query.panel_id == live_heat.CONCENTRATION_PANEL and query.ref_id == "B"]
+    runner = Runner(reader, QueryContext(*RANGE, INTERVAL_S))
+    for desk, expected in ((DESK, DESK_LINES), ("alpha", (0.2, 0.25))):
+        _, rows = runner.run(lines.query["rawSql"], desk=desk)
+        assert [tuple(row[1:]) for row in rows] == [expected, expected], desk
+    end = RANGE[1]
+    context = QueryContext(end - timedelta(seconds=alerts.LOOKBACK_S), end, 60)
+    [critical] = [rule for rule in alerts.api_rules()
+                  if rule["uid"] == "heat-cluster-concentration-critical"]
+    measured = {(row[2], row[4]): row[-1] for row in reader.execute(
+        expand_sql(critical["data"][0]["model"]["rawSql"], context).encode())
+        if row[3] == "1h"}
+    own = [ratio for (book, _), ratio in measured.items() if book == ACCOUNT]
+    mirrored = [ratio for (book, _), ratio in measured.items() if book == MIRRORED]
+    assert own and mirrored
+    # The mirrored account holds the same positions in desk alpha (critical 0.25): the
+    # same concentrations, judged against 0.3 instead.
+    assert max(own) == pytest.approx(max(mirrored) * 0.25 / DESK_LINES[1], rel=1e-9)
 
 
 def test_snapshot_pictures(reader_url: str, tmp_path: Path) -> None:
