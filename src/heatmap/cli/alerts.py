@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from heatmap.alert_report.events import CompareEvents
     from heatmap.compare.run import CompareSettings
 
-app = typer.Typer(help="What the alerts of recorded books did: noise and warning lead.",
+app = typer.Typer(help="What the alerts of recorded books did: noise and warning lead, "
+                  "and the thresholds per desk that page least and still warn.",
                   no_args_is_help=True)
 console = Console(stderr=True)
 
@@ -234,11 +235,12 @@ def calibrate(
                                       "configuration (TOML) to this file."),
     as_json: bool = typer.Option(False, "--json", help="The calibration as JSON on stdout."),
 ) -> None:
-    """Per desk, the alert thresholds with the fewest firings that still warn before every
-    liquidation and near miss `heat compare` finds for its books at --leverage.
+    """Per desk, the quietest alert thresholds that warn before every loss of its books.
 
-    A grid of candidate thresholds (docs/alerts.md) is judged on the frames of one compare
-    run: firings per book-day and the lead of the first critical alert before each event.
+    The thresholds with the fewest firings that still warn before every liquidation and
+    near miss `heat compare` finds for the desk's books at --leverage. A grid of candidate
+    thresholds (docs/alerts.md) is judged on the frames of one compare run: firings per
+    book-day and the lead of the first critical alert before each event.
     """
     from heatmap.alert_report.calibrate import calibrate as run_calibration
     from heatmap.alert_report.calibrate import config_toml, suggested_thresholds
