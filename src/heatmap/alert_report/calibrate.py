@@ -105,6 +105,9 @@ class CandidateResult(msgspec.Struct, kw_only=True):
     book_days: int
     per_book_day: float
     max_book_day: int  # the most firings of one book on one UTC day
+    # Share of the books' time (first frame to last) with a critical alert of any kind on:
+    # how much of the day the desk's screen is red (None: no time).
+    critical_share: float | None
     warned: int  # events (not at open) with a critical alert at least min_lead_h before
     leads_h: list[float | None]  # per event of the desk, in its order (None: no warning)
     # Over the judged events: the shortest lead (None when one had no warning, or there
@@ -159,6 +162,32 @@ def _spans(frames: Iterable[tuple[str, Frame]]) -> dict[str, tuple[int, int]]:
     return spans
 
 
+def critical_ms(book: str, transitions: Sequence[tuple[str, Alert]],
+                 span: tuple[int, int]) -> int:
+    """Milliseconds of ``span`` during which ``book`` had a critical alert of any kind on
+    (``transitions`` in time order)."""
+    on: set[tuple[str, str, str]] = set()
+    since = 0
+    total = 0
+    for key, alert in transitions:
+        if key != book:
+            continue
+        machine = (alert.timeframe, alert.kind, alert.subject)
+        was = bool(on)
+        if alert.state == "firing" and alert.severity == "critical":
+            on.add(machine)
+        else:
+            on.discard(machine)
+        ts_ms = rfc3339_to_ms(alert.ts)
+        if on and not was:
+            since = ts_ms
+        elif was and not on:
+            total += ts_ms - since
+    if on:
+        total += max(span[1] - since, 0)
+    return total
+
+
 def _judge(candidate: Candidate, books: Sequence[str], spans: Mapping[str, tuple[int, int]],
            events: Sequence[Event], judged: Sequence[bool], alerts: Sequence[tuple[str, Alert]],
            lookback_h: float, min_lead_h: float) -> CandidateResult:
@@ -174,12 +203,15 @@ def _judge(candidate: Candidate, books: Sequence[str], spans: Mapping[str, tuple
         found = warnings.before(scenario_key(event.book, event.leverage), event.ts_ms)
         leads.append(None if found is None else found.lead_h)
     firings = sum(per_day.values())
+    red_ms = sum(critical_ms(key, transitions, spans[key]) for key in books)
+    span_ms = sum(last - first for first, last in (spans[key] for key in books))
     mine_judged = [lead for lead, counts in zip(leads, judged, strict=True) if counts]
     known = [lead for lead in mine_judged if lead is not None]
     return CandidateResult(
         thresholds=candidate, firings=firings, book_days=days,
         per_book_day=firings / days if days else 0.0, max_book_day=max(per_day.values(),
                                                                        default=0),
+        critical_share=red_ms / span_ms if span_ms else None,
         warned=sum(lead is not None and lead > 0.0 and lead >= min_lead_h
                    for lead, counts in zip(leads, judged, strict=True) if counts),
         leads_h=leads,

@@ -44,13 +44,14 @@ def candidate_table(calibration: Calibration, desk: DeskCalibration) -> Table:
                         f"{', '.join(params.leverages)} ({params.heat_timeframe} frames), "
                         f"{_events(desk)}",
                   caption="K: cluster concentration warning / critical; sigma: liquidation "
-                          "distance warning / critical (1-day sigmas); warned: events with a "
+                          "distance warning / critical (1-day sigmas); red: share of the books' "
+                          "time with a critical alert on; warned: events with a "
                           f"critical alert on at least {params.min_lead_h:g} h before (looked "
                           f"for {params.lookback_h:g} h back); lead: hours, shortest over every "
                           "event (- when one had none) and median")
     table.add_column("", no_wrap=True)
     for name in ("K", "sigma", "min frames", "firings", "per book-day", "max book-day",
-                 "warned", "shortest lead h", "median lead h"):
+                 "red", "warned", "shortest lead h", "median lead h"):
         table.add_column(name, justify="right", no_wrap=True)
     rows = [("in effect", desk.current)]
     rows += [("suggested" if result is desk.suggested else "", result)
@@ -58,6 +59,7 @@ def candidate_table(calibration: Calibration, desk: DeskCalibration) -> Table:
     for label, result in rows:
         table.add_row(label, *_levels(result), str(result.firings),
                       _number(result.per_book_day, 2), str(result.max_book_day),
+                      _red(result),
                       f"{result.warned}/{judged(desk)}", _number(result.shortest_lead_h),
                       _number(result.median_lead_h),
                       style="bold" if label == "suggested" else None)
@@ -80,13 +82,18 @@ def lead_table(desk: DeskCalibration) -> Table:
     return table
 
 
+def _red(result: CandidateResult) -> str:
+    return "-" if result.critical_share is None else f"{result.critical_share:.0%}"
+
+
 def suggestion_line(desk: DeskCalibration) -> str:
     """What the desk should use, in one line."""
     levels = _levels(desk.suggested)
     said = (f"{desk_name(desk.desk)}: suggested cluster concentration {levels[0]}, "
             f"liquidation sigma {levels[1]}, min_frames {levels[2]}: "
             f"{desk.suggested.per_book_day:.2f} firings per book-day (in effect "
-            f"{desk.current.per_book_day:.2f})")
+            f"{desk.current.per_book_day:.2f}), red {_red(desk.suggested)} of the time "
+            f"(in effect {_red(desk.current)})")
     if not judged(desk):
         return said + ", no liquidation or near miss to warn of"
     if not desk.warns_every_event:

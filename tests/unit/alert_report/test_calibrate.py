@@ -17,6 +17,7 @@ from heatmap.alert_report.calibrate import (
     calibrate,
     candidates,
     config_toml,
+    critical_ms,
     suggested_thresholds,
 )
 from heatmap.alert_report.calibrate_table import suggestion_line
@@ -26,7 +27,7 @@ from heatmap.compare.run import CompareSettings
 from heatmap.engine.alerts import AlertThresholds
 from heatmap.engine.params import EngineParams
 from heatmap.process.alert_config import parse_alert_config
-from heatmap.schema import Account, Position, Price, rfc3339_to_ms
+from heatmap.schema import Account, Alert, Position, Price, rfc3339_to_ms
 
 START = datetime(2018, 1, 11, tzinfo=UTC)
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
@@ -176,3 +177,33 @@ def test_the_file_loads_as_written(tmp_path: Path) -> None:
     loaded = parse_alert_config(path.read_bytes(), PARAMS.timeframes, str(path))
     assert loaded.defaults == defaults
     assert dict(loaded.per_desk) == per_desk
+
+
+def _alert(minute: int, state: str, severity: str, subject: str) -> tuple[str, Alert]:
+    ts = f"2018-01-11T00:{minute:02d}:00.000Z"
+    return ("book", Alert(ts=ts, account="book", desk=None, timeframe="1h",
+                          kind="cluster_concentration", subject=subject, severity=severity,
+                          state=state, value=1.0, threshold=0.25,  # type: ignore[arg-type]
+                          message=""))
+
+
+def test_red_time_is_the_union_of_critical_periods() -> None:
+    transitions = [
+        _alert(0, "firing", "warning", "ETH"),
+        _alert(10, "firing", "critical", "ETH"),  # red from 10
+        _alert(15, "firing", "critical", "ADA"),
+        _alert(20, "firing", "warning", "ETH"),  # ADA still red
+        _alert(30, "resolved", "critical", "ADA"),  # red until 30
+        _alert(50, "firing", "critical", "XRP"),  # red from 50 to the end
+        ("other", _alert(5, "firing", "critical", "ETH")[1]),
+    ]
+    start = rfc3339_to_ms("2018-01-11T00:00:00Z")
+    span = (start, start + 60 * 60_000)
+    assert critical_ms("book", transitions, span) == (20 + 10) * 60_000
+
+
+def test_red_share_is_a_share(calibration: Calibration) -> None:
+    for desk in calibration.desks:
+        for result in [desk.current, *desk.candidates]:
+            assert result.critical_share is not None
+            assert 0.0 <= result.critical_share <= 1.0
