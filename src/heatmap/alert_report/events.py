@@ -41,12 +41,17 @@ class CompareEvents:
 
     events: list[Event] = field(default_factory=list)
     alerts: list[tuple[str, Alert]] = field(default_factory=list)
+    # Every scenario frame as (scenario key, frame) in time order, when asked for: the
+    # frames do not depend on the alert thresholds, so other thresholds can be judged on
+    # them without running the scenarios again.
+    frames: list[tuple[str, Frame]] = field(default_factory=list)
 
 
 def compare_events(messages: Iterable[Price | Position | Account],
-                   settings: CompareSettings) -> CompareEvents:
+                   settings: CompareSettings, *, keep_frames: bool = False) -> CompareEvents:
     """Run ``heat compare``'s scenarios (without rules) over ``messages`` and collect the
-    events and alerts. ``settings.rules`` and ``settings.on_frame`` are replaced."""
+    events and alerts (and with ``keep_frames`` the frames). ``settings.rules`` and
+    ``settings.on_frame`` are replaced."""
     found = CompareEvents()
     monitor = AlertMonitor(settings.thresholds, dict(settings.alert_per_desk))
     near: set[str] = set()  # scenarios whose last frame was a near miss
@@ -54,6 +59,8 @@ def compare_events(messages: Iterable[Price | Position | Account],
     def on_frame(book: str, leverage: str, rule: str, frame: Frame) -> None:
         key = scenario_key(book, leverage)
         ts_ms = rfc3339_to_ms(frame.ts)
+        if keep_frames:
+            found.frames.append((key, frame))
         found.alerts.extend((key, alert) for alert in monitor.observe(frame))
         if is_near_miss(frame, monitor.thresholds(frame.desk)):
             if key not in near:

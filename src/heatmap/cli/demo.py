@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # Settings the children take from the demo's environment (the rest is the run's own).
 PASSTHROUGH = ("HEAT_LOG_LEVEL", "HEAT_TIMESCALEDB", "HEAT_CONNECT_TIMEOUT_S",
-               "HEAT_START_TIMEOUT_S", "HEAT_STOP_TIMEOUT_S")
+               "HEAT_START_TIMEOUT_S", "HEAT_STOP_TIMEOUT_S", "HEAT_ALERT_CONFIG")
 
 
 def demo(

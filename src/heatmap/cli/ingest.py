@@ -96,7 +96,8 @@ def simulate(
     """A simulated market and desks, no data needed.
 
     Correlated clusters, news events, thin weekends, strategies with different heat
-    profiles at 5x and 10x, equity following P&L.
+    profiles (a spread book at 2.5x, an altcoin book at 5x, a scalper at 10x), equity
+    following P&L.
     """
     from datetime import UTC, datetime
 

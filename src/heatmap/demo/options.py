@@ -23,6 +23,9 @@ SIMULATOR_SPEED = 60.0
 REPLAY_SPEED = 3600.0
 SIMULATOR_SNAPSHOT_EVERY_MIN = 30.0
 REPLAY_SNAPSHOT_EVERY_MIN = 720.0
+# The alert thresholds of the simulator's desks, as `heat alerts calibrate` suggested them
+# (docs/demo.md says how the file was made); the processor of a simulated run uses it.
+SIMULATOR_ALERT_CONFIG = Path(__file__).with_name("alerts.toml")
 # The example books of the recorded bars, in the checkout the project runs from.
 PROJECT_ROOT = Path(heatmap.__file__).resolve().parents[2]
 EXAMPLE_BOOKS = PROJECT_ROOT / "tests" / "data" / "replay"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from heatmap.demo.options import TIMEFRAMES, DemoOptions
+from heatmap.demo.options import SIMULATOR_ALERT_CONFIG, TIMEFRAMES, DemoOptions
 from heatmap.demo.view import ServiceView
 from heatmap.schema import ms_to_rfc3339
 from heatmap.settings.database import WRITER_ROLE, DatabaseSettings
@@ -183,13 +183,22 @@ class DemoPipeline:
         """Sink, processor, then the source; the poller follows them."""
         self._start(["sink"], "sink", "HEAT_SINK_WEB_PORT",
                     {**self._database, "HEAT_WEB_HOST": ports.LOOPBACK})
-        self._start(["process"], "process", "HEAT_WEB_PORT",
-                    {"HEAT_WEB_HOST": self.web_host,
-                     "HEAT_API_TOKENS_FILE": str(self.api_tokens_file)}, port=self.web_port)
+        self._start(["process"], "process", "HEAT_WEB_PORT", self.process_settings(),
+                    port=self.web_port)
         self.ingest = self._start(self._ingest_command(), "ingest", "HEAT_METRICS_PORT", {},
                                   health_path="/healthz")
         self._poller = threading.Thread(target=self._poll, name="demo-poller", daemon=True)
         self._poller.start()
+
+    def process_settings(self) -> dict[str, str]:
+        """The processor's own settings. The simulated desks alert with the thresholds
+        calibrated for them (:data:`SIMULATOR_ALERT_CONFIG`), unless ``HEAT_ALERT_CONFIG``
+        is passed through; replayed books with the file passed, else the built-in ones."""
+        settings = {"HEAT_WEB_HOST": self.web_host,
+                    "HEAT_API_TOKENS_FILE": str(self.api_tokens_file)}
+        if self.options.replay is None and "HEAT_ALERT_CONFIG" not in self._common:
+            settings["HEAT_ALERT_CONFIG"] = str(SIMULATOR_ALERT_CONFIG)
+        return settings
 
     def _ingest_command(self) -> list[str]:
         options = self.options

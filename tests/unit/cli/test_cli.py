@@ -19,7 +19,7 @@ EXPECTED_COMMANDS = {
     "heat grafana provision", "heat snapshot", "heat compare", "heat demo",
     "heat topics", "heat topics ensure",
     "heat token", "heat token create", "heat token list", "heat token revoke",
-    "heat alerts", "heat alerts report",
+    "heat alerts", "heat alerts report", "heat alerts calibrate",
 }
 
 

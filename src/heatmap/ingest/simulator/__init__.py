@@ -9,12 +9,14 @@ structure on a fixed schedule of simulated time:
   correlations jump toward 1) and volatility is multiplied;
 - **weekends**: liquidity is thin, prices are observed rarely and go stale.
 
-Desks of accounts trade the market with two strategies whose heat looks
-different: ``steady`` holds hedged pairs inside each sector but piles into
+Desks of accounts trade the market with three strategies whose heat looks
+different, each desk running one book of each: ``spread`` (2.5x gross) holds
+hedged pairs inside each sector (little correlated heat, a small carry);
+``alts`` (5x) is long the altcoin sectors, half of it in one, and piles into
 one altcoin sector during news events (concentrated, correlated heat);
-``swing`` takes directional views spread evenly over all sectors (even heat,
-bigger P&L swings). Each strategy runs at every leverage by different
-accounts. Equity is marked to market at the simulated prices.
+``scalp`` (10x) takes directional views spread evenly over all sectors and
+turns them over often (even heat, big P&L swings). Equity is marked to market
+at the simulated prices.
 
 Everything is pure: time is simulated from ``SimulatorConfig.start`` (no wall
 clock), randomness comes from the seed only (no I/O, no environment), and the

@@ -8,7 +8,11 @@ import msgspec
 
 SOURCE = "simulator"
 CURRENCY = "USDT"
-STRATEGIES = ("steady", "swing")
+# A desk's accounts take these in turn, each at the leverage of the same place in
+# ``SimulatorConfig.leverages``: a market-neutral spread book, a book long the altcoin
+# sectors (most of it in one, all of it in one during news) and a scalper turning a
+# directional book over across every sector.
+STRATEGIES = ("spread", "alts", "scalp")
 
 
 class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,10 +62,10 @@ class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
     weekend_update_probability : float
         Chance per tick that a symbol is observed during a weekend.
     desks, accounts_per_desk : int
-        Accounts alternate strategies ``steady``/``swing`` and cycle leverages
-        in pairs, so each strategy runs at each leverage.
+        A desk's accounts take the strategies ``spread``, ``alts``, ``scalp`` in turn.
     leverages : tuple of float
-        Target gross notional over equity per account.
+        Target gross notional over equity, per place in a desk (cycled): by default
+        the spread book at 2.5x, the altcoin book at 5x and the scalper at 10x.
     initial_equity : float
         Equity of every account at start, in the settlement currency.
     maintenance_rate : float
@@ -76,8 +80,8 @@ class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
     hedge_probability : float
         Chance per rebalance that an unhedged account shorts a correlated coin
         of the sector of its largest long.
-    steady_carry_annual : float
-        Funding/basis carry earned by ``steady`` accounts, as an annual rate on
+    spread_carry_annual : float
+        Funding/basis carry earned by ``spread`` accounts, as an annual rate on
         their gross notional: the source of their small, steady gains.
     recapitalise_below : float
         An account whose equity falls below this fraction of the initial
@@ -108,14 +112,14 @@ class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
     weekend_update_probability: float = 0.004
     desks: int = 2
     accounts_per_desk: int = 3
-    leverages: tuple[float, ...] = (5.0, 10.0)
+    leverages: tuple[float, ...] = (2.5, 5.0, 10.0)
     initial_equity: float = 1_000_000.0
     maintenance_rate: float = 0.005
     position_update_every_s: float = 30.0
     equity_update_every_s: float = 10.0
     rebalance_threshold: float = 0.10
     hedge_probability: float = 0.2
-    steady_carry_annual: float = 0.15
+    spread_carry_annual: float = 0.15
     recapitalise_below: float = 0.25
 
     def __post_init__(self) -> None:

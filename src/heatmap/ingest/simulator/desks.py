@@ -1,4 +1,5 @@
-"""The accounts' books and the two strategies that trade them (``steady``, ``swing``)."""
+"""The accounts' books and the three strategies that trade them (``spread``, ``alts``,
+``scalp``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from heatmap.ingest.simulator.config import AccountSpec
 from heatmap.ingest.simulator.universe import Universe
 
 # Behaviour of the strategies, per rebalance (probabilities) or per position.
-_STEADY_ROTATE_PROBABILITY = 0.05
-_SWING_FLIP_PROBABILITY = 0.15
-_SWING_REPICK_PROBABILITY = 0.15
+_SPREAD_ROTATE_PROBABILITY = 0.05
+_ALTS_ROTATE_PROBABILITY = 0.02
+# The alts book's home sector holds this share of its gross, the other altcoin sectors
+# share the rest.
+_ALTS_HOME_SHARE = 0.5
+_SCALP_FLIP_PROBABILITY = 0.3
+_SCALP_REPICK_PROBABILITY = 0.3
 _HEDGE_RELEASE_PROBABILITY = 0.5
 _HEDGE_RATIO_RANGE = (0.3, 0.6)
 _QTY_SIGNIFICANT_DIGITS = 6
@@ -36,10 +41,13 @@ class Book:
     mark_ms: int = 0
     next_rebalance_ms: int = 0
     carry_annual: float = 0.0
-    # steady: one (long, short) pair per cluster; the cluster piled into during news
+    # spread: one (long, short) pair per cluster
     pairs: list[tuple[int, int]] = field(default_factory=list)
+    # alts: the sector most of its gross is in, and the one it piles into during news
+    home_cluster: int = 0
     pile_cluster: int | None = None
-    # swing: direction (+1/-1) per cluster, picked symbols per cluster, size tilt per symbol
+    # alts: long picks per altcoin sector; scalp: direction (+1/-1) per cluster, picked
+    # symbols per cluster, size tilt per symbol
     direction: np.ndarray = field(default_factory=lambda: np.empty(0))
     picks: list[np.ndarray] = field(default_factory=list)
     tilt: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -62,48 +70,72 @@ def _pick_swing(book: Book, members: np.ndarray) -> np.ndarray:
     return picks
 
 
+def _pick_alts(book: Book, universe: Universe) -> None:
+    """A home sector among the altcoin ones, and long picks in every altcoin sector."""
+    book.home_cluster = int(book.rng.choice(universe.altcoin_clusters))
+    book.tilt = np.zeros(len(universe.symbols))
+    book.picks = [_pick_swing(book, universe.members[c]) for c in universe.altcoin_clusters]
+
+
 def init_strategy(book: Book, universe: Universe) -> None:
-    if book.spec.strategy == "steady":
+    if book.spec.strategy == "spread":
         book.pairs = [_pick_pair(book, members) for members in universe.members]
+    elif book.spec.strategy == "alts":
+        _pick_alts(book, universe)
     else:
         book.direction = book.rng.choice([-1.0, 1.0], size=len(universe.members))
         book.tilt = np.zeros(len(universe.symbols))
         book.picks = [_pick_swing(book, members) for members in universe.members]
 
 
-def _evolve_steady(book: Book, universe: Universe, news: bool) -> None:
-    """Pile into one altcoin cluster while news lasts; otherwise keep (rarely rotate) pairs."""
+def _evolve_spread(book: Book, universe: Universe) -> None:
+    """Keep the pairs; rarely rotate one."""
+    if book.rng.random() < _SPREAD_ROTATE_PROBABILITY:
+        c = int(book.rng.integers(len(universe.members)))
+        book.pairs[c] = _pick_pair(book, universe.members[c])
+
+
+def _evolve_alts(book: Book, universe: Universe, news: bool) -> None:
+    """Pile into one altcoin cluster while news lasts; otherwise keep (rarely move) home."""
     if news and book.pile_cluster is None:
         book.pile_cluster = int(book.rng.choice(universe.altcoin_clusters))
         members = universe.members[book.pile_cluster]
         book.conviction[members] = book.rng.uniform(0.85, 1.0, size=members.size)
     elif not news and book.pile_cluster is not None:
         book.pile_cluster = None
-        book.pairs = [_pick_pair(book, members) for members in universe.members]
-    elif not news and book.rng.random() < _STEADY_ROTATE_PROBABILITY:
-        c = int(book.rng.integers(len(universe.members)))
-        book.pairs[c] = _pick_pair(book, universe.members[c])
+        _pick_alts(book, universe)
+    elif not news and book.rng.random() < _ALTS_ROTATE_PROBABILITY:
+        _pick_alts(book, universe)
 
 
-def _evolve_swing(book: Book, universe: Universe) -> None:
-    """Flip some sector views and re-pick some coins."""
+def _evolve_scalp(book: Book, universe: Universe) -> None:
+    """Flip many sector views and re-pick many coins: a scalper turns its book over."""
     count = len(universe.members)
-    book.direction[book.rng.random(count) < _SWING_FLIP_PROBABILITY] *= -1.0
-    for c in np.flatnonzero(book.rng.random(count) < _SWING_REPICK_PROBABILITY).tolist():
+    book.direction[book.rng.random(count) < _SCALP_FLIP_PROBABILITY] *= -1.0
+    for c in np.flatnonzero(book.rng.random(count) < _SCALP_REPICK_PROBABILITY).tolist():
         book.picks[c] = _pick_swing(book, universe.members[c])
 
 
 def _base_weights(book: Book, universe: Universe) -> np.ndarray:
     """Unnormalised signed weights per symbol, shape (n,), before hedges."""
     weights = np.zeros(len(universe.symbols))
-    if book.spec.strategy == "steady":
+    if book.spec.strategy == "spread":
+        for long_i, short_i in book.pairs:
+            weights[long_i] += 1.0
+            weights[short_i] -= 1.0
+        return weights
+    if book.spec.strategy == "alts":
         if book.pile_cluster is not None:
             # Chasing the move: long every coin of one sector, nothing else.
             weights[universe.members[book.pile_cluster]] = 1.0
             return weights
-        for long_i, short_i in book.pairs:
-            weights[long_i] += 1.0
-            weights[short_i] -= 1.0
+        sectors = universe.altcoin_clusters.tolist()
+        others = max(len(sectors) - 1, 1)
+        for c, picks in zip(sectors, book.picks, strict=True):
+            tilt = book.tilt[picks]
+            share = _ALTS_HOME_SHARE if c == book.home_cluster else (
+                (1.0 - _ALTS_HOME_SHARE) / others)
+            weights[picks] = share * tilt / tilt.sum()
         return weights
     for c, picks in enumerate(book.picks):
         tilt = book.tilt[picks]
@@ -137,10 +169,12 @@ def _evolve_hedge(book: Book, universe: Universe, weights: np.ndarray,
 def target_weights(book: Book, universe: Universe, news: bool,
                     hedge_probability: float) -> np.ndarray:
     """Signed shares of equity per symbol, shape (n,), summing in absolute value to leverage."""
-    if book.spec.strategy == "steady":
-        _evolve_steady(book, universe, news)
+    if book.spec.strategy == "spread":
+        _evolve_spread(book, universe)
+    elif book.spec.strategy == "alts":
+        _evolve_alts(book, universe, news)
     else:
-        _evolve_swing(book, universe)
+        _evolve_scalp(book, universe)
     weights = _base_weights(book, universe)
     _evolve_hedge(book, universe, weights, hedge_probability)
     if book.hedge is not None:

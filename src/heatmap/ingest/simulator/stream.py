@@ -66,7 +66,7 @@ class _Run:
             conviction=np.zeros(n),
             # Accounts rebalance staggered over the period, not all on one tick.
             next_rebalance_ms=round(self.rebalance_every_ms * (j + 1) / (n_accounts + 1)),
-            carry_annual=self.config.steady_carry_annual if spec.strategy == "steady" else 0.0,
+            carry_annual=self.config.spread_carry_annual if spec.strategy == "spread" else 0.0,
         )
         init_strategy(book, self.universe)
         return book

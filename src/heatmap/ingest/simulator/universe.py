@@ -57,7 +57,7 @@ class Universe:
 
     @property
     def altcoin_clusters(self) -> np.ndarray:
-        """Clusters a ``steady`` book may pile into: every one but the majors (cluster 0)."""
+        """Clusters an ``alts`` book trades: every one but the majors (cluster 0)."""
         count = len(self.members)
         return np.arange(1, count) if count > 1 else np.arange(1)
 
@@ -107,17 +107,17 @@ def build_universe(config: SimulatorConfig, rng: np.random.Generator) -> Univers
 
 
 def account_specs(config: SimulatorConfig) -> tuple[AccountSpec, ...]:
-    """Accounts ``desk-a-01``, ``desk-a-02``, ... with alternating strategies."""
+    """Accounts ``desk-a-01``, ``desk-a-02``, ...: a desk's accounts take the strategies
+    and leverages in turn."""
     specs = []
     for d in range(config.desks):
         desk = f"desk-{_desk_letter(d)}"
         for a in range(config.accounts_per_desk):
-            j = d * config.accounts_per_desk + a
+            # Each desk runs the profiles in turn: spread, alts, scalp, each at its leverage.
             specs.append(AccountSpec(
                 account=f"{desk}-{a + 1:02d}", desk=desk,
-                strategy=STRATEGIES[j % len(STRATEGIES)],
-                # Leverage changes every other account, so both strategies get each leverage.
-                leverage=config.leverages[(j // len(STRATEGIES)) % len(config.leverages)],
+                strategy=STRATEGIES[a % len(STRATEGIES)],
+                leverage=config.leverages[a % len(config.leverages)],
             ))
     return tuple(specs)
 

@@ -121,8 +121,11 @@ def test_price_levels_are_realistic(simulator: MarketSimulator) -> None:
 def test_desks_strategies_and_leverage(hour, simulator: MarketSimulator) -> None:
     desks = {e.account: e.desk for e in hour if isinstance(e, Account)}
     assert len(desks) == 6 and len(set(desks.values())) == 2
-    profiles = {(a.strategy, a.leverage) for a in simulator.accounts}
-    assert profiles == {("steady", 5.0), ("steady", 10.0), ("swing", 5.0), ("swing", 10.0)}
+    # Each desk: a spread book at 2.5x, an altcoin book at 5x, a scalper at 10x.
+    profiles = [(a.desk, a.strategy, a.leverage) for a in simulator.accounts]
+    assert profiles == [(desk, strategy, leverage) for desk in ("desk-a", "desk-b")
+                        for strategy, leverage in (("spread", 2.5), ("alts", 5.0),
+                                                   ("scalp", 10.0))]
     target = {a.account: a.leverage for a in simulator.accounts}
     strategies = {(e.account, e.strategy) for e in hour if isinstance(e, Position)}
     assert strategies == {(a.account, a.strategy) for a in simulator.accounts}
@@ -145,10 +148,10 @@ def test_desks_strategies_and_leverage(hour, simulator: MarketSimulator) -> None
         assert target[account] * 0.75 < min(values) <= max(values) < target[account] * 1.25
 
 
-def test_swing_books_sometimes_hedge_in_the_same_cluster(hour,
-                                                        simulator: MarketSimulator) -> None:
-    """A swing book holds one direction per sector, so a short next to a long of the same
-    sector is a hedge."""
+def test_directional_books_sometimes_hedge_in_the_same_cluster(
+        hour, simulator: MarketSimulator) -> None:
+    """A scalper holds one direction per sector and an altcoin book is long, so a short
+    next to a long of the same sector is a hedge."""
     held: dict[str, dict[str, float]] = defaultdict(dict)
     hedged = set()
     for event in hour:
@@ -158,14 +161,14 @@ def test_swing_books_sometimes_hedge_in_the_same_cluster(hour,
             clusters_long = {simulator.cluster_of[s] for s, q in book.items() if q > 0}
             if any(q < 0 and simulator.cluster_of[s] in clusters_long for s, q in book.items()):
                 hedged.add(event.account)
-    assert {a.account for a in simulator.accounts if a.strategy == "swing"} & hedged
+    assert {a.account for a in simulator.accounts if a.strategy != "spread"} & hedged
 
 
 def test_equity_is_marked_to_market(hour, simulator: MarketSimulator) -> None:
     """Equity = initial equity + sum of qty x price change, replayed from the stream alone.
 
-    ``swing`` books match to the cent; ``steady`` books earn a carry on top, which is small
-    and never negative.
+    ``alts`` and ``scalp`` books match to the cent; ``spread`` books earn a carry on top,
+    which is small and never negative.
     """
     initial = simulator.config.initial_equity
     last_price: dict[str, float] = {}
@@ -180,7 +183,7 @@ def test_equity_is_marked_to_market(hour, simulator: MarketSimulator) -> None:
             last_price[event.symbol] = event.price
         elif isinstance(event, Position):
             qty[event.account][event.symbol] = event.qty
-        elif strategy[event.account] == "swing":
+        elif strategy[event.account] != "spread":
             assert event.equity == pytest.approx(initial + pnl[event.account], abs=0.02)
         else:
             carry = event.equity - (initial + pnl[event.account])
@@ -303,9 +306,10 @@ def _engine_frames(events) -> list:
     return frames + engine.finish()
 
 
-def test_steady_concentrates_heat_in_news_swing_stays_even(hour,
-                                                           simulator: MarketSimulator) -> None:
-    """Through the engine: during news ``steady`` books put their gross in one cluster."""
+def test_alts_concentrate_heat_in_news_spread_stays_cool_scalp_even(
+        hour, simulator: MarketSimulator) -> None:
+    """Through the engine: during news ``alts`` books put their gross in one cluster; the
+    ``spread`` pairs hedge each other; the ``scalp`` books spread theirs over the sectors."""
     frames = _engine_frames(hour)
     strategy = {a.account: a.strategy for a in simulator.accounts}
     # Concentration per unit of gross is 1 when all gross sits in one perfectly correlated
@@ -314,6 +318,8 @@ def test_steady_concentrates_heat_in_news_swing_stays_even(hour,
     # Share of gross in the largest true sector (how evenly a book is spread), and which.
     sector_share: dict[tuple[str, bool], list[float]] = defaultdict(list)
     top_sector: dict[tuple[str, bool], set[int]] = defaultdict(set)
+    # The largest cluster's concentration, as a share of equity.
+    largest: dict[str, list[float]] = defaultdict(list)
     for frame in frames:
         if frame.account is None or frame.trigger != "bar" or frame.warming_up:
             continue
@@ -324,6 +330,7 @@ def test_steady_concentrates_heat_in_news_swing_stays_even(hour,
         if not (news or calm):
             continue
         key = (frame.account, news)
+        largest[frame.account].append(frame.max_cluster_concentration)
         concentration[key].append(frame.max_cluster_concentration / frame.gross)
         gross_by_sector: dict[int, float] = defaultdict(float)
         for row in frame.positions:
@@ -332,17 +339,24 @@ def test_steady_concentrates_heat_in_news_swing_stays_even(hour,
         sector_share[key].append(gross_by_sector[top] / frame.gross)
         top_sector[key].add(top)
     mean = {key: float(np.mean(values)) for key, values in concentration.items()}
-    steady = [a for a, s in strategy.items() if s == "steady"]
-    swing = [a for a, s in strategy.items() if s == "swing"]
+    books = {name: [a for a, s in strategy.items() if s == name]
+             for name in ("spread", "alts", "scalp")}
+    alts, spread, scalp = books["alts"], books["spread"], books["scalp"]
 
-    # News: steady piles into one altcoin sector; its heat is one hot cluster.
-    assert all(min(sector_share[(a, True)]) > 0.99 for a in steady)
+    # News: alts piles into one altcoin sector; its heat is one hot cluster.
+    assert all(min(sector_share[(a, True)]) > 0.99 for a in alts)
     majors = simulator.cluster_names.index("majors")
     assert all(len(top_sector[(a, True)]) == 1 and majors not in top_sector[(a, True)]
-               for a in steady)
-    assert min(mean[(a, True)] for a in steady) > 0.85
-    assert min(mean[(a, True)] for a in steady) > max(mean[(a, True)] for a in swing) + 0.2
-    # Outside news the steady pairs hedge each other: concentration is low.
-    assert all(mean[(a, False)] < 0.3 for a in steady)
-    # Swing is spread evenly over the sectors, in news and out.
-    assert all(max(sector_share[(a, news)]) < 0.5 for a in swing for news in (False, True))
+               for a in alts)
+    assert min(mean[(a, True)] for a in alts) > 0.85
+    assert min(mean[(a, True)] for a in alts) > max(mean[(a, True)] for a in scalp) + 0.2
+    # Outside news alts holds every altcoin sector, about half of it in its home sector.
+    assert all(0.4 < np.median(sector_share[(a, False)]) < 0.75 for a in alts)
+    assert all(majors not in top_sector[(a, False)] for a in alts)
+    # The spread pairs hedge each other, in news and out: concentration is low.
+    assert all(mean[(a, news)] < 0.3 for a in spread for news in (False, True))
+    # The spread book's largest cluster sits near SPEC's 0.25 line; the others' far above.
+    assert all(np.median(largest[a]) < 0.4 for a in spread)
+    assert all(np.median(largest[a]) > 1.5 for a in alts + scalp)
+    # Scalp is spread evenly over the sectors, in news and out.
+    assert all(max(sector_share[(a, news)]) < 0.5 for a in scalp for news in (False, True))
