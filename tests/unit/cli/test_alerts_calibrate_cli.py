@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.unit.alert_report.test_calibrate import PARAMS, messages
+from tests.unit.alert_report.test_calibrate import OPEN, PARAMS, messages
 from typer.testing import CliRunner
 
 from heatmap.cli.main import app
@@ -105,3 +105,22 @@ def test_positions_are_required(inputs: list[str]) -> None:
     assert result.returncode == 2, result.stderr
     assert "give --prices and --positions together" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_report_confirms_the_written_config(inputs: list[str], tmp_path: Path) -> None:
+    """`heat alerts report` with the file calibrate wrote finds a critical alert before
+    every liquidation and near miss, except those at a book's first frame (nothing can
+    come before them; calibrate does not judge them either)."""
+    written = tmp_path / "alerts.toml"
+    assert CliRunner().invoke(app, ["alerts", "calibrate", *inputs, "--write",
+                                    str(written)]).exit_code == 0
+    no_alerts = tmp_path / "none.jsonl"
+    no_alerts.write_text("")
+    result = CliRunner().invoke(app, ["alerts", "report", "--alerts", str(no_alerts),
+                                      *inputs, "--alert-config", str(written), "--json"])
+    assert result.exit_code == 0, result.output
+    leads = json.loads(result.stdout)["leads"]
+    judged = [lead for lead in leads if lead["ts"] != OPEN.strftime("%Y-%m-%dT%H:%M:%S.000Z")]
+    assert judged and any(lead["event"] == "liquidation" for lead in judged)
+    assert all(lead["at_leverage_lead_h"] is not None and lead["at_leverage_lead_h"] > 0
+               for lead in judged), judged
