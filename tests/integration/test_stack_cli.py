@@ -12,7 +12,9 @@ from pathlib import Path
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from heatmap.settings.kafka import TopicSettings
 from heatmap.stack.ports import free_port
+from heatmap.topics import topic_specs
 from support.waiting import wait_until
 
 HEAT = [sys.executable, "-m", "heatmap.cli.main"]
@@ -66,7 +68,8 @@ def test_stack_lifecycle(tmp_path: Path) -> None:
         # Idempotent: a second `up` keeps the same broker process.
         _heat(env, "stack", "up")
         assert int((state_dir / "kafka" / "kafka.pid").read_text()) == kafka_pid
-        assert "9/9 topics" in _heat(env, "stack", "status").stdout
+        topics = len(topic_specs(TopicSettings(prefix="")))
+        assert f"{topics}/{topics} topics" in _heat(env, "stack", "status").stdout
 
         producer = KafkaProducer(bootstrap_servers=endpoints["bootstrap"], acks="all",
                                  max_request_size=16 * 1024 * 1024)
