@@ -1,4 +1,5 @@
-"""What the demo's terminal shows, built from the frames and alerts read off Kafka.
+"""What the demo's terminal shows, built from the frames, alerts and alert levels read
+off Kafka.
 
 Pure: the board is fed decoded messages and answers what is hottest now. A book is an
 account or a desk; its newest frame of the board's timeframe stands for it.
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from heatmap.schema import Alert, ClusterRow, Frame, PositionRow, rfc3339_to_ms
+from heatmap.schema import Alert, AlertLevels, ClusterRow, Frame, PositionRow, rfc3339_to_ms
 
+# SPEC's cluster concentration lines (warning, critical), while no levels are published.
+DEFAULT_LINES = (0.20, 0.25)
 BookKey = tuple[str, str]  # (kind: "account" | "desk", name)
 AlertKey = tuple[str, str, str, str, str]  # (book kind, book, timeframe, kind, subject)
 
@@ -28,6 +31,8 @@ class Board:
     timeframe: str
     frames: dict[BookKey, Frame] = field(default_factory=dict)
     firing: dict[AlertKey, Alert] = field(default_factory=dict)
+    # The alert levels in effect per desk (None: the defaults), as the processor applies them.
+    levels: dict[str | None, AlertLevels] = field(default_factory=dict)
     frames_read: int = 0
     alerts_read: int = 0
     undecodable: int = 0
@@ -42,6 +47,19 @@ class Board:
         self.event_ms = ts_ms if self.event_ms is None else max(self.event_ms, ts_ms)
         if frame.timeframe == self.timeframe:
             self.frames[book_of(frame)] = frame
+
+    def add_levels(self, levels: AlertLevels) -> None:
+        self.levels[levels.desk] = levels
+
+    def concentration_lines(self, book: BookKey) -> tuple[float, float]:
+        """The warning and critical concentration lines of ``book``'s desk (fractions of
+        equity): its own, else the defaults, else SPEC's until the processor publishes."""
+        frame = self.frames.get(book)
+        levels = self.levels.get(frame.desk if frame is not None else None,
+                                 self.levels.get(None))
+        if levels is None:
+            return DEFAULT_LINES
+        return levels.cluster_concentration_warning, levels.cluster_concentration_critical
 
     def add_alert(self, alert: Alert) -> None:
         self.alerts_read += 1

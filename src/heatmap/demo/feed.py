@@ -1,4 +1,4 @@
-"""The demo reads frames and alerts as a bot would: from the Kafka output topics,
+"""The demo reads frames, alerts and alert levels as a bot would: from the Kafka output topics,
 committed transactions only (``read_committed``), with no consumer group."""
 
 from __future__ import annotations
@@ -7,16 +7,18 @@ import msgspec
 from kafka import KafkaConsumer, TopicPartition
 
 from heatmap.demo.board import Board
-from heatmap.schema import Alert, Frame
+from heatmap.schema import Alert, AlertLevels, Frame
 from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.topics import Topics
 
 _decode_frame = msgspec.json.Decoder(Frame).decode
 _decode_alert = msgspec.json.Decoder(Alert).decode
+_decode_levels = msgspec.json.Decoder(AlertLevels).decode
 
 
 class OutputFeed:
-    """A ``read_committed`` reader of ``heat-frames`` and ``alerts`` from their start."""
+    """A ``read_committed`` reader of ``heat-frames``, ``alerts`` and ``alert-levels`` from
+    their start."""
 
     def __init__(self, connection: KafkaConnection, settings: TopicSettings) -> None:
         topics = Topics.from_settings(settings)
@@ -30,7 +32,8 @@ class OutputFeed:
         partitions = [
             *(TopicPartition(topics.heat_frames, p)
               for p in range(settings.heat_frames_partitions)),
-            *(TopicPartition(topics.alerts, p) for p in range(settings.alerts_partitions))]
+            *(TopicPartition(topics.alerts, p) for p in range(settings.alerts_partitions)),
+            TopicPartition(topics.alert_levels, 0)]
         self._consumer.assign(partitions)
         self._consumer.seek_to_beginning(*partitions)
 
@@ -41,12 +44,14 @@ class OutputFeed:
         fetched = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
         count = 0
         for partition, records in fetched.items():
-            is_frame = partition.topic == self._topics.heat_frames
+            topic = partition.topic
             for record in records:
                 count += 1
                 try:
-                    if is_frame:
+                    if topic == self._topics.heat_frames:
                         board.add_frame(_decode_frame(record.value))
+                    elif topic == self._topics.alert_levels:
+                        board.add_levels(_decode_levels(record.value))
                     else:
                         board.add_alert(_decode_alert(record.value))
                 except (msgspec.DecodeError, msgspec.ValidationError, ValueError):

@@ -18,12 +18,11 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from heatmap.demo.board import Board, BookKey
+from heatmap.demo.board import DEFAULT_LINES, Board, BookKey
 from heatmap.schema import ms_to_rfc3339
 
-WARN_CONCENTRATION = 0.20
-CRITICAL_CONCENTRATION = 0.25
-# Concentration bars span 0..50 %: the 20 % and 25 % lines sit at 40 % and 50 % of the width.
+# Concentration bars span 0..twice the critical line, at least 0..50 %: SPEC's 20 % and
+# 25 % lines sit at 40 % and 50 % of the width.
 BAR_SCALE = 0.50
 BAR_WIDTH = 24
 HEAT_BAR_WIDTH = 10
@@ -81,22 +80,29 @@ def heat_bar(heat: float, limit: float, width: int = HEAT_BAR_WIDTH) -> Text:
     return text
 
 
-def concentration_colour(value: float) -> str:
-    if value >= CRITICAL_CONCENTRATION:
+def concentration_colour(value: float, lines: tuple[float, float] = DEFAULT_LINES) -> str:
+    """Red at or above the critical line, yellow at or above the warning line (``lines``:
+    the desk's warning and critical concentration, fractions of equity)."""
+    warning, critical = lines
+    if value >= critical:
         return "red"
-    if value >= WARN_CONCENTRATION:
+    if value >= warning:
         return "yellow"
     return "green"
 
 
-def concentration_bar(value: float, width: int = BAR_WIDTH, scale: float = BAR_SCALE) -> Text:
-    """``value`` as a bar over 0..``scale`` with the 20 % and 25 % lines drawn through it;
-    a value beyond the scale ends in an arrow."""
+def concentration_bar(value: float, lines: tuple[float, float] = DEFAULT_LINES,
+                      width: int = BAR_WIDTH, scale: float | None = None) -> Text:
+    """``value`` as a bar over 0..``scale`` (default: twice the critical line, at least
+    ``BAR_SCALE``) with the desk's warning and critical ``lines`` drawn through it; a
+    value beyond the scale ends in an arrow."""
+    warning, critical = lines
+    scale = scale if scale is not None else max(BAR_SCALE, 2.0 * critical)
     cell = scale / width
     # A line is drawn in the cell whose right edge reaches its threshold.
-    warn_cell = math.ceil(WARN_CONCENTRATION / cell - 1e-9) - 1
-    critical_cell = math.ceil(CRITICAL_CONCENTRATION / cell - 1e-9) - 1
-    colour = concentration_colour(value)
+    warn_cell = math.ceil(warning / cell - 1e-9) - 1
+    critical_cell = math.ceil(critical / cell - 1e-9) - 1
+    colour = concentration_colour(value, lines)
     filled = min(width, round(value / cell)) if math.isfinite(value) else 0
     text = Text()
     for index in range(width):
@@ -159,7 +165,8 @@ def books_table(board: Board) -> Table:
             book_text(book), number(frame.equity), percent(frame.gross, 0),
             percent(frame.correlated_exposure, 0), number(frame.effective_bets),
             Text(percent(concentration),
-                 style=concentration_colour(concentration) if concentration else ""),
+                 style=concentration_colour(concentration, board.concentration_lines(book))
+                 if concentration else ""),
             number(frame.var99_1d), percent(frame.liq_distance),
             Text(age, style="bold red" if frame.stale else "dim"))
     return table
@@ -189,8 +196,8 @@ def clusters_table(board: Board, limit: int) -> Table:
     rows = board.clusters()
     shown = rows[:limit]
     table = Table(title=f"clusters by concentration ({len(shown)} of {len(rows)}), "
-                  "lines at 20 % and 25 %", title_justify="left", expand=True, box=None,
-                  header_style="bold")
+                  "lines at each desk's warning and critical levels", title_justify="left",
+                  expand=True, box=None, header_style="bold")
     for column, justify in (("book", "left"), ("cluster", "left"), ("concentration", "left"),
                             ("K", "right"), ("net", "right"), ("liq. dist.", "right"),
                             ("liq. σ", "right")):
@@ -200,9 +207,10 @@ def clusters_table(board: Board, limit: int) -> Table:
         others = [member for member in row.members if member != row.cluster]
         if others:
             members.append(f" +{len(others)}", style="dim")
-        table.add_row(book_text(book), members, concentration_bar(row.concentration),
+        lines = board.concentration_lines(book)
+        table.add_row(book_text(book), members, concentration_bar(row.concentration, lines),
                       Text(percent(row.concentration), style=concentration_colour(
-                          row.concentration)),
+                          row.concentration, lines)),
                       percent(row.net, 0), percent(row.liq_distance), sigmas(row.liq_sigma))
     return table
 

@@ -10,10 +10,12 @@ from heatmap.demo.view import (
     RunView,
     ServiceView,
     concentration_bar,
+    concentration_colour,
     heat_colour,
     screen,
     status_line,
 )
+from heatmap.engine.alerts import AlertMonitor, AlertThresholds
 from support.demo_messages import alert, cluster, frame, position
 
 RUN = RunView(source="replay", speed=3600, live_url="http://127.0.0.1:9402/live",
@@ -93,7 +95,7 @@ def test_concentration_bar_draws_both_lines_and_overflows_with_an_arrow() -> Non
     assert len(low) == BAR_WIDTH and low.count("│") == 2
     high = concentration_bar(0.9).plain
     assert high.endswith("▶") and high.count("│") == 2
-    # The lines sit in the cells reaching 20 % and 25 % of a 0..50 % bar.
+    # SPEC's lines sit in the cells reaching 20 % and 25 % of a 0..50 % bar.
     assert [i for i, c in enumerate(low) if c == "│"] == [9, 11]
     # At exactly 25 % the bar fills through the 25 % line.
     assert concentration_bar(0.25).plain[: BAR_WIDTH // 2].count("·") == 0
@@ -113,3 +115,23 @@ def test_status_line_is_plain_text() -> None:
                      "hottest acct-a1/ETHUSDT K 31.0%", "sink healthy", "process starting",
                      "ingest finished"):
         assert expected in line, expected
+
+
+def test_each_desk_is_drawn_against_its_own_lines() -> None:
+    board = _board()
+    # SPEC's lines until the processor has published any.
+    assert board.concentration_lines(("account", "acct-a1")) == (0.20, 0.25)
+    monitor = AlertMonitor(per_desk={"alpha": AlertThresholds(
+        cluster_concentration_warning=1.6, cluster_concentration_critical=2.0)})
+    for levels in monitor.levels(0):
+        board.add_levels(levels)
+    assert board.concentration_lines(("account", "acct-a1")) == (1.6, 2.0)
+    assert board.concentration_lines(("desk", "alpha")) == (1.6, 2.0)
+    board.add_frame(frame(account="acct-x", desk=None, clusters=(cluster("BTCUSDT", 0.3),)))
+    assert board.concentration_lines(("account", "acct-x")) == (0.20, 0.25)
+    # 31 % of equity is calm under a 2.0 line: green, and the bar spans 0..400 %.
+    assert concentration_colour(0.31, (1.6, 2.0)) == "green"
+    assert concentration_colour(0.31) == "red"
+    bar = concentration_bar(0.31, (1.6, 2.0)).plain
+    assert [i for i, c in enumerate(bar) if c == "│"] == [9, 11]
+    assert "lines at each desk's warning and critical levels" in _text(board)
