@@ -204,6 +204,8 @@ class AlertMonitor:
                            concentration, True)
             yield _Reading("liquidation_proximity", cluster.cluster, cluster.liq_sigma,
                            liquidation, False)
+        if not _carries_book_alerts(frame, limits):
+            return
         # A frame has been stale since its oldest price crossed the price staleness age,
         # which the engine echoes in every frame's params under SPEC's name.
         echoed = frame.params.get("stale_after_s")
@@ -211,8 +213,6 @@ class AlertMonitor:
         stale_s = (max((frame.max_price_age_s or 0.0) - price_stale_after_s, 0.0)
                    if frame.stale else 0.0)
         # "Stale for more than N s" fires strictly above N: a tiny step past it counts.
-        if not _carries_book_alerts(frame, limits):
-            return
         yield _Reading("stale_heat", "frame", stale_s,
                        (limits.stale_heat_after_s + 1e-9,), True)
         yield _Reading("regime_break", "portfolio", frame.regime_break, (limits.regime_break,),
