@@ -23,7 +23,7 @@ from heatmap.engine.heat import BookSnapshot
 from heatmap.engine.identity import ClusterIdentities, IdentityKey, KnownCluster
 from heatmap.engine.market import ExportedMarket, MarketState
 from heatmap.engine.params import EngineParams
-from heatmap.schema import Account, Frame, Position, Price, Trigger
+from heatmap.schema import Account, CorrelationSnapshot, Frame, Position, Price, Trigger
 
 BookKey = tuple[str | None, str | None]  # (account, desk): exactly one is set
 
@@ -246,6 +246,18 @@ class HeatEngine:
         for frame in frames:
             self.clusters.remember(frame)
         return frames
+
+    def correlation_snapshots(self, boundary_ms: int) -> list[CorrelationSnapshot]:
+        """One snapshot per timeframe (:meth:`correlation_snapshot`) at the bar boundary
+        ``boundary_ms`` (ms since the epoch): what a bar close stores."""
+        snapshots = []
+        for timeframe in self.params.timeframes:
+            symbols, rho = self.correlation_snapshot(timeframe)
+            snapshots.append(CorrelationSnapshot(
+                ts_ms=boundary_ms, timeframe=timeframe,
+                params_hash=self.params.params_hash(timeframe), symbols=symbols,
+                rho=rho.tolist()))
+        return snapshots
 
     def correlation_snapshot(self, timeframe: str) -> tuple[list[str], np.ndarray]:
         """Symbols of the universe (sorted) and their correlations, upper triangle row by row.

@@ -322,12 +322,7 @@ class EngineHost:
         if self._pending_alert_config is not None:  # before the bar's frames are judged
             self._use_alert_config(self._pending_alert_config)
             self._pending_alert_config = None
-        params = self.config.params
-        for timeframe in params.timeframes:
-            symbols, rho = self.engine.correlation_snapshot(timeframe)
-            self._correlations.append(CorrelationSnapshot(
-                ts_ms=boundary_ms, timeframe=timeframe,
-                params_hash=params.params_hash(timeframe), symbols=symbols, rho=rho.tolist()))
+        self._correlations.extend(self.engine.correlation_snapshots(boundary_ms))
         # Every bar: the thresholds in effect are current in the database whatever was lost.
         self._alert_levels.extend(self.monitor.levels(boundary_ms))
 

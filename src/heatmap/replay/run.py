@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from heatmap.db.tables import CorrelationSnapshot
 from heatmap.db.writer import HeatBatch
 from heatmap.engine.alerts import AlertMonitor
 from heatmap.engine.engine import HeatEngine
@@ -83,12 +82,7 @@ def replay(prices: list[Path], positions: Path | None, accounts: Path | None,
 
     if database is not None:
         def snapshot_correlations(boundary_ms: int) -> None:
-            for timeframe in params.timeframes:
-                symbols, rho = engine.correlation_snapshot(timeframe)
-                database.batch.correlations.append(CorrelationSnapshot(
-                    ts_ms=boundary_ms, timeframe=timeframe,
-                    params_hash=params.params_hash(timeframe), symbols=symbols,
-                    rho=rho.tolist()))
+            database.batch.correlations.extend(engine.correlation_snapshots(boundary_ms))
             database.batch.alert_levels.extend(monitor.levels(boundary_ms))
 
         engine.on_bar_close = snapshot_correlations
