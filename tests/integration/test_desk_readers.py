@@ -16,6 +16,7 @@ from psycopg import sql
 
 from heatmap.db import desk_readers
 from heatmap.settings.database import READER_ROLE
+from support.desk_roles import login_url
 
 PASSWORD = "desk-test-password"
 # Views without a book or account: market data every reader sees.
@@ -31,12 +32,6 @@ def alpha_reader(replayed):
     yield reader
     desk_readers.drop(replayed, role)
 
-
-def _url(settings, role: str) -> str:
-    """The admin URL's server and database, as ``role``."""
-    info = psycopg.conninfo.conninfo_to_dict(settings.admin_url())
-    info.update(user=role, password=PASSWORD)
-    return psycopg.conninfo.make_conninfo(**info)
 
 
 def _views(connection: psycopg.Connection) -> dict[str, list[str]]:
@@ -66,7 +61,7 @@ def test_desk_reader_sees_only_its_desk(replayed, alpha_reader) -> None:
         views = _views(admin)
     assert alpha and beta and not alpha & beta
     alpha_accounts = {(book,) for kind, book in alpha if kind == "account"}
-    with psycopg.connect(_url(replayed, alpha_reader.role)) as desk, \
+    with psycopg.connect(login_url(replayed, alpha_reader.role, PASSWORD)) as desk, \
             psycopg.connect(replayed.role_url(READER_ROLE)) as everyone:
         for view, columns in sorted(views.items()):
             if view in MARKET_VIEWS:
@@ -101,7 +96,7 @@ def test_desk_reader_cannot_read_the_tables(replayed, alpha_reader) -> None:
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = 'heat' AND c.relkind IN ('r', 'v', 'm', 'p')")]
     assert {"frames", "positions", "desk_readers", "book_desks"} <= set(relations)
-    with psycopg.connect(_url(replayed, alpha_reader.role), autocommit=True) as desk:
+    with psycopg.connect(login_url(replayed, alpha_reader.role, PASSWORD), autocommit=True) as desk:
         for relation in relations:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 desk.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(
@@ -135,7 +130,7 @@ def test_heat_db_reader_create_makes_a_login_for_a_desk(postgresql_migrated,
     try:
         assert created.returncode == 0, created.stderr
         assert f"{role} reads desk(s) beta" in created.stdout
-        with psycopg.connect(_url(postgresql_migrated, role)) as desk:
+        with psycopg.connect(login_url(postgresql_migrated, role, PASSWORD)) as desk:
             assert desk.execute("SELECT r.desk FROM heat_api.frames r").fetchall() == []
         listed = _heat("db", "reader", "list", env=env)
         assert f"{role}: beta" in listed.stdout
@@ -148,7 +143,7 @@ def test_heat_db_reader_create_makes_a_login_for_a_desk(postgresql_migrated,
         dropped = _heat("db", "reader", "drop", role, env=env)
     assert dropped.returncode == 0, dropped.stderr
     with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(_url(postgresql_migrated, role)).close()
+        psycopg.connect(login_url(postgresql_migrated, role, PASSWORD)).close()
 
 
 def test_heat_db_desk_role_sets_exactly_the_desks_named(postgresql_migrated,
@@ -169,7 +164,7 @@ def test_heat_db_desk_role_sets_exactly_the_desks_named(postgresql_migrated,
         assert updated.returncode == 0, updated.stderr
         assert f"{role} reads desk(s) beta" in updated.stdout
         assert f"{role}: beta" in _heat("db", "reader", "list", env=env).stdout
-        with psycopg.connect(_url(postgresql_migrated, role)) as desk:
+        with psycopg.connect(login_url(postgresql_migrated, role, PASSWORD)) as desk:
             assert desk.execute("SHOW statement_timeout").fetchone() == ("5min",)
         refused = _heat("db", "desk-role", READER_ROLE, "--desk", "beta", "--password-file",
                         str(secret), env=env)
@@ -190,7 +185,7 @@ def test_a_readers_long_statement_is_cancelled(postgresql_migrated) -> None:
     role = f"heat_desk_s{uuid.uuid4().hex[:8]}"
     desk_readers.create(settings, role, ["alpha"], PASSWORD)
     try:
-        for url in (settings.role_url(READER_ROLE), _url(settings, role)):
+        for url in (settings.role_url(READER_ROLE), login_url(settings, role, PASSWORD)):
             with psycopg.connect(url, autocommit=True) as reader:
                 assert reader.execute("SHOW statement_timeout").fetchone() == ("300ms",)
                 reader.execute("SELECT pg_sleep(0.01)")

@@ -18,6 +18,7 @@ from psycopg import sql
 
 from heatmap.db import desk_readers, rollups
 from heatmap.settings.database import READER_ROLE
+from support.desk_roles import login_url
 
 PASSWORD = "desk-rows-password"
 DESK = "alpha"
@@ -58,11 +59,6 @@ def desk_role(replayed) -> Iterator[str]:
     yield role
     desk_readers.drop(replayed, role)
 
-
-def _url(settings, role: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(settings.admin_url())
-    info.update(user=role, password=PASSWORD)
-    return psycopg.conninfo.make_conninfo(**info)
 
 
 def _relations(admin: psycopg.Connection) -> list[Relation]:
@@ -169,7 +165,8 @@ def test_a_desk_role_reads_exactly_its_desks_rows(replayed, desk_role: str) -> N
     assert {"frames", "positions", "frame_metrics_1h", "cluster_metrics_1d", "prices",
             "heat_history", "most_concentrated", "drawdowns"} <= names, names
     compared: set[str] = set()
-    with psycopg.connect(_url(replayed, desk_role), autocommit=True) as reader_of_desk, \
+    desk_url = login_url(replayed, desk_role, PASSWORD)
+    with psycopg.connect(desk_url, autocommit=True) as reader_of_desk, \
             psycopg.connect(replayed.role_url(READER_ROLE), autocommit=True) as everyone:
         for relation in relations:
             for arguments, book in _calls(relation, books):
@@ -210,7 +207,8 @@ def test_a_desk_role_writes_nowhere_and_reads_nothing_in_heat(replayed,
     assert writable == [], f"the desk role may write to {writable}"
     heat_relations = [(schema, name) for schema, name, _ in relations if schema == "heat"]
     assert {("heat", "frames"), ("heat", "desk_readers")} <= set(heat_relations)
-    with psycopg.connect(_url(replayed, desk_role), autocommit=True) as reader_of_desk:
+    desk_url = login_url(replayed, desk_role, PASSWORD)
+    with psycopg.connect(desk_url, autocommit=True) as reader_of_desk:
         for schema, name, column in relations:
             target, first = sql.Identifier(schema, name), sql.Identifier(column)
             for statement in (sql.SQL("INSERT INTO {} DEFAULT VALUES").format(target),

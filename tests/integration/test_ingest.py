@@ -23,6 +23,7 @@ from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.stack import kafka as kafka_broker
 from heatmap.stack import processes
 from heatmap.topics import Topics, topic_specs
+from support.topic_records import record_count
 from support.waiting import wait_until
 
 ROOT = Path(__file__).parents[2]
@@ -67,15 +68,8 @@ def consume_all(bootstrap: str, topic: str) -> list:
         consumer.close()
 
 
-def record_count(bootstrap: str, topic: str) -> int:
-    """How many records ``topic`` holds (the sum of its partitions' end offsets)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p)
-                      for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        return sum(consumer.end_offsets(partitions).values())
-    finally:
-        consumer.close()
+def records_in(bootstrap: str, topic: str) -> int:
+    return record_count(KafkaConnection(bootstrap_servers=bootstrap), topic)
 
 
 def _rows(path: Path) -> int:
@@ -118,7 +112,7 @@ def test_sigterm_mid_stream_loses_nothing_accepted(stack, topics, ingest_env) ->
     process = subprocess.Popen([*HEAT, "ingest", "replay", "--prices", *map(str, BARS),
                                 "--speed", "50000"], env=ingest_env, stderr=subprocess.PIPE,
                                stdout=subprocess.DEVNULL, text=True)
-    wait_until(lambda: record_count(stack.kafka_bootstrap, topics.prices) >= 1_000,
+    wait_until(lambda: records_in(stack.kafka_bootstrap, topics.prices) >= 1_000,
                timeout_s=60)  # mid-stream
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
@@ -134,7 +128,7 @@ def test_broker_restart_during_replay_loses_and_duplicates_nothing(
     process = subprocess.Popen([*HEAT, "ingest", "replay", "--prices", *map(str, BARS),
                                 "--speed", "100000"], env=ingest_env,
                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    wait_until(lambda: record_count(stack.kafka_bootstrap, topics.prices) >= 1_000,
+    wait_until(lambda: records_in(stack.kafka_bootstrap, topics.prices) >= 1_000,
                timeout_s=60)  # mid-stream
     marker = str(local_stack.kafka_home / "server.properties")
     broker = processes.running_pid(local_stack.kafka_home / "kafka.pid", marker)
@@ -294,8 +288,8 @@ def test_stdin_service_stops_on_sigterm_while_idle_and_keeps_what_it_read(
              b'{"account": "a1", "ts": "2026-01-01T00:00:00Z", "equity": 10}']
     process.stdin.write(b"\n".join(lines) + b"\n")
     process.stdin.flush()  # and keep the pipe open: an idle desk OMS
-    wait_until(lambda: record_count(stack.kafka_bootstrap, topics.deadletter) == 2
-               and record_count(stack.kafka_bootstrap, topics.accounts) == 1, timeout_s=60)
+    wait_until(lambda: records_in(stack.kafka_bootstrap, topics.deadletter) == 2
+               and records_in(stack.kafka_bootstrap, topics.accounts) == 1, timeout_s=60)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr.decode()[-3000:]

@@ -33,7 +33,7 @@ import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import errors as aiokafka_errors
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka import errors as kafka_errors
 from psycopg import sql
 from pydantic import SecretStr
@@ -48,6 +48,7 @@ from heatmap.stack.services import HEAT, HeatService
 from heatmap.topics import Topics
 from support.heat_pipeline import BAR, TIMEFRAMES, recorded_inputs
 from support.heat_services import alive, service_env
+from support.topic_records import record_count
 from support.waiting import wait_until
 
 PREFIX = "secure."
@@ -108,16 +109,6 @@ def produce(connection: KafkaConnection, topic: str) -> int:
         return producer.send(topic, b"value", key=b"key").get(timeout=10).offset
     finally:
         producer.close(timeout=5)
-
-
-def record_count(connection: KafkaConnection, topic: str) -> int:
-    consumer = KafkaConsumer(**connection.kafka_python(), enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p)
-                      for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        return sum(consumer.end_offsets(partitions).values())
-    finally:
-        consumer.close()
 
 
 async def consume(connection: KafkaConnection, topic: str, group: str | None) -> int:
