@@ -58,9 +58,10 @@ def cluster(standin_images: dict[str, str], tmp_path_factory: pytest.TempPathFac
 
 
 def host_kafka(stack: ComposeStack) -> KafkaConnection:
+    """The admin on every broker's published listener."""
     bootstrap = ",".join(f"127.0.0.1:{stack.env[name]}" for name in (
         "HEAT_KAFKA_HOST_PORT", "HEAT_KAFKA_2_HOST_PORT", "HEAT_KAFKA_3_HOST_PORT"))
-    return KafkaConnection(bootstrap_servers=bootstrap, client_id="deploy-cluster-test")
+    return stack.kafka_connection("admin", bootstrap)
 
 
 def leader_of(stack: ComposeStack, topic: str) -> int:
@@ -77,7 +78,7 @@ def expected_database(stack: ComposeStack, inputs: Any) -> DatabaseSettings:
     with psycopg.connect(stack.admin_database_url, autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier("replayed")))
     settings = DatabaseSettings(
-        database_url=SecretStr(stack.admin_database_url.removesuffix("/heat") + "/replayed"),
+        database_url=SecretStr(stack.database_url("replayed")),
         writer_password=SecretStr(stack.env["HEAT_WRITER_PASSWORD"]),
         reader_password=SecretStr(stack.env["HEAT_READER_PASSWORD"]))
     migrations.migrate(settings)

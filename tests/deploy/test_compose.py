@@ -6,7 +6,9 @@ The tests share one stack and run in file order: the later ones (a killed proces
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -15,30 +17,36 @@ from typing import Any
 
 import psycopg
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from aiokafka import errors as aiokafka_errors
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import errors as kafka_errors
 from psycopg import sql
+from pydantic import SecretStr
 
-from heatmap.settings.kafka import KafkaConnection
+from heatmap.settings.kafka import KafkaConnection, TopicSettings
 from heatmap.stack.kafka import topic_names
 from heatmap.topics import Topics
 from support.compose_stack import (
     REPO,
+    SECRETS,
     ComposeStack,
     active_and_standbys,
     http_get,
     process_health,
 )
+from support.topic_records import read_briefly
 from support.waiting import wait_until
 
 # The first test builds every image and starts the stack (minutes on a fresh machine).
 pytestmark = pytest.mark.timeout(2400)
 
+PREFIX = TopicSettings().prefix
 TOPICS = Topics.from_settings()
 FRAME_TABLES = ("frames", "frame_positions", "frame_clusters", "alerts", "prices")
 
 
 def kafka(stack: ComposeStack) -> KafkaConnection:
-    return KafkaConnection(bootstrap_servers=stack.kafka_bootstrap, client_id="deploy-test")
+    return stack.kafka_connection("admin")
 
 
 def row_counts(stack: ComposeStack) -> dict[str, int]:
@@ -73,7 +81,8 @@ def test_compose_without_env_file_names_the_missing_secret(tmp_path: Path) -> No
     assert refused.returncode != 0
     said = refused.stderr.strip().splitlines()
     assert len(said) == 1, said
-    assert "HEAT_ADMIN_PASSWORD" in said[0] and "set " in said[0]
+    named = re.search(r"set (\w+) in \.env", said[0])
+    assert named is not None and named[1] in SECRETS, said[0]
 
 
 def test_every_service_is_healthy_and_init_exited_zero(compose: ComposeStack) -> None:
@@ -97,6 +106,62 @@ def test_init_created_the_topics_and_migrated(compose: ComposeStack) -> None:
             "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
     assert {"frames", "prices", "alerts"} <= hypertables
     assert version == ("2.28.3",)
+
+
+def test_each_key_is_its_servers_alone(compose: ComposeStack) -> None:
+    def files(service: str, directory: str) -> dict[str, str]:
+        """``name: "uid mode"`` of each file in ``directory`` of ``service``'s container."""
+        container = compose.containers(service)[0]
+        listed = subprocess.run(["docker", "exec", container, "stat", "-c", "%n %u %a",
+                                 *_glob(container, directory)],
+                                capture_output=True, text=True, check=True).stdout
+        return {Path(name).name: f"{uid} {mode}"
+                for name, uid, mode in (line.split() for line in listed.splitlines())}
+
+    assert files("kafka", "/etc/kafka/tls") == {"broker.pem": "1000 600", "ca.pem": "0 644"}
+    assert files("timescaledb", "/etc/heat/tls") == {
+        "server.key": "70 600", "server.crt": "0 644", "ca.pem": "0 644"}
+    for client in ("ingest", "process", "sink"):
+        assert files(client, "/etc/heat/tls") == {"ca.pem": "0 644"}, client
+
+
+def _glob(container: str, directory: str) -> list[str]:
+    found = subprocess.run(["docker", "exec", container, "find", directory, "-type", "f"],
+                           capture_output=True, text=True, check=True).stdout
+    return found.split()
+
+
+def test_kafka_lets_in_only_its_users_each_to_its_own(compose: ComposeStack) -> None:
+    """What the secure stack's integration test proves in detail, on the deployed broker:
+    no credentials, TLS alone or a wrong password never bootstrap; a user outside its ACLs
+    is refused; a desk's bot reads the frames."""
+    bot = compose.kafka_connection("bot")
+    plain = KafkaConnection(bootstrap_servers=compose.kafka_bootstrap)
+    tls_only = KafkaConnection(bootstrap_servers=compose.kafka_bootstrap,
+                               security_protocol="SSL", ssl_cafile=compose.ca_file())
+    wrong = bot.model_copy(update={"sasl_password": SecretStr("not-the-password")})
+    for refused in (plain, tls_only, wrong):
+        with pytest.raises(kafka_errors.KafkaTimeoutError, match="Unable to bootstrap"):
+            KafkaAdminClient(**refused.kafka_python(), bootstrap_timeout_ms=5000,
+                             request_timeout_ms=5000)
+    group = f"{PREFIX}bot-deploy-test"
+    with pytest.raises(aiokafka_errors.TopicAuthorizationFailedError):
+        asyncio.run(read_briefly(bot, TOPICS.positions, group))
+    with pytest.raises(aiokafka_errors.GroupAuthorizationFailedError):
+        asyncio.run(read_briefly(bot, TOPICS.heat_frames, f"{PREFIX}sink"))
+    wait_until(lambda: asyncio.run(read_briefly(bot, TOPICS.heat_frames, group)) > 0, 180,
+               interval_s=1, message="the bot read no frame")
+
+
+def test_the_database_takes_tls_clients_only(compose: ComposeStack) -> None:
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        psycopg.connect(compose.database_url(sslmode="disable"), connect_timeout=10)
+    with psycopg.connect(compose.admin_database_url, connect_timeout=10) as connection:
+        (in_use,) = connection.execute(
+            "SELECT count(*) FILTER (WHERE NOT ssl) FROM pg_stat_ssl s "
+            "JOIN pg_stat_activity a USING (pid) WHERE a.client_addr IS NOT NULL").fetchone()
+    # Every network connection (the sink's, the init job's were) is encrypted.
+    assert in_use == 0
 
 
 def test_simulated_ticks_become_frames_in_timescaledb(compose: ComposeStack) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka import errors as aiokafka_errors
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka import errors as kafka_errors
@@ -48,7 +48,7 @@ from heatmap.stack.services import HEAT, HeatService
 from heatmap.topics import Topics
 from support.heat_pipeline import BAR, TIMEFRAMES, recorded_inputs
 from support.heat_services import alive, service_env
-from support.topic_records import record_count
+from support.topic_records import read_briefly, record_count
 from support.waiting import wait_until
 
 PREFIX = "secure."
@@ -109,20 +109,6 @@ def produce(connection: KafkaConnection, topic: str) -> int:
         return producer.send(topic, b"value", key=b"key").get(timeout=10).offset
     finally:
         producer.close(timeout=5)
-
-
-async def consume(connection: KafkaConnection, topic: str, group: str | None) -> int:
-    """Records read from ``topic`` within a few seconds, offsets committed to ``group``."""
-    consumer = AIOKafkaConsumer(topic, **connection.aiokafka(), group_id=group,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    try:
-        batches = await consumer.getmany(timeout_ms=5000)
-        if group is not None:
-            await consumer.commit()
-        return sum(len(records) for records in batches.values())
-    finally:
-        await consumer.stop()
 
 
 def kcat(bootstrap: str, *arguments: str, settings: dict[str, str] | None = None,
@@ -217,7 +203,7 @@ def test_pipeline_runs_with_each_services_own_user(
             admin = connection(state, files, "admin")
             assert record_count(admin, TOPICS.deadletter) >= 1
             # A desk bot reads the frames under its own group.
-            assert asyncio.run(consume(connection(state, files, "bot"), TOPICS.heat_frames,
+            assert asyncio.run(read_briefly(connection(state, files, "bot"), TOPICS.heat_frames,
                                        f"{PREFIX}bot-desk")) > 0
         finally:
             processor.kill()
@@ -302,7 +288,7 @@ def test_clients_without_valid_credentials_never_get_in(
     caplog.clear()
     with caplog.at_level(logging.ERROR, logger="aiokafka"), \
             pytest.raises(aiokafka_errors.KafkaConnectionError):
-        asyncio.run(consume(wrong, TOPICS.prices, None))
+        asyncio.run(read_briefly(wrong, TOPICS.prices, None))
     assert "SaslAuthenticationFailed" in caplog.text
     assert "invalid credentials with SASL mechanism SCRAM-SHA-512" in caplog.text
 
@@ -321,12 +307,12 @@ def test_each_user_is_refused_what_is_not_its_own(state: StackState,
                                (ingest, TOPICS.prices, None),
                                (bot, TOPICS.checkpoints, f"{PREFIX}bot-desk")):
         with pytest.raises(aiokafka_errors.TopicAuthorizationFailedError):
-            asyncio.run(consume(user, topic, group))
+            asyncio.run(read_briefly(user, topic, group))
     # Another service's group: the bot may read the frames, but not as the sink.
     with pytest.raises(aiokafka_errors.GroupAuthorizationFailedError):
-        asyncio.run(consume(bot, TOPICS.heat_frames, f"{PREFIX}sink"))
+        asyncio.run(read_briefly(bot, TOPICS.heat_frames, f"{PREFIX}sink"))
     with pytest.raises(aiokafka_errors.GroupAuthorizationFailedError):
-        asyncio.run(consume(sink, TOPICS.heat_frames, PROCESS_APP))
+        asyncio.run(read_briefly(sink, TOPICS.heat_frames, PROCESS_APP))
     # The processor's transactional id is its alone, and it has no other.
     for user, transactional_id in ((sink, PROCESS_APP), (ingest, PROCESS_APP),
                                    (process, "another-transactional-id")):
@@ -340,13 +326,46 @@ def test_each_client_kind_works_as_its_own_user(state: StackState,
                                   for name in ("ingest", "process", "sink", "bot"))
     produce(ingest, TOPICS.accounts)
     produce(ingest, TOPICS.deadletter)
-    assert asyncio.run(consume(process, TOPICS.accounts, None)) >= 1
+    assert asyncio.run(read_briefly(process, TOPICS.accounts, None)) >= 1
     asyncio.run(transaction(process, PROCESS_APP, TOPICS.alerts))
     for topic in (TOPICS.sequence, TOPICS.checkpoints):
         asyncio.run(transaction(process, PROCESS_APP, topic))
-        assert asyncio.run(consume(process, topic, None)) >= 1
-    assert asyncio.run(consume(sink, TOPICS.alerts, f"{PREFIX}sink")) >= 1
-    assert asyncio.run(consume(bot, TOPICS.alerts, f"{PREFIX}bot-desk")) >= 1
+        assert asyncio.run(read_briefly(process, topic, None)) >= 1
+    assert asyncio.run(read_briefly(sink, TOPICS.alerts, f"{PREFIX}sink")) >= 1
+    assert asyncio.run(read_briefly(bot, TOPICS.alerts, f"{PREFIX}bot-desk")) >= 1
+
+
+def test_access_gives_a_service_its_user_and_replaces_its_password(
+        state: StackState, files: SecurityFiles) -> None:
+    """`heat topics access` (a deployment's set-up job) as the admin: the bot's SCRAM
+    credential is replaced by the one given, the old password stops working."""
+    bot = connection(state, files, "bot")
+    old_password = files.password(SERVICE_USERS["bot"])
+
+    def access(password: str) -> str:
+        env = client_env(state, "admin", HEAT_KAFKA_BOT_PASSWORD=password)
+        done = subprocess.run([*HEAT, "topics", "access"], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    lines = access("a-new-bot-password").splitlines()
+    assert [line.split()[:2] for line in lines] == [[user, service] for service, user
+                                                    in SERVICE_USERS.items()]
+    assert "no password given" in lines[0] and "ACLs applied" in lines[-1]
+    try:
+        renewed = bot.model_copy(update={"sasl_password": SecretStr("a-new-bot-password")})
+        assert asyncio.run(read_briefly(renewed, TOPICS.heat_frames, f"{PREFIX}bot-desk")) >= 0
+        with pytest.raises(kafka_errors.KafkaTimeoutError, match="Unable to bootstrap"):
+            KafkaAdminClient(**bot.kafka_python(), bootstrap_timeout_ms=3000,
+                             request_timeout_ms=3000)
+    finally:
+        access(old_password)
+    # Without a password it changes nothing and says what to set.
+    done = subprocess.run([*HEAT, "topics", "access"], env=client_env(state, "admin"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "HEAT_KAFKA_INGEST_PASSWORD" in done.stderr.strip()
 
 
 def test_a_restarted_stack_stays_secure_with_the_same_users(

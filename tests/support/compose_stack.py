@@ -16,12 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
+from heatmap.settings.kafka import KafkaConnection
 from heatmap.stack import ports
 from support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SECRETS = ("HEAT_ADMIN_PASSWORD", "HEAT_WRITER_PASSWORD", "HEAT_READER_PASSWORD",
-           "GRAFANA_ADMIN_PASSWORD")
+           "GRAFANA_ADMIN_PASSWORD", "HEAT_KAFKA_BROKER_PASSWORD", "HEAT_KAFKA_ADMIN_PASSWORD",
+           "HEAT_KAFKA_INGEST_PASSWORD", "HEAT_KAFKA_PROCESS_PASSWORD",
+           "HEAT_KAFKA_SINK_PASSWORD", "HEAT_KAFKA_BOT_PASSWORD")
+# The Kafka users the tests log in as from the host: the admin over PLAIN (as the init
+# job does), every other one as its SCRAM user.
+KAFKA_USERS = {"admin": "heat-admin", "ingest": "heat-ingest", "process": "heat-process",
+               "sink": "heat-sink", "bot": "heat-bot"}
 HOST_PORTS = ("HEAT_KAFKA_HOST_PORT", "HEAT_DATABASE_HOST_PORT", "HEAT_PROMETHEUS_HOST_PORT",
               "HEAT_ALERTMANAGER_HOST_PORT", "HEAT_GRAFANA_HOST_PORT", "HEAT_KAFKA_2_HOST_PORT",
               "HEAT_KAFKA_3_HOST_PORT")
@@ -174,10 +183,35 @@ class ComposeStack:
     def kafka_bootstrap(self) -> str:
         return f"{ports.LOOPBACK}:{self.env['HEAT_KAFKA_HOST_PORT']}"
 
+    def ca_file(self) -> Path:
+        """The stack's CA on the host, read as docs/deploy.md tells an operator to."""
+        path = self.env_file.with_name(f"{self.project}-ca.pem")
+        if not path.exists():
+            shown = self.run("run", "--rm", "--no-deps", "--entrypoint", "cat", "tls",
+                             "/tls/ca/ca.pem")
+            path.write_text(shown.stdout)
+        return path
+
+    def kafka_connection(self, client: str = "admin", bootstrap: str | None = None
+                         ) -> KafkaConnection:
+        """``client`` (a key of :data:`KAFKA_USERS`) on the published listener."""
+        return KafkaConnection(
+            bootstrap_servers=bootstrap or self.kafka_bootstrap, client_id=f"deploy-{client}",
+            security_protocol="SASL_SSL",
+            sasl_mechanism="PLAIN" if client == "admin" else "SCRAM-SHA-512",
+            sasl_username=KAFKA_USERS[client],
+            sasl_password=SecretStr(self.env[f"HEAT_KAFKA_{client.upper()}_PASSWORD"]),
+            ssl_cafile=self.ca_file())
+
     @property
     def admin_database_url(self) -> str:
+        return self.database_url()
+
+    def database_url(self, database: str = "heat", sslmode: str = "verify-full") -> str:
+        """As the admin, over TLS with the server's name checked against the CA."""
+        query = urllib.parse.urlencode({"sslmode": sslmode, "sslrootcert": str(self.ca_file())})
         return (f"postgresql://heat_admin:{self.env['HEAT_ADMIN_PASSWORD']}@{ports.LOOPBACK}:"
-                f"{self.env['HEAT_DATABASE_HOST_PORT']}/heat")
+                f"{self.env['HEAT_DATABASE_HOST_PORT']}/{database}?{query}")
 
 
 LONG_RUNNING = ("kafka", "timescaledb", "prometheus", "alertmanager", "ingest", "process",

@@ -14,6 +14,7 @@ from heatmap.cli import (
     sink,
     snapshot,
     stack,
+    tls,
     token,
     topics,
     whatif,
@@ -32,6 +33,7 @@ app.add_typer(ingest.app, name="ingest")
 app.add_typer(db.app, name="db")
 app.add_typer(grafana.app, name="grafana")
 app.add_typer(token.app, name="token")
+app.add_typer(tls.app, name="tls")
 app.add_typer(alerts.app, name="alerts")
 app.command("process")(process.process)
 app.command("sink")(sink.sink)

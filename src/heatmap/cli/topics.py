@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from heatmap.cli import checks
-from heatmap.cli.errors import CommandFailed
-from heatmap.settings.kafka import KafkaSettings
-from heatmap.stack import kafka
+from heatmap.cli.errors import CommandFailed, UsageFailed
+from heatmap.settings.kafka import KafkaSettings, ServiceUserPasswords
+from heatmap.stack import kafka, kafka_security
 from heatmap.topics import topic_specs
 
 app = typer.Typer(help="The product's Kafka topics (HEAT_KAFKA_*, HEAT_TOPIC_*).",
@@ -35,3 +35,31 @@ def ensure(check: bool = typer.Option(
         kinds = sorted({outcome.outcome for outcome in wrong})
         raise CommandFailed(f"{len(wrong)} of {len(outcomes)} topics {'/'.join(kinds)}: "
                             "see the lines above")
+
+
+@app.command()
+def access() -> None:
+    """Give each service its own Kafka user and the ACLs for its own work.
+
+    A SCRAM-SHA-512 user for each ``HEAT_KAFKA_<SERVICE>_PASSWORD`` (or ``_FILE``) given,
+    made or its password replaced, and the ACLs that let each do only its own work; one
+    line per user.
+
+    Runs as a super user of a broker with an authorizer (the set-up job's connection);
+    an ACL that exists is kept. Exit 1 when Kafka refuses, 2 when no password is given.
+    """
+    settings = KafkaSettings()
+    passwords = ServiceUserPasswords().given()
+    if not passwords:
+        raise UsageFailed("no service password given: set HEAT_KAFKA_INGEST_PASSWORD, "
+                          "_PROCESS_, _SINK_ and _BOT_ (or their _FILE)")
+    connection = settings.connection("heat-access")
+    checks.kafka_ready(connection)
+    users = {kafka_security.SERVICE_USERS[service]: password
+             for service, password in passwords.items()}
+    kafka.upsert_scram_users(connection, users, kafka_security.MECHANISM)
+    kafka.create_acls(connection, kafka_security.service_acls(settings.topics))
+    for service, user in kafka_security.SERVICE_USERS.items():
+        state = (f"{kafka_security.MECHANISM} user, ACLs applied" if service in passwords
+                 else "no password given: no user")
+        print(f"{user:<14} {service:<8} {state}", flush=True)

@@ -283,3 +283,29 @@ class KafkaSettings(BaseSettings):
             sasl_password=None if password is None else SecretStr(password),
             ssl_cafile=self.ssl_cafile, ssl_certfile=self.ssl_certfile,
             ssl_keyfile=self.ssl_keyfile)
+
+
+class ServiceUserPasswords(BaseSettings):
+    """The services' own Kafka passwords, given to the set-up job that creates their
+    SCRAM users (``heat topics access``): ``HEAT_KAFKA_<SERVICE>_PASSWORD`` or its
+    ``_FILE``, for ``INGEST``, ``PROCESS``, ``SINK`` and ``BOT``. A service without one
+    gets no user."""
+
+    model_config = SettingsConfigDict(env_prefix="HEAT_KAFKA_", frozen=True, extra="ignore")
+
+    ingest_password: SecretStr | None = None
+    ingest_password_file: Path | None = None
+    process_password: SecretStr | None = None
+    process_password_file: Path | None = None
+    sink_password: SecretStr | None = None
+    sink_password_file: Path | None = None
+    bot_password: SecretStr | None = None
+    bot_password_file: Path | None = None
+
+    def given(self) -> dict[str, str]:
+        """Each service that has a password (``ingest``, ``process``, ``sink``, ``bot``),
+        with it."""
+        found = {service: secret_value(getattr(self, f"{service}_password"),
+                                       getattr(self, f"{service}_password_file"))
+                 for service in ("ingest", "process", "sink", "bot")}
+        return {service: password for service, password in found.items() if password}

@@ -26,7 +26,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka import errors as kafka_errors
-from kafka.admin import ACL
+from kafka.admin import ACL, UserScramCredentialUpsertion
 from kafka.errors import KafkaError
 
 from heatmap.settings.kafka import KafkaConnection
@@ -391,6 +391,25 @@ def create_acls(connection: KafkaConnection, acls: list[ACL]) -> None:
     if failed:
         acl, error = failed[0]
         raise StackError(f"Kafka refused the ACL {acl}: {error}")
+
+
+def upsert_scram_users(connection: KafkaConnection, passwords: dict[str, str],
+                       mechanism: str) -> None:
+    """Create each user of ``passwords`` (user -> password) with a ``mechanism``
+    (``SCRAM-SHA-512``) credential, or replace the one it has, as ``connection`` (a super
+    user). The broker stores only a salted hash. Raises StackError with its first
+    refusal."""
+    admin = admin_client(connection)
+    try:
+        answer = admin.alter_user_scram_credentials(
+            [UserScramCredentialUpsertion(user, mechanism, password)
+             for user, password in passwords.items()])
+    finally:
+        admin.close()
+    refused = {user: error for user, error in answer.items() if error}
+    if refused:
+        user, error = next(iter(refused.items()))
+        raise StackError(f"Kafka refused the SCRAM credential of {user}: {error}")
 
 
 def delete_topics(connection: KafkaConnection, prefix: str) -> list[str]:

@@ -18,7 +18,6 @@ that is not on disk cannot leak. Losing a file means starting afresh
 from __future__ import annotations
 
 import datetime
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,12 +172,7 @@ class SecurityFiles:
 
 def write_private(path: Path, content: bytes) -> None:
     """Write ``content`` readable by this user only, from the first byte on."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.unlink(missing_ok=True)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(content)
-    temporary.replace(path)
+    tls.write_owned(path, content, 0o600)
 
 
 def make_certificates(now: datetime.datetime | None = None) -> tuple[bytes, bytes]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from heatmap.settings.kafka import KafkaConnection, KafkaSettings
+from heatmap.settings.kafka import KafkaConnection, KafkaSettings, ServiceUserPasswords
 
 ROOT = Path(__file__).parents[3]
 # The product, and the benchmarks beside it (their clients reach the broker under test).
@@ -89,3 +89,14 @@ def test_every_kafka_client_in_the_product_is_built_from_the_connection_config()
                 wrong.append(f"{path.relative_to(ROOT)}:{call.lineno}")
     assert found >= 8
     assert not wrong, f"Kafka clients built without KafkaConnection: {wrong}"
+
+
+def test_service_passwords_come_from_variables_or_files(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "sink.password"
+    secret.write_text("from-a-file\n")
+    monkeypatch.setenv("HEAT_KAFKA_INGEST_PASSWORD", "from-a-variable")
+    monkeypatch.setenv("HEAT_KAFKA_SINK_PASSWORD_FILE", str(secret))
+    # A service without a password gets no user: it is left out.
+    assert ServiceUserPasswords().given() == {"ingest": "from-a-variable",
+                                              "sink": "from-a-file"}
