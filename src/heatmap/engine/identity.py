@@ -93,17 +93,21 @@ def _matches(members: list[dict[str, float]], previous: Sequence[KnownCluster],
     """Candidate pairs ``(-shared, previous name, label)``, best first: equal shared
     exposure falls back to the name, then the label (labels come in order of first
     appearance over the book's sorted symbols), so the outcome is deterministic."""
+    # A name stays only with its namesake: a cluster called after a coin it no longer
+    # holds would mislead more than a new name does. A symbol is in one cluster, so each
+    # previous cluster has at most one candidate: the cluster holding its namesake.
+    label_of = {symbol: label for label, now in enumerate(members) for symbol in now}
     candidates = []
     for known in previous:
-        gross_known = sum(known.exposure.values())
-        for label, now in enumerate(members):
-            shared = sum(min(share, known.exposure[symbol])
-                         for symbol, share in now.items() if symbol in known.exposure)
-            larger = max(gross_known, sum(now.values()))
-            # A name stays only with its namesake: a cluster called after a coin it no
-            # longer holds would mislead more than a new name does.
-            if known.name in now and shared > 0.0 and shared >= min_overlap * larger:
-                candidates.append((-shared, known.name, label))
+        label = label_of.get(known.name)
+        if label is None:
+            continue
+        now = members[label]
+        shared = sum(min(share, known.exposure[symbol])
+                     for symbol, share in now.items() if symbol in known.exposure)
+        larger = max(sum(known.exposure.values()), sum(now.values()))
+        if shared > 0.0 and shared >= min_overlap * larger:
+            candidates.append((-shared, known.name, label))
     candidates.sort()
     return candidates
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
-from heatmap.engine.clusters import cluster_labels
+from heatmap.engine.clusters import average_linkage, cluster_labels, upper_pairs
 from heatmap.engine.heat import BookSnapshot, compute_frame
 from heatmap.engine.params import EngineParams
 
@@ -130,6 +130,15 @@ def test_clusters_equal_scipy_fcluster(book, rho_min) -> None:
     # Same partition: labels correspond one to one.
     pairs = set(zip(ours.tolist(), expected.tolist(), strict=True))
     assert len(pairs) == len(set(ours.tolist())) == len(set(expected.tolist()))
+
+
+@settings(max_examples=300, deadline=None)
+@given(books(min_size=2, max_size=40))
+def test_average_linkage_is_scipys_to_the_bit(book) -> None:
+    rho = book[0]
+    k = rho.shape[0]
+    distance = np.sqrt(np.clip((1.0 - rho[upper_pairs(k)]) / 2.0, 0.0, 1.0))
+    assert average_linkage(distance, k).tobytes() == linkage(distance, "average").tobytes()
 
 
 def test_cluster_named_after_largest_member_ties_alphabetical() -> None:
