@@ -300,8 +300,3 @@ def test_scale_process_to_three(compose: ComposeStack) -> None:
     assert len(compose.containers("process")) == 3
     _, standbys = active_and_standbys(compose)
     assert len(standbys) == 2
-
-
-@pytest.fixture(autouse=True)
-def _say_which(request: pytest.FixtureRequest) -> None:
-    print(f"\n{request.node.name}")

@@ -166,14 +166,15 @@ class ComposeStack:
 
     def wait_healthy(self, services: list[str], timeout_s: float) -> None:
         def unhealthy() -> list[str]:
-            return [f"{service}:{self.health(container)}" for service in services
-                    for container in self.containers(service)
-                    if self.health(container) != "healthy"]
+            """``service:state`` of each service not running or not healthy (one look)."""
+            found = []
+            for service in services:
+                states = [self.health(container) for container in self.containers(service)]
+                found += [f"{service}:{state}" for state in states or ["not running"]
+                          if state != "healthy"]
+            return found
 
-        def all_healthy() -> bool:
-            return all(self.containers(service) for service in services) and not unhealthy()
-
-        wait_until(all_healthy, timeout_s, interval_s=2,
+        wait_until(lambda: not unhealthy(), timeout_s, interval_s=2,
                    message=lambda: f"not healthy after {timeout_s} s: {unhealthy()}")
 
     def url(self, variable: str, path: str = "") -> str:
