@@ -305,7 +305,9 @@ class ServiceUserPasswords(BaseSettings):
     def given(self) -> dict[str, str]:
         """Each service that has a password (``ingest``, ``process``, ``sink``, ``bot``),
         with it."""
+        services = [name.removesuffix("_password") for name in type(self).model_fields
+                    if name.endswith("_password")]
         found = {service: secret_value(getattr(self, f"{service}_password"),
                                        getattr(self, f"{service}_password_file"))
-                 for service in ("ingest", "process", "sink", "bot")}
+                 for service in services}
         return {service: password for service, password in found.items() if password}
