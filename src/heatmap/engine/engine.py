@@ -11,7 +11,7 @@ change exactly on a boundary is applied before that bar closes.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -138,6 +138,47 @@ class HeatEngine:
                                     message.strategy, message.conviction)
         return self.on_account(message.account, ts_ms, message.equity, message.desk,
                                message.maintenance_rate)
+
+    def quiet_until_ms(self) -> int | None:
+        """The latest event time (epoch ms) an event may have and still close no bar and
+        emit no frame before it is applied: the next bar boundary or the earliest pending
+        change frame's due time, whichever comes first. None before the first price (it
+        sets where bars close)."""
+        boundary_ms = self.market.next_boundary_ms
+        if boundary_ms is None:
+            return None
+        return min(boundary_ms, self._due[0][0]) if self._due else boundary_ms
+
+    def on_quiet_prices(self, prices: Sequence[Price], ts_ms: Sequence[int]) -> None:
+        """Apply a run of prices that close no bar and emit no frame in between, as
+        :meth:`on_price` one by one would, but only the one of each symbol that stays in
+        effect: no frame can see the others.
+
+        ``prices`` and ``ts_ms`` (epoch ms, each at or before :meth:`quiet_until_ms`):
+        the run in applied order, every symbol already priced before. Raises ValueError
+        when a price is not quiet or names a new symbol (a new symbol takes a slot in
+        first-seen order, so it goes through :meth:`on_price`).
+        """
+        quiet_ms = self.quiet_until_ms()
+        if prices and (quiet_ms is None or max(ts_ms) > quiet_ms):
+            raise ValueError("a price in the run closes a bar or emits a frame first")
+        slots = self.market.slots
+        # Per symbol, the price a one-by-one application leaves: the last one at the
+        # newest time (the market keeps a price unless it is at least as new).
+        latest: dict[str, tuple[int, float]] = {}
+        for message, price_ms in zip(prices, ts_ms, strict=True):
+            kept = latest.get(message.symbol)
+            if kept is None or price_ms >= kept[0]:
+                latest[message.symbol] = (price_ms, message.price)
+        unknown = latest.keys() - slots.keys()
+        if unknown:
+            raise ValueError(f"symbols never priced before: {sorted(unknown)}")
+        if latest:
+            self.market.on_prices([slots[symbol] for symbol in latest],
+                                  [kept[0] for kept in latest.values()],
+                                  [kept[1] for kept in latest.values()])
+            newest_ms = max(ts_ms)
+            self._last_price_ms = max(newest_ms, self._last_price_ms or newest_ms)
 
     def advance_to(self, ts_ms: int) -> list[Frame]:
         """Close bars and emit pending frames due strictly before ``ts_ms``, in time order."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,6 +133,17 @@ class MarketState:
         if self.next_boundary_ms is None:
             # The first bar closes at the first boundary at or after the first price.
             self.next_boundary_ms = -(-ts_ms // self.bar_ms) * self.bar_ms
+
+    def on_prices(self, slots: Sequence[int], ts_ms: Sequence[int],
+                  prices: Sequence[float]) -> None:
+        """Record one observed price for each of ``slots`` (distinct, already priced), as
+        :meth:`on_price` would for each: kept only when at least as new as the last."""
+        slot_index = np.asarray(slots, dtype=np.int64)
+        times_ms = np.asarray(ts_ms, dtype=np.int64)
+        newer = (times_ms >= self.last_price_ms[slot_index]) | np.isnan(
+            self.last_price[slot_index])
+        self.last_price[slot_index[newer]] = np.asarray(prices, dtype=np.float64)[newer]
+        self.last_price_ms[slot_index[newer]] = times_ms[newer]
 
     def next_boundary_before(self, ts_ms: int) -> int | None:
         """The next bar boundary to close if it lies strictly before ``ts_ms``, else None."""

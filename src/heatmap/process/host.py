@@ -287,8 +287,7 @@ class EngineHost:
             elif raw.timestamp_ms >= 0:
                 self._timestamps_ms[raw.source_index, raw.offset] = raw.timestamp_ms
         released = self.sequencer.release(caught_up, max_events, settled_before_s)
-        for record in released:
-            self._apply(record)
+        self._apply_all(released)
         return len(released)
 
     def alignment(self) -> Alignment:
@@ -304,6 +303,42 @@ class EngineHost:
     def open_outputs(self) -> int:
         """Frames, alerts and dead letters waiting for the next cut."""
         return len(self._frames) + len(self._alerts) + len(self._dead_letters)
+
+    def _apply_all(self, records: Sequence[SourceRecord]) -> None:
+        """Apply ``records`` in order, each run of quiet prices conflated.
+
+        A quiet run: consecutive prices of symbols already priced, none after the next
+        moment that makes frames (a bar boundary, a change frame due): applying them
+        emits nothing, so only the last price of each symbol matters and the engine
+        takes the run at once (:meth:`HeatEngine.on_quiet_prices`). The outcome is the
+        one-by-one application's, bit for bit, and the epoch lists every record, so a
+        new owner re-applying it conflates the same runs.
+        """
+        engine, timestamps_ms, applied = self.engine, self._timestamps_ms, self._applied
+        slots = engine.market.slots
+        position, count = 0, len(records)
+        while position < count:
+            quiet_ms = engine.quiet_until_ms()
+            end = position
+            if quiet_ms is not None:
+                while end < count:
+                    record = records[end]
+                    message = record.message
+                    if (type(message) is not Price or record.ts_ms > quiet_ms
+                            or message.symbol not in slots):
+                        break
+                    end += 1
+            if end - position < 2:
+                self._apply(records[position])
+                position += 1
+                continue
+            run = records[position:end]
+            engine.on_quiet_prices([record.message for record in run],  # type: ignore[misc]
+                                   [record.ts_ms for record in run])
+            for record in run:
+                timestamps_ms.pop((record.source_index, record.offset), None)
+            applied.extend(run)
+            position = end
 
     def _apply(self, record: SourceRecord) -> None:
         """Apply one event as ``heat replay`` does: advance to its time, then apply it."""
@@ -458,6 +493,7 @@ class EngineHost:
                                 f"reads ({error.lines[0]}); start afresh") from error
             self._staged_alert_config = None  # already in the committed record
         kinds = self.config.source_kinds
+        reapplied: list[SourceRecord] = []
         for raw in replay_order(epoch, needed):
             try:
                 message = _decode(kinds[raw.source_index], raw.value)
@@ -467,7 +503,8 @@ class EngineHost:
                                  ) from error
             record = SourceRecord.of(raw.source_index, raw.offset, message)
             self.sequencer.remember(record)
-            self._apply(record)
+            reapplied.append(record)
+        self._apply_all(reapplied)
         output = EpochOutput(epoch, self._frames, self._alerts, self._correlations,
                              alert_levels=self._alert_levels)
         self.next_epoch = epoch.epoch + 1

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import msgspec
 
-from heatmap.schema.names import Name, Symbol, require_names
+from heatmap.schema.names import Name, Symbol, require_names, valid_name
 
 
 def require_finite(**values: float | None) -> None:
@@ -35,8 +35,13 @@ class Price(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     ask: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
     def __post_init__(self) -> None:
-        require_finite(price=self.price, bid=self.bid, ask=self.ask)
-        require_names(symbol=self.symbol, source=self.source)
+        # The hot path of every tick: the checks inline, the helpers only to say why.
+        bid, ask = self.bid, self.ask
+        if not (math.isfinite(self.price) and (bid is None or math.isfinite(bid))
+                and (ask is None or math.isfinite(ask))):
+            require_finite(price=self.price, bid=bid, ask=ask)
+        if not (valid_name(self.symbol) and valid_name(self.source)):
+            require_names(symbol=self.symbol, source=self.source)
 
 
 class Position(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

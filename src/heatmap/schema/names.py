@@ -29,13 +29,26 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX_CHARS)]
 Symbol = Name
 
 
+# Names already found valid: a stream repeats a few hundred symbols and sources, and a
+# set lookup is cheaper than the check. Bounded, so a stream of ever new names
+# (accounts, say) stops adding to it instead of growing it without end.
+_KNOWN_VALID: set[str] = set()
+_KNOWN_VALID_MAX = 100_000
+
+
 def valid_name(name: str) -> bool:
     """Whether ``name`` is a valid symbol, account, desk, strategy or source name."""
+    if name in _KNOWN_VALID:
+        return True
     if not 0 < len(name) <= NAME_MAX_CHARS or name[0] == " " or name[-1] == " ":
         return False
     if name.isascii():  # the common case at C speed; ASCII's categories never change
-        return name.isprintable()
-    return all(char == " " or unicodedata.category(char)[0] not in "CZ" for char in name)
+        valid = name.isprintable()
+    else:
+        valid = all(char == " " or unicodedata.category(char)[0] not in "CZ" for char in name)
+    if valid and len(_KNOWN_VALID) < _KNOWN_VALID_MAX:
+        _KNOWN_VALID.add(name)
+    return valid
 
 
 def require_names(**names: str | None) -> None:
