@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.structs import TopicPartition
 
 from heatmap.process import metrics
 from heatmap.process.alert_config import AlertConfigError, parse_alert_config
-from heatmap.process.host import EngineHost, EpochOutput, HostConfig, MessageKind, RawRecord
+from heatmap.process.host import EngineHost, EpochOutput, HostConfig, MessageKind
 from heatmap.process.outputs import checkpoint_record, epoch_records
 from heatmap.process.progress import InputNotAppliedError, InputProgress
 from heatmap.process.recovery import (
@@ -294,20 +294,17 @@ class ActiveEngine:
                                              max_records=FETCH_RECORDS)
             # Wall clock, as aiokafka stamps each partition's last fetch answer.
             arrived_s = time.time()
-            raws: list[RawRecord] = []
-            newest_append_ms = -1
-            for tp, records in fetched.items():
-                index = index_of[tp]
-                raws.extend(_raw(index, record) for record in records)
-                newest_append_ms = max(newest_append_ms, records[-1].timestamp)
+            by_source = {index_of[tp]: records for tp, records in fetched.items()}
+            newest_append_ms = max((records[-1].timestamp for records in fetched.values()),
+                                   default=-1)
             caught_up, settled_before_s, seen_ends = await self._caught_up(
                 consumer, sources, paused, resumed_s, idle_after_s)
             started_s = time.perf_counter()
             applied = await loop.run_in_executor(self.executor, functools.partial(
-                host.step, raws, caught_up, STEP_MAX_EVENTS, arrived_s=arrived_s,
+                host.step_fetched, by_source, caught_up, STEP_MAX_EVENTS, arrived_s=arrived_s,
                 settled_before_s=settled_before_s))
             backlog = applied == STEP_MAX_EVENTS
-            if raws or applied:
+            if by_source or applied:
                 metrics.STEP_SECONDS.observe(time.perf_counter() - started_s)
             metrics.EVENTS.inc(applied)
             if self.view is not None:  # the engine thread is idle until the next call
@@ -525,6 +522,3 @@ class ActiveEngine:
             metrics.CHECKPOINT_BYTES.set(len(output.checkpoint))
             metrics.CHECKPOINT_TIME.set(committed_ms / 1000)
 
-
-def _raw(index: int, record: ConsumerRecord[bytes, bytes]) -> RawRecord:
-    return RawRecord(index, record.offset, record.key, record.value or b"", record.timestamp)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import msgspec
 
@@ -67,6 +67,7 @@ from heatmap.schema import (
     InvalidMessageError,
     Position,
     Price,
+    datetime_to_ms,
     decode,
 )
 
@@ -91,6 +92,29 @@ class RawRecord(NamedTuple):
     value: bytes
     timestamp_ms: int = -1
 
+    @property
+    def timestamp(self) -> int:
+        """The Kafka timestamp (epoch ms), under the name a Kafka client's record uses."""
+        return self.timestamp_ms
+
+
+class FetchedRecord(Protocol):
+    """What the host reads of a record a Kafka client fetched (a RawRecord, or aiokafka's
+    ConsumerRecord as it is): offset, key, value bytes (None: empty) and Kafka timestamp
+    (epoch ms; -1 when unknown)."""
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def timestamp(self) -> int: ...
+
 
 class DeadLetter(NamedTuple):
     """An input record refused (undecodable, late for its key, a year ahead), with the reason."""
@@ -102,8 +126,8 @@ class DeadLetter(NamedTuple):
     reason: str
 
     @classmethod
-    def of(cls, raw: RawRecord, reason: str) -> DeadLetter:
-        return cls(raw.source_index, raw.offset, raw.key, raw.value, reason)
+    def of(cls, source_index: int, raw: FetchedRecord, reason: str) -> DeadLetter:
+        return cls(source_index, raw.offset, raw.key, raw.value or b"", reason)
 
 
 @dataclass(frozen=True)
@@ -246,8 +270,6 @@ class EngineHost:
             done_ahead={index: position.done_ahead for index, position in enumerate(positions)},
             applied_ts_by_key=applied_ts_by_key)
         self.next_epoch = next_epoch
-        # Kafka timestamps of accepted records until they are applied (latency only).
-        self._timestamps_ms: dict[tuple[int, int], int] = {}
         self._open()
 
     def _open(self) -> None:
@@ -272,23 +294,50 @@ class EngineHost:
         ``records`` were fetched; ``settled_before_s``: the latest arrival every
         caught-up source vouches for (see the sequencer's settling; same clock, s).
         Returns the number of events applied."""
-        kinds = self.config.source_kinds
+        by_source: dict[int, list[RawRecord]] = {}
         for raw in records:
-            try:
-                message = _decode(kinds[raw.source_index], raw.value)
-            except InvalidMessageError as error:
-                if self.sequencer.skip(raw.source_index, raw.offset):
-                    self._dead_letters.append(DeadLetter.of(raw, str(error)))
-                continue
-            rejection = self.sequencer.add(SourceRecord.of(raw.source_index, raw.offset,
-                                                           message), arrived_s)
-            if rejection is not None:
-                self._dead_letters.append(DeadLetter.of(raw, rejection.reason))
-            elif raw.timestamp_ms >= 0:
-                self._timestamps_ms[raw.source_index, raw.offset] = raw.timestamp_ms
+            by_source.setdefault(raw.source_index, []).append(raw)
+        return self.step_fetched(by_source, caught_up, max_events, arrived_s=arrived_s,
+                                 settled_before_s=settled_before_s)
+
+    def step_fetched(self, fetched: Mapping[int, Sequence[FetchedRecord]],
+                     caught_up: Collection[int], max_events: int | None = None, *,
+                     arrived_s: float = 0.0, settled_before_s: float | None = None) -> int:
+        """:meth:`step` with the records as a Kafka client hands them over: per source
+        index, that source's records in offset order (no copy into RawRecords)."""
+        for source_index, records in fetched.items():
+            self._feed(source_index, records, arrived_s)
         released = self.sequencer.release(caught_up, max_events, settled_before_s)
         self._apply_all(released)
         return len(released)
+
+    def _feed(self, source_index: int, fetched: Sequence[FetchedRecord],
+              arrived_s: float) -> None:
+        """Decode one source's records (offsets increasing) and buffer them in the sequencer;
+        refused ones become dead letters."""
+        kind, sequencer = self.config.source_kinds[source_index], self.sequencer
+        decoded: list[SourceRecord] = []
+        for raw in fetched:
+            try:
+                message = _decode(kind, raw.value or b"")
+            except InvalidMessageError as error:
+                self._buffer(source_index, decoded, fetched, arrived_s)  # offsets in order
+                decoded = []
+                if sequencer.skip(source_index, raw.offset):
+                    self._dead_letters.append(DeadLetter.of(source_index, raw, str(error)))
+                continue
+            decoded.append(SourceRecord(source_index, raw.offset, datetime_to_ms(message.ts),
+                                        message, raw.timestamp))
+        self._buffer(source_index, decoded, fetched, arrived_s)
+
+    def _buffer(self, source_index: int, decoded: Sequence[SourceRecord],
+                fetched: Sequence[FetchedRecord], arrived_s: float) -> None:
+        rejections = self.sequencer.add_all(source_index, decoded, arrived_s)
+        if rejections:
+            raw_of = {raw.offset: raw for raw in fetched}
+            self._dead_letters.extend(DeadLetter.of(source_index, raw_of[rejection.record.offset],
+                                                    rejection.reason)
+                                      for rejection in rejections)
 
     def alignment(self) -> Alignment:
         """Which sources to pause and resume fetching (see :meth:`Sequencer.alignment`)."""
@@ -314,7 +363,7 @@ class EngineHost:
         one-by-one application's, bit for bit, and the epoch lists every record, so a
         new owner re-applying it conflates the same runs.
         """
-        engine, timestamps_ms, applied = self.engine, self._timestamps_ms, self._applied
+        engine, applied = self.engine, self._applied
         slots = engine.market.slots
         position, count = 0, len(records)
         while position < count:
@@ -335,16 +384,13 @@ class EngineHost:
             run = records[position:end]
             engine.on_quiet_prices([record.message for record in run],  # type: ignore[misc]
                                    [record.ts_ms for record in run])
-            for record in run:
-                timestamps_ms.pop((record.source_index, record.offset), None)
             applied.extend(run)
             position = end
 
     def _apply(self, record: SourceRecord) -> None:
         """Apply one event as ``heat replay`` does: advance to its time, then apply it."""
-        released_by_ms = self._timestamps_ms.pop((record.source_index, record.offset), -1)
-        self._emit(self.engine.iter_advance(record.ts_ms), released_by_ms)
-        self._emit(self.engine.on_message(record.message, record.ts_ms), released_by_ms)
+        self._emit(self.engine.iter_advance(record.ts_ms), record.appended_ms)
+        self._emit(self.engine.on_message(record.message, record.ts_ms), record.appended_ms)
         self._applied.append(record)
 
     def _emit(self, frames: Iterable[Frame], released_by_ms: int) -> None:

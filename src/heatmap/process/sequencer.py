@@ -82,12 +82,14 @@ def event_key(message: Message) -> EventKey:
 
 
 class SourceRecord(NamedTuple):
-    """One decoded input record: its source (input partition), offset and event time (epoch ms)."""
+    """One decoded input record: its source (input partition), offset and event time (epoch
+    ms); ``appended_ms``: when it reached Kafka (epoch ms, -1 unknown), for latency only."""
 
     source_index: int
     offset: int
     ts_ms: int
     message: Message
+    appended_ms: int = -1
 
     @classmethod
     def of(cls, source_index: int, offset: int, message: Message) -> SourceRecord:
@@ -119,14 +121,14 @@ class Alignment(NamedTuple):
 class _Source:
     """What the sequencer knows of one input partition."""
 
-    __slots__ = ("_lowest", "buffered", "done_ahead", "max_ts_ms", "next_offset")
+    __slots__ = ("buffered", "done_ahead", "lowest", "max_ts_ms", "next_offset")
 
     def __init__(self, start_offset: int, done_ahead: Iterable[int]) -> None:
         self.next_offset = start_offset  # one past the highest offset fed
         self.max_ts_ms: int | None = None  # newest ts accepted (or already done) here
         self.buffered: set[int] = set()  # offsets accepted, not yet released
         # Every offset buffered, ascending (offsets are fed increasing), pruned lazily.
-        self._lowest: deque[int] = deque()
+        self.lowest: deque[int] = deque()
         # Offsets done (released or rejected) while a lower offset is still buffered.
         self.done_ahead: set[int] = set(done_ahead)
 
@@ -136,16 +138,8 @@ class _Source:
                              f"{self.next_offset - 1}; offsets of a source must increase")
         self.next_offset = offset + 1
 
-    def seen(self, ts_ms: int) -> None:
-        if self.max_ts_ms is None or ts_ms > self.max_ts_ms:
-            self.max_ts_ms = ts_ms
-
-    def buffer(self, offset: int) -> None:
-        self.buffered.add(offset)
-        self._lowest.append(offset)
-
     def lowest_buffered(self) -> int | None:
-        lowest, buffered = self._lowest, self.buffered
+        lowest, buffered = self.lowest, self.buffered
         while lowest and lowest[0] not in buffered:
             lowest.popleft()
         return lowest[0] if lowest else None
@@ -225,30 +219,53 @@ class Sequencer:
         ``arrived``: when the caller received it (the caller's clock and unit; see
         ``settled_before`` of :meth:`release`).
         """
-        source = self._sources[record.source_index]
-        source.fed(record.source_index, record.offset)
-        if record.offset in source.done_ahead:  # done before a takeover: never again
-            # Not seen: it may have been refused a year ahead, and a time it would show
-            # is never beyond the lower offset still to be released, fed before it.
-            source.done(record.offset)
-            return None
-        key = event_key(record.message)
-        applied_ms = self._applied_ms.get(key)
-        if applied_ms is not None and record.ts_ms < applied_ms:
-            source.done(record.offset)
-            return Rejection(record, f"late for its key: {key[0]} {key[1]!r} at "
-                                     f"{ms_to_rfc3339(record.ts_ms)} is before "
-                                     f"{ms_to_rfc3339(applied_ms)}, already applied")
-        if self._newest_ms is not None and record.ts_ms - self._newest_ms > self.max_gap_ms:
-            source.done(record.offset)
-            return Rejection(record, f"more than a year after the newest event "
-                                     f"({ms_to_rfc3339(self._newest_ms)})")
-        source.seen(record.ts_ms)
-        source.buffer(record.offset)
-        self._note_newest(record.ts_ms)
-        heapq.heappush(self._heap, (record.ts_ms, record.source_index, record.offset, key,
-                                    record, arrived))
-        return None
+        rejections = self.add_all(record.source_index, (record,), arrived)
+        return rejections[0] if rejections else None
+
+    def add_all(self, source_index: int, records: Iterable[SourceRecord],
+                arrived: float = 0.0) -> list[Rejection]:
+        """:meth:`add` for several records of one source (offsets increasing), in one pass:
+        the per-record path of every tick. Returns the rejections, in offset order."""
+        source = self._sources[source_index]
+        done_ahead, buffered, lowest = source.done_ahead, source.buffered, source.lowest
+        heap, applied, max_gap_ms = self._heap, self._applied_ms, self.max_gap_ms
+        push = heapq.heappush
+        rejections: list[Rejection] = []
+        for record in records:
+            offset, ts_ms = record.offset, record.ts_ms
+            if offset < source.next_offset:
+                source.fed(source_index, offset)  # raises
+            source.next_offset = offset + 1
+            if done_ahead and offset in done_ahead:  # done before a takeover: never again
+                # Not seen: it may have been refused a year ahead, and a time it would
+                # show is never beyond the lower offset still to be released, fed before it.
+                source.done(offset)
+                continue
+            message = record.message
+            key = (("prices", message.symbol) if type(message) is Price
+                   else event_key(message))
+            applied_ms = applied.get(key)
+            if applied_ms is not None and ts_ms < applied_ms:
+                source.done(offset)
+                rejections.append(Rejection(
+                    record, f"late for its key: {key[0]} {key[1]!r} at "
+                            f"{ms_to_rfc3339(ts_ms)} is before "
+                            f"{ms_to_rfc3339(applied_ms)}, already applied"))
+                continue
+            newest_ms = self._newest_ms
+            if newest_ms is not None and ts_ms - newest_ms > max_gap_ms:
+                source.done(offset)
+                rejections.append(Rejection(record, f"more than a year after the newest "
+                                                    f"event ({ms_to_rfc3339(newest_ms)})"))
+                continue
+            if source.max_ts_ms is None or ts_ms > source.max_ts_ms:
+                source.max_ts_ms = ts_ms
+            buffered.add(offset)
+            lowest.append(offset)
+            if newest_ms is None or ts_ms > newest_ms:
+                self._newest_ms = ts_ms
+            push(heap, (ts_ms, source_index, offset, key, record, arrived))
+        return rejections
 
     def skip(self, source_index: int, offset: int) -> bool:
         """Count a record the caller refused itself (e.g. undecodable) as done.
@@ -300,10 +317,20 @@ class Sequencer:
         release_below_ms = bound[0] + bound[1]
         remaining = len(heap) if max_records is None else max_records
         settled = math.inf if settled_before is None else settled_before
+        pop = heapq.heappop
         while remaining > 0 and heap and heap[0][0] < release_below_ms \
                 and heap[0][5] <= settled:
-            ts_ms, source_index, offset, key, record, _ = heapq.heappop(heap)
-            sources[source_index].done(offset)
+            ts_ms, source_index, offset, key, record, _ = pop(heap)
+            source = sources[source_index]
+            # _Source.done, inline: the per-record path of every tick.
+            buffered, lowest, done_ahead = source.buffered, source.lowest, source.done_ahead
+            buffered.discard(offset)
+            if done_ahead:
+                done_ahead.discard(offset)
+            while lowest and lowest[0] not in buffered:
+                lowest.popleft()
+            if lowest and lowest[0] < offset:
+                done_ahead.add(offset)
             applied_ms[key] = ts_ms
             released.append(record)
             remaining -= 1
