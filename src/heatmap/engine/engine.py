@@ -23,6 +23,7 @@ from heatmap.engine.heat import BookSnapshot
 from heatmap.engine.identity import ClusterIdentities, IdentityKey, KnownCluster
 from heatmap.engine.market import ExportedMarket, MarketState
 from heatmap.engine.params import EngineParams
+from heatmap.engine.share import BookShare
 from heatmap.schema import Account, CorrelationSnapshot, Frame, Position, Price, Trigger
 
 BookKey = tuple[str | None, str | None]  # (account, desk): exactly one is set
@@ -82,13 +83,20 @@ class HeatEngine:
     ----------
     params : EngineParams
         Bar interval, timeframes and every threshold.
+    on_bar_close : callable, optional
+        Called with each bar boundary (epoch ms) right after the bar closes.
+    share : BookShare, optional
+        Frame only these books (:mod:`heatmap.engine.share`); None: every book.
     """
 
     def __init__(self, params: EngineParams | None = None,
-                 on_bar_close: Callable[[int], None] | None = None) -> None:
+                 on_bar_close: Callable[[int], None] | None = None,
+                 share: BookShare | None = None) -> None:
         self.params = params or EngineParams()
         # Called with the boundary (epoch ms) right after a bar closes, before its frames.
         self.on_bar_close = on_bar_close
+        # The books this engine frames (None: all); every event is applied regardless.
+        self.share = share
         self.market = MarketState(self.params)
         self.book = PositionBook(self.params.default_maintenance_rate)
         self._pending: dict[BookKey, _Pending] = {}
@@ -267,19 +275,32 @@ class HeatEngine:
                 due_ms, _, key = heapq.heappop(self._due)
                 pending = self._pending.pop(key)
                 self._last_change_frame_ms[key] = due_ms
-                yield from self._emitted(self.frames_for(key, due_ms, pending.trigger))
+                if self._framed(key):
+                    yield from self._emitted(self.frames_for(key, due_ms, pending.trigger))
             elif next_bar is not None:
                 self.market.close_bar(next_bar)
                 if self.on_bar_close is not None:
                     self.on_bar_close(next_bar)
                 for account in self.book.accounts:
-                    yield from self._emitted(self.frames_for((account, None), next_bar, "bar"))
+                    if self._framed((account, None)):
+                        yield from self._emitted(self.frames_for((account, None), next_bar,
+                                                                 "bar"))
                 for desk in self.book.desks:
-                    yield from self._emitted(self.frames_for((None, desk), next_bar, "bar"))
+                    if self._framed((None, desk)):
+                        yield from self._emitted(self.frames_for((None, desk), next_bar, "bar"))
             else:
                 return
 
     # -- frames ------------------------------------------------------------------------------
+
+    def _framed(self, key: BookKey) -> bool:
+        """Whether this engine frames the book ``key`` (its share; an account's book goes
+        with the account's current desk)."""
+        share = self.share
+        if share is None:
+            return True
+        account, desk = key
+        return share.frames(self.book.desk_of(account) if account is not None else desk)
 
     def _emitted(self, frames: list[Frame]) -> list[Frame]:
         """Frames about to be emitted: their clusters are what the next frames of their

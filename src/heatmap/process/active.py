@@ -212,7 +212,8 @@ class ActiveEngine:
         # configuration its checkpoint and epochs recorded (a change is staged below).
         config = HostConfig(params=settings.engine_params(), source_kinds=kinds,
                             align_ms=settings.align_ms,
-                            alert_config=self._alert_file(None) or b"")
+                            alert_config=self._alert_file(None) or b"",
+                            share=settings.book_share())
         loop = asyncio.get_running_loop()
         resumed = await loop.run_in_executor(
             self.executor, EngineHost.resume, config, committed.checkpoint, committed.epochs,

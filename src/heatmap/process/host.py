@@ -48,6 +48,7 @@ from heatmap.engine.checkpoint import export_state, restore_state
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.envelope import Envelope
 from heatmap.engine.params import EngineParams
+from heatmap.engine.share import BookShare
 from heatmap.process.alert_config import AlertConfig, AlertConfigError, parse_alert_config
 from heatmap.process.epochs import Epoch, EpochError, make_epoch, replay_order
 from heatmap.process.sequencer import (
@@ -168,12 +169,16 @@ class HostConfig:
         The alert configuration a fresh host starts with (TOML bytes, validated by
         the caller; empty: the built-in thresholds). A host restored from a
         checkpoint uses the checkpoint's.
+    share : BookShare, optional
+        The books this engine frames when several share the desks (None: every
+        book). Only a home engine publishes correlation snapshots and thresholds.
     """
 
     params: EngineParams
     source_kinds: Sequence[MessageKind]
     align_ms: int = 1000
     alert_config: bytes = b""
+    share: BookShare | None = None
 
 
 class _SavedSource(msgspec.Struct, frozen=True, array_like=True):
@@ -260,6 +265,8 @@ class EngineHost:
             self.engine, self.monitor = restore_state(
                 engine_state, params, alert_defaults=limits.defaults,
                 alert_per_desk=dict(limits.per_desk), on_bar_close=self._bar_closed)
+        self.engine.share = config.share  # configuration, not state
+        self._publishes_market = config.share is None or config.share.home
         count = len(config.source_kinds)
         positions = positions or [SourcePosition(0, ())] * count
         if len(positions) != count:
@@ -403,6 +410,8 @@ class EngineHost:
         if self._pending_alert_config is not None:  # before the bar's frames are judged
             self._use_alert_config(self._pending_alert_config)
             self._pending_alert_config = None
+        if not self._publishes_market:  # the home engine publishes these once
+            return
         self._correlations.extend(self.engine.correlation_snapshots(boundary_ms))
         # Every bar: the thresholds in effect are current in the database whatever was lost.
         self._alert_levels.extend(self.monitor.levels(boundary_ms))

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from heatmap.engine.params import EngineParams, parse_duration_s
+from heatmap.engine.share import BookShare
 from heatmap.process.alert_config import AlertConfig, AlertConfigError, parse_alert_config
 from heatmap.settings.kafka import KafkaSettings
 
@@ -73,6 +74,13 @@ class ProcessSettings(BaseSettings):
     engine_name : str
         ``HEAT_ENGINE_NAME``: names this engine's transactional id and checkpoint key;
         one active engine per name.
+    engine_desks : dict of str to list of str
+        ``HEAT_ENGINE_DESKS``: when several engines share the desks, the desks each
+        engine name frames (with their accounts), as JSON, e.g. ``{"engine-a":
+        ["alpha"], "engine-b": ["beta", "gamma"]}``; the same value for every engine.
+        The first engine listed frames the books no engine names (accounts without a
+        desk, desks not listed) and alone publishes correlations and thresholds.
+        Empty (the default): this engine frames every book.
     log_level : str
         ``HEAT_LOG_LEVEL``.
     alert_config : Path or None
@@ -102,6 +110,7 @@ class ProcessSettings(BaseSettings):
     stall_report_s: float = Field(default=10.0, gt=0)
     health_max_delay_s: float = Field(default=10.0, gt=0)
     engine_name: str = Field(default="engine", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    engine_desks: dict[str, list[str]] = Field(default_factory=dict)
     log_level: str = "INFO"
     alert_config: Path | None = None
 
@@ -134,7 +143,28 @@ class ProcessSettings(BaseSettings):
         if self.heartbeat_interval_s >= self.session_timeout_s:
             raise ValueError("heartbeat_interval_s must be below session_timeout_s")
         self.engine_params()  # e.g. timeframes shorter than the bar fail here, at start-up
+        self.book_share()
         return self
+
+    def book_share(self) -> BookShare | None:
+        """This engine's share of the books (``HEAT_ENGINE_DESKS``); None: every book.
+        Raises ValueError when the map does not name this engine or names a desk twice."""
+        if not self.engine_desks:
+            return None
+        if self.engine_name not in self.engine_desks:
+            raise ValueError(f"HEAT_ENGINE_DESKS names no desks for this engine "
+                             f"({self.engine_name!r}); list it, or set HEAT_ENGINE_NAME to "
+                             f"one of {sorted(self.engine_desks)}")
+        claimed: dict[str, str] = {}
+        for engine, desks in self.engine_desks.items():
+            for desk in desks:
+                if desk in claimed:
+                    raise ValueError(f"HEAT_ENGINE_DESKS gives desk {desk!r} to both "
+                                     f"{claimed[desk]!r} and {engine!r}; a desk has one engine")
+                claimed[desk] = engine
+        return BookShare(desks=frozenset(self.engine_desks[self.engine_name]),
+                         claimed=frozenset(claimed),
+                         home=next(iter(self.engine_desks)) == self.engine_name)
 
     @property
     def app_id(self) -> str:

@@ -11,7 +11,8 @@ from heatmap.process.settings import ProcessSettings
 VARIABLES = ("HEAT_BAR_INTERVAL", "HEAT_TIMEFRAMES", "HEAT_WEB_HOST", "HEAT_WEB_PORT",
              "HEAT_SESSION_TIMEOUT_S", "HEAT_HEARTBEAT_INTERVAL_S", "HEAT_EPOCH_MAX_MS",
              "HEAT_EPOCH_MAX_EVENTS", "HEAT_ALIGN_MS", "HEAT_CHECKPOINT_EVERY_S",
-             "HEAT_WATCHDOG_S", "HEAT_KAFKA_BOOTSTRAP")
+             "HEAT_WATCHDOG_S", "HEAT_KAFKA_BOOTSTRAP", "HEAT_ENGINE_NAME",
+             "HEAT_ENGINE_DESKS")
 
 
 @pytest.fixture
@@ -31,6 +32,20 @@ def test_defaults_are_the_products(env: pytest.MonkeyPatch) -> None:
         60.0, 10.0, 100)
     assert settings.app_id == settings.transactional_id == "heat.process-engine"
     assert settings.engine_params() == EngineParams()
+    assert settings.book_share() is None  # one engine frames every book
+
+
+def test_engines_sharing_the_desks_read_one_map(env: pytest.MonkeyPatch) -> None:
+    env.setenv("HEAT_ENGINE_DESKS", '{"east": ["alpha", "beta"], "west": ["gamma"]}')
+    env.setenv("HEAT_ENGINE_NAME", "west")
+    west = ProcessSettings().book_share()
+    env.setenv("HEAT_ENGINE_NAME", "east")
+    east = ProcessSettings().book_share()
+    assert west is not None and east is not None
+    assert west.desks == {"gamma"} and not west.home
+    assert east.desks == {"alpha", "beta"} and east.home  # listed first
+    assert east.claimed == west.claimed == {"alpha", "beta", "gamma"}
+    assert ProcessSettings().app_id == "heat.process-east"
 
 
 def test_every_setting_comes_from_its_variable(env: pytest.MonkeyPatch) -> None:
@@ -66,6 +81,9 @@ def test_a_session_below_kafkas_minimum_is_refused(env: pytest.MonkeyPatch) -> N
     ({"timeframes": " , "}, "at least one timeframe"),
     ({"web_port": 70000}, "less than or equal to 65535"),
     ({"epoch_max_events": 0}, "greater than 0"),
+    ({"engine_desks": {"a": ["alpha"]}}, "names no desks for this engine \\('engine'\\)"),
+    ({"engine_desks": {"engine": ["alpha"], "b": ["beta", "alpha"]}},
+     "gives desk 'alpha' to both 'engine' and 'b'"),
 ])
 def test_bad_values_fail_at_start_up(env: pytest.MonkeyPatch, values: dict[str, object],
                                      message: str) -> None:
