@@ -12,15 +12,20 @@ gather its correlation block and take one quadratic form ``s' rho s``).
 from __future__ import annotations
 
 import math
+import multiprocessing
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from benchmarks.load import LoadShape, PriceWalk, make_books
 from heatmap.engine.engine import HeatEngine
 from heatmap.engine.params import EngineParams
+from heatmap.engine.share import BookShare
 from heatmap.process.outputs import correlation_record, frame_record
 from heatmap.schema import CorrelationSnapshot, Frame
 from heatmap.topics import Topics
@@ -137,11 +142,93 @@ def max_accounts(cells: Sequence[CapacityCell], symbols: int, budget_s: float,
     """The most accounts whose bar close stays within ``budget_s`` at ``symbols``, from a
     least-squares line through the measured accounts (cost grows linearly with the
     books); None with fewer than two measured account counts."""
-    points = sorted((cell.accounts, cell.with_outputs_s if with_outputs else cell.bar_close_s)
-                    for cell in cells if cell.symbols == symbols)
+    return _within(sorted((cell.accounts, cell.with_outputs_s if with_outputs
+                           else cell.bar_close_s) for cell in cells if cell.symbols == symbols),
+                   budget_s)
+
+
+def _within(points: Sequence[tuple[int, float]], budget_s: float) -> int | None:
+    """The most accounts within ``budget_s`` on a least-squares line through ``points``
+    ((accounts, seconds)); None with fewer than two account counts or no growth."""
     if len({accounts for accounts, _ in points}) < 2:
         return None
     slope, intercept = np.polyfit([p[0] for p in points], [p[1] for p in points], 1)
     if slope <= 0:
         return None
     return max(0, math.floor((budget_s - intercept) / slope + 1e-9))  # 1e-9: fit rounding
+
+
+# -- engines sharing the desks -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SharedCell:
+    """One grid point of engines sharing the desks (``HEAT_ENGINE_DESKS``), each its own
+    process on the same cores: ``bar_close_s`` is the wall time until the last engine has
+    framed its share (mean over the measured bars), every engine starting together."""
+
+    symbols: int
+    accounts: int
+    desks: int
+    engines: int
+    frames: int
+    bar_close_s: float
+
+
+def _shared_engine(shape: LoadShape, index: int, engines: int, bars: int,
+                   start: Barrier, results: Queue[tuple[int, float, int]]) -> None:
+    """One engine of ``engines`` (the body of a child process): desks ``index`` mod
+    ``engines`` are its share, engine 0 is home; reports (bar, seconds, frames)."""
+    threadpool_limits(limits=1, user_api="blas")  # as `heat process` runs its engine
+    params = EngineParams(bar_interval_s=BAR_S)
+    engine, walk, next_bar = _engine(shape, params)
+    desks = [f"desk-{number:02d}" for number in range(shape.desks)]
+    engine.share = BookShare(desks=frozenset(desks[index::engines]), claimed=frozenset(desks),
+                             home=index == 0)
+    bar_ms = params.bar_interval_s * 1000
+    for bar in range(next_bar, next_bar + bars):
+        for symbol, value in walk.ticks(shape.symbols, ROUNDS_PER_BAR ** 0.5):
+            engine.on_price(symbol, bar * bar_ms, value)
+        start.wait()
+        started = time.perf_counter()
+        made = engine.advance_to(bar * bar_ms + 1)
+        results.put((bar, time.perf_counter() - started, len(made)))
+
+
+def measure_shared(symbols: int, accounts: int, engines: int, desks: int = 10,
+                   positions_per_account: int = 20, bars: int = 2, seed: int = 7
+                   ) -> SharedCell:
+    """Bar-close wall seconds of ``engines`` engine processes sharing ``desks`` desks
+    (1-minute bars, timeframes 1h, 4h, 1d); ``engines=1`` is one engine framing all, run
+    the same way."""
+    shape = LoadShape(symbols=symbols, accounts=accounts, desks=desks,
+                      positions_per_account=positions_per_account, seed=seed)
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(engines)
+    results: Queue[tuple[int, float, int]] = context.Queue()
+    children = [context.Process(target=_shared_engine,
+                                args=(shape, index, engines, bars, start, results))
+                for index in range(engines)]
+    for child in children:
+        child.start()
+    try:
+        reports = [results.get(timeout=900) for _ in range(engines * bars)]
+    finally:
+        for child in children:
+            child.join(timeout=60)
+            if child.is_alive():
+                child.kill()
+    by_bar: dict[int, list[tuple[float, int]]] = {}
+    for bar, seconds, frames in reports:
+        by_bar.setdefault(bar, []).append((seconds, frames))
+    return SharedCell(symbols=symbols, accounts=accounts, desks=desks, engines=engines,
+                      frames=sum(frames for _, frames in next(iter(by_bar.values()))),
+                      bar_close_s=sum(max(seconds for seconds, _ in rows)
+                                      for rows in by_bar.values()) / len(by_bar))
+
+
+def max_accounts_shared(cells: Sequence[SharedCell], engines: int, budget_s: float
+                        ) -> int | None:
+    """:func:`max_accounts` for ``engines`` engines sharing the desks."""
+    return _within(sorted((cell.accounts, cell.bar_close_s) for cell in cells
+                          if cell.engines == engines), budget_s)

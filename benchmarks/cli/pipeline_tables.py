@@ -138,6 +138,23 @@ def _capacity(console: Console, figures: CapacityFigures) -> None:
     if bounds:
         console.print(f"most accounts (20 positions each) within {figures.budget_s:g} s, "
                       f"from a line through the measured counts: {bounds}")
+    if figures.shared:
+        _shared(console, figures)
+
+
+def _shared(console: Console, figures: CapacityFigures) -> None:
+    table = Table(title="capacity: one engine against engines sharing the desks (a process "
+                        "each, same cores; wall time to the last engine's frames)")
+    for column in ("engines", "symbols", "accounts", "desks", "frames", "bar close"):
+        table.add_column(column, justify="right")
+    for cell in figures.shared:
+        table.add_row(str(cell.engines), f"{cell.symbols:,}", f"{cell.accounts:,}",
+                      str(cell.desks), f"{cell.frames:,}", f"{cell.bar_close_s:,.3f} s")
+    console.print(table)
+    one, two = (figures.max_accounts_by_engines.get(count) for count in (1, 2))
+    if one and two:
+        console.print(f"most accounts within {figures.budget_s:g} s: one engine {one:,}, two "
+                      f"engines {two:,} ({two / one:.2f}x)")
 
 
 def _profiles(console: Console, result: PipelineBenchResult) -> None:

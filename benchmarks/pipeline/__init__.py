@@ -44,6 +44,9 @@ class CapacityFigures:
     cells: list[capacity.CapacityCell] = field(default_factory=list)
     max_accounts: dict[int, int | None] = field(default_factory=dict)
     max_accounts_with_outputs: dict[int, int | None] = field(default_factory=dict)
+    # One engine against engines sharing the desks, each a process on the same cores.
+    shared: list[capacity.SharedCell] = field(default_factory=list)
+    max_accounts_by_engines: dict[int, int | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,6 +80,14 @@ def capacity_grid(bench: Bench, spec: PipelineSpec) -> CapacityFigures:
             figures.cells, symbols, spec.capacity_budget_s)
         figures.max_accounts_with_outputs[symbols] = capacity.max_accounts(
             figures.cells, symbols, spec.capacity_budget_s, with_outputs=True)
+    for engines in (1, 2):
+        for accounts in spec.shared_accounts:
+            bench.step(f"capacity: {engines} engine process(es) sharing {accounts} accounts")
+            figures.shared.append(capacity.measure_shared(
+                200, accounts, engines, desks=spec.shape.desks, bars=spec.capacity_bars,
+                seed=spec.shape.seed))
+        figures.max_accounts_by_engines[engines] = capacity.max_accounts_shared(
+            figures.shared, engines, spec.capacity_budget_s)
     return figures
 
 

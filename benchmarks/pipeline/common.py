@@ -54,6 +54,8 @@ class PipelineSpec:
     capacity_accounts: tuple[int, ...] = (100, 300, 1000)
     capacity_bars: int = 2
     capacity_budget_s: float = 6.0  # 10 % of a 1-minute bar
+    # One engine against two sharing the desks (processes on the same cores), 200 symbols.
+    shared_accounts: tuple[int, ...] = (300, 1000, 2000)
 
 
 SPECS = {
@@ -61,7 +63,7 @@ SPECS = {
     "quick": PipelineSpec("quick", dense_ticks=100_000, latency_bar_closes=1,
                           relay_latency_s=8.0,
                           capacity_symbols=(100, 200), capacity_accounts=(100, 300),
-                          capacity_bars=1),
+                          capacity_bars=1, shared_accounts=(100, 300)),
 }
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from benchmarks.capacity import CapacityCell, max_accounts, measure
+from benchmarks.capacity import (
+    CapacityCell,
+    SharedCell,
+    max_accounts,
+    max_accounts_shared,
+    measure,
+    measure_shared,
+)
 
 
 def _cell(symbols: int, accounts: int, seconds: float) -> CapacityCell:
@@ -23,3 +30,16 @@ def test_a_small_grid_point_measures_every_account_frame() -> None:
     assert cell.frames == 5 * 3  # every account, three timeframes
     assert cell.bar_close_s > 0 and cell.floor_s > 0 and cell.outputs_s > 0
     assert cell.with_outputs_s > cell.bar_close_s
+
+
+def test_engines_sharing_the_desks_frame_every_book_once_between_them() -> None:
+    one = measure_shared(symbols=30, accounts=8, engines=1, desks=4, positions_per_account=4,
+                         bars=1)
+    two = measure_shared(symbols=30, accounts=8, engines=2, desks=4, positions_per_account=4,
+                         bars=1)
+    assert one.frames == two.frames == (8 + 4) * 3  # accounts and desks, three timeframes
+    assert one.bar_close_s > 0 and two.bar_close_s > 0
+    cells = [SharedCell(symbols=30, accounts=accounts, desks=4, engines=1, frames=0,
+                        bar_close_s=accounts * 0.002) for accounts in (100, 300)]
+    assert max_accounts_shared(cells, 1, budget_s=6.0) == 3000
+    assert max_accounts_shared(cells, 2, budget_s=6.0) is None  # not measured
