@@ -13,7 +13,7 @@ from heatmap.cli.errors import CommandFailed, bad_option
 from heatmap.settings.database import DatabaseSettings
 from heatmap.settings.kafka import KafkaConnection, KafkaSettings
 
-PIPELINE_TARGETS = {"ticks_per_s": 20_000.0, "vs_baseline": 0.5, "kafka_p99_ms": 250.0,
+PIPELINE_TARGETS = {"ticks_per_s": 100_000.0, "vs_baseline": 1.0, "kafka_p99_ms": 250.0,
                     "database_p99_ms": 1000.0}
 
 

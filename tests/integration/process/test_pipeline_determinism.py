@@ -6,7 +6,6 @@ the processor starts or arrives while it runs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,17 +19,11 @@ from support.heat_pipeline import (
     RecordedInputs,
     assert_same_rows,
     ingest,
-    pipeline,
     wait_for_outputs,
 )
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def running(stack, migrated, tmp_path: Path) -> Iterator[Pipeline]:
-    yield from pipeline(stack.kafka_bootstrap, migrated, tmp_path)
 
 
 def test_input_in_kafka_before_the_processor_starts(

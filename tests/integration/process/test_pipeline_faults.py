@@ -53,11 +53,6 @@ TAKEOVER_LIMIT_S = 15.0  # from kill -9 of the active worker to the standby's en
 ONLY_POSTGRESQL = pytest.mark.parametrize("database_server", ["postgresql"], indirect=True)
 
 
-@pytest.fixture
-def running(stack, migrated, tmp_path: Path) -> Iterator[Pipeline]:
-    yield from pipeline(stack.kafka_bootstrap, migrated, tmp_path)
-
-
 def ingest_all(running: Pipeline, inputs: RecordedInputs, log_path: Path) -> None:
     """Every input record into Kafka, before any worker starts."""
     producer = ingest(inputs, running.topics, running.bootstrap, log_path)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -17,7 +16,6 @@ from support.heat_pipeline import (
     Pipeline,
     RecordedInputs,
     ingest,
-    pipeline,
     recorded_inputs,
 )
 from support.heat_services import service_env
@@ -30,11 +28,6 @@ CONFIG = """
 cluster_concentration_warning = 0.5
 cluster_concentration_critical = 0.7
 """
-
-
-@pytest.fixture
-def running(stack, migrated, tmp_path: Path) -> Iterator[Pipeline]:
-    yield from pipeline(stack.kafka_bootstrap, migrated, tmp_path)
 
 
 def _levels(url: str) -> dict[str | None, set[tuple[float, float, float]]]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,6 @@ from support.heat_pipeline import (
     RecordedInputs,
     assert_same_rows,
     ingest,
-    pipeline,
     wait_for_outputs,
 )
 from support.heat_services import alive
@@ -39,11 +37,6 @@ from support.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 ONLY_POSTGRESQL = pytest.mark.parametrize("database_server", ["postgresql"], indirect=True)
-
-
-@pytest.fixture
-def running(stack, migrated, tmp_path: Path) -> Iterator[Pipeline]:
-    yield from pipeline(stack.kafka_bootstrap, migrated, tmp_path)
 
 
 @ONLY_POSTGRESQL

@@ -5,7 +5,6 @@ its own group, transactional id, epochs and checkpoints, leave the database exac
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from support.heat_pipeline import (
     RecordedInputs,
     assert_same_rows,
     ingest,
-    pipeline,
     wait_for_outputs,
 )
 
@@ -24,11 +22,6 @@ pytestmark = pytest.mark.integration
 # The test books' desks: alpha on one engine, beta on the other; the first listed also
 # frames the accounts without a desk and publishes correlations and thresholds.
 DESKS = json.dumps({"engine-alpha": ["alpha"], "engine-beta": ["beta"]})
-
-
-@pytest.fixture
-def running(stack, migrated, tmp_path: Path) -> Iterator[Pipeline]:
-    yield from pipeline(stack.kafka_bootstrap, migrated, tmp_path)
 
 
 def test_two_engines_sharing_the_desks_write_what_one_engine_writes(
