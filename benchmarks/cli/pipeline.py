@@ -21,7 +21,7 @@ def pipeline(
     quick: bool = typer.Option(False, "--quick", help="A short run (about 3 minutes): fewer "
                                "ticks, one bar close, a smaller capacity grid."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
-    figures: str = typer.Option("throughput,latency,failover,capacity", "--figures",
+    figures: str = typer.Option("throughput,latency,latency_large,failover,capacity", "--figures",
                                 help="Which figures to measure, comma-separated."),
     profile: Path | None = typer.Option(None, "--profile", help="Profile the processor "
                                         "(py-spy) and the engine host (cProfile) into DIR."),

@@ -173,6 +173,8 @@ def print_results(console: Console, result: PipelineBenchResult,
         _throughput(console, result.throughput, result.shape, targets)
     if result.latency is not None:
         _latency(console, result.latency, result.shape, targets)
+    if result.latency_large is not None:
+        _latency(console, result.latency_large, result.large_shape, targets)
     if result.failover is not None:
         _failover(console, result.failover)
     if result.capacity is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from benchmarks import capacity
 from benchmarks.pipeline.common import SPECS, Bench, PipelineSpec
@@ -35,7 +35,7 @@ from heatmap.stack.services import ServiceError
 __all__ = ["FIGURES", "SPECS", "Bench", "CapacityFigures", "FailoverFigures", "LatencyFigures",
            "PipelineBenchResult", "PipelineSpec", "ThroughputFigures", "as_dict", "run"]
 
-FIGURES = ("throughput", "latency", "failover", "capacity")
+FIGURES = ("throughput", "latency", "latency_large", "failover", "capacity")
 
 
 @dataclass
@@ -55,6 +55,9 @@ class PipelineBenchResult:
     shape: str
     throughput: ThroughputFigures | None = None
     latency: LatencyFigures | None = None
+    # The same at the spec's larger desk (``large_accounts``): a bar close frames more books.
+    latency_large: LatencyFigures | None = None
+    large_shape: str = ""
     failover: FailoverFigures | None = None
     capacity: CapacityFigures | None = None
     profiles: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
@@ -97,10 +100,13 @@ def capacity_grid(bench: Bench, spec: PipelineSpec) -> CapacityFigures:
 def run(bench: Bench, spec_name: str = "full", figures: Sequence[str] = FIGURES
         ) -> PipelineBenchResult:
     spec = SPECS[spec_name]
-    result = PipelineBenchResult(spec=spec_name, shape=spec.shape.describe())
+    large = replace(spec, shape=replace(spec.shape, accounts=spec.large_accounts))
+    result = PipelineBenchResult(spec=spec_name, shape=spec.shape.describe(),
+                                 large_shape=large.shape.describe())
     measures: dict[str, Callable[[], None]] = {
         "throughput": lambda: setattr(result, "throughput", throughput(bench, spec)),
         "latency": lambda: setattr(result, "latency", latency(bench, spec)),
+        "latency_large": lambda: setattr(result, "latency_large", latency(bench, large)),
         "failover": lambda: setattr(result, "failover", failover(bench, spec)),
         "capacity": lambda: setattr(result, "capacity", capacity_grid(bench, spec)),
     }

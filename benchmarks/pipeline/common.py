@@ -45,6 +45,7 @@ class PipelineSpec:
     live_ticks_per_s: float = 5000.0
     live_positions_per_s: float = 10.0
     latency_bar_closes: int = 3
+    large_accounts: int = 1000  # the latency figure again at this many accounts
     relay_latency_s: float = 15.0
     failover_ticks_per_s: float = 1000.0
     # The kill comes this long after the active worker's first checkpoint once caught up:
@@ -63,7 +64,7 @@ SPECS = {
     "quick": PipelineSpec("quick", dense_ticks=100_000, latency_bar_closes=1,
                           relay_latency_s=8.0,
                           capacity_symbols=(100, 200), capacity_accounts=(100, 300),
-                          capacity_bars=1, shared_accounts=(100, 300)),
+                          capacity_bars=1, shared_accounts=(100, 300), large_accounts=300),
 }
 
 
