@@ -293,6 +293,15 @@ def postgresql_migrated(postgresql_server: DatabaseServer) -> Iterator[object]:
 
 
 @pytest.fixture
+def running(stack: StackState, migrated, tmp_path: Path):
+    """Processor and sink workers of one test on fresh topics and a migrated database
+    (``running.process()``, ``running.sink()``; a ``Pipeline``); all killed at the end."""
+    from support.heat_pipeline import pipeline
+
+    yield from pipeline(stack.kafka_bootstrap, migrated, tmp_path)
+
+
+@pytest.fixture
 def replayed(migrated, tmp_path: Path):
     """A migrated database of each kind holding, as heat_writer wrote them, the real
     5-minute bars of 2018-01-10..12 and the replay fixture (desks alpha and beta), stored as

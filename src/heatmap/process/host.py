@@ -266,7 +266,7 @@ class EngineHost:
                 engine_state, params, alert_defaults=limits.defaults,
                 alert_per_desk=dict(limits.per_desk), on_bar_close=self._bar_closed)
         self.engine.share = config.share  # configuration, not state
-        self._publishes_market = config.share is None or config.share.home
+        self._publishes_shared = config.share is None or config.share.home
         count = len(config.source_kinds)
         positions = positions or [SourcePosition(0, ())] * count
         if len(positions) != count:
@@ -410,7 +410,7 @@ class EngineHost:
         if self._pending_alert_config is not None:  # before the bar's frames are judged
             self._use_alert_config(self._pending_alert_config)
             self._pending_alert_config = None
-        if not self._publishes_market:  # the home engine publishes these once
+        if not self._publishes_shared:  # the home engine publishes these once
             return
         self._correlations.extend(self.engine.correlation_snapshots(boundary_ms))
         # Every bar: the thresholds in effect are current in the database whatever was lost.
@@ -463,7 +463,9 @@ class EngineHost:
                            self.sequencer.positions(), self._staged_alert_config)
         self._staged_alert_config = None
         frames, alerts, correlations = self._frames, self._alerts, self._correlations
-        dead_letters, released_by_ms = self._dead_letters, self._released_by_ms
+        # Engines sharing the desks all read every record: the home engine's letters only.
+        dead_letters = self._dead_letters if self._publishes_shared else []
+        released_by_ms = self._released_by_ms
         alert_levels = self._alert_levels
         self.next_epoch += 1
         self._open()

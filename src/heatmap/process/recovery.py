@@ -88,8 +88,10 @@ async def read_ranges(consumer: AIOKafkaConsumer,
 async def read_committed_state(consumer: AIOKafkaConsumer, sequence: TopicPartition,
                                checkpoints: TopicPartition, engine_name: str,
                                on_progress: Callable[[], None] = lambda: None) -> Committed:
-    """The engine's latest checkpoint and the epochs committed after it."""
-    found = await _latest_checkpoint(consumer, checkpoints, engine_name.encode(), on_progress)
+    """The engine's latest checkpoint and the epochs committed after it. Engines sharing
+    the desks share the topics too: only records keyed with this engine's name count."""
+    key = engine_name.encode()
+    found = await _latest_checkpoint(consumer, checkpoints, key, on_progress)
     start = (await consumer.beginning_offsets([sequence]))[sequence]
     end = (await consumer.end_offsets([sequence]))[sequence]
     checkpoint: bytes | None = None
@@ -103,7 +105,7 @@ async def read_committed_state(consumer: AIOKafkaConsumer, sequence: TopicPartit
         start = sequence_offset
     fetched = await read_ranges(consumer, {sequence: (start, end)}, on_progress)
     epochs = [epoch for epoch in (decode_epoch(record.value or b"")
-                                  for record in fetched[sequence])
+                                  for record in fetched[sequence] if record.key == key)
               if epoch.epoch > last_epoch]
     return Committed(checkpoint, epochs, end)
 

@@ -255,7 +255,7 @@ def test_every_attribute_is_saved_or_derived() -> None:
     """A new piece of engine state must reach the checkpoint (and bump FORMAT_VERSION)."""
     engine = HeatEngine(SMALL_PARAMS)
     expected = {
-        HeatEngine: {"params", "on_bar_close", "market", "book", "_pending", "_due",
+        HeatEngine: {"params", "on_bar_close", "share", "market", "book", "_pending", "_due",
                      "_next_sequence", "_last_change_frame_ms", "_min_change_gap_ms",
                      "_last_price_ms", "_echo", "clusters"},
         MarketState: {"params", "bar_ms", "slots", "symbols", "last_price", "last_price_ms",

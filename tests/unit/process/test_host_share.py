@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from heatmap.engine.share import BookShare
-from heatmap.process.host import EngineHost, EpochOutput, HostConfig
+from heatmap.process.host import EngineHost, EpochOutput, HostConfig, RawRecord
 from heatmap.schema import Frame, encode
 from support.dense_streams import KINDS, PARAMS, dense_stream, run_in_fetches
 
@@ -17,7 +17,10 @@ OTHER = BookShare(desks=frozenset({"desk-b"}), claimed=CLAIMED, home=False)
 
 def _run(seed: int, share: BookShare | None) -> list[EpochOutput]:
     host = EngineHost(HostConfig(params=PARAMS, source_kinds=KINDS, share=share))
-    return run_in_fetches(host, dense_stream(seed, desk_moves=False), seed)
+    records = dense_stream(seed, desk_moves=False)
+    last = max(record.offset for record in records if record.source_index == 0)
+    records.append(RawRecord(0, last + 1, None, b'{"symbol": "AAAUSDT", "price": '))
+    return run_in_fetches(host, records, seed)
 
 
 def _frames(outputs: list[EpochOutput]) -> list[Frame]:
@@ -44,7 +47,7 @@ def test_two_engines_sharing_the_desks_emit_what_one_emits(seed: int) -> None:
     assert sorted(alerts(home) + alerts(other)) == sorted(alerts(alone))
     assert alerts(other)  # the other engine judges its books' frames itself
     # What exists once per deployment comes from the home engine alone.
-    for kind in ("correlations", "alert_levels"):
+    for kind in ("correlations", "alert_levels", "dead_letters"):
         assert [getattr(o, kind) for o in home] == [getattr(o, kind) for o in alone]
         assert not any(getattr(o, kind) for o in other)
-    assert any(o.correlations for o in alone)
+    assert any(o.correlations for o in alone) and any(o.dead_letters for o in alone)
