@@ -68,16 +68,21 @@ def _engine(shape: LoadShape, params: EngineParams) -> tuple[HeatEngine, PriceWa
     walk = PriceWalk(shape.symbol_names(), shape.seed)
     bar_ms = params.bar_interval_s * 1000
     books = make_books(shape, walk.prices(), HISTORY_BARS * bar_ms)
-    scale = ROUNDS_PER_BAR ** 0.5
     for bar in range(HISTORY_BARS + 1):
-        for symbol, value in walk.ticks(shape.symbols, scale):
-            engine.on_price(symbol, bar * bar_ms, value)
+        _price_bar(engine, walk, shape.symbols, bar * bar_ms)
     for account in books.accounts:
         engine.on_message(account, HISTORY_BARS * bar_ms)
     for position in books.positions(HISTORY_BARS * bar_ms):
         engine.on_message(position, HISTORY_BARS * bar_ms)
     engine.advance_to((HISTORY_BARS + 1) * bar_ms - 1)  # the set-up's change frames
     return engine, walk, HISTORY_BARS + 1
+
+
+def _price_bar(engine: HeatEngine, walk: PriceWalk, symbols: int, boundary_ms: int) -> None:
+    """Move every symbol as far as a bar of ticks would, at the bar's boundary (epoch ms):
+    the next event after it closes the bar."""
+    for symbol, value in walk.ticks(symbols, ROUNDS_PER_BAR ** 0.5):
+        engine.on_price(symbol, boundary_ms, value)
 
 
 def _floor_s(engine: HeatEngine, shape: LoadShape) -> float:
@@ -124,8 +129,7 @@ def measure(symbols: int, accounts: int, positions_per_account: int = 20, bars: 
     close_s = outputs_s = 0.0
     frames = 0
     for bar in range(next_bar, next_bar + bars):
-        for symbol, value in walk.ticks(symbols, ROUNDS_PER_BAR ** 0.5):
-            engine.on_price(symbol, bar * bar_ms, value)
+        _price_bar(engine, walk, symbols, bar * bar_ms)
         started = time.perf_counter()
         made = engine.advance_to(bar * bar_ms + 1)
         close_s += time.perf_counter() - started
@@ -187,8 +191,7 @@ def _shared_engine(shape: LoadShape, index: int, engines: int, bars: int,
                              home=index == 0)
     bar_ms = params.bar_interval_s * 1000
     for bar in range(next_bar, next_bar + bars):
-        for symbol, value in walk.ticks(shape.symbols, ROUNDS_PER_BAR ** 0.5):
-            engine.on_price(symbol, bar * bar_ms, value)
+        _price_bar(engine, walk, shape.symbols, bar * bar_ms)
         start.wait()
         started = time.perf_counter()
         made = engine.advance_to(bar * bar_ms + 1)

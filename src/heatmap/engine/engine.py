@@ -167,8 +167,10 @@ class HeatEngine:
         when a price is not quiet or names a new symbol (a new symbol takes a slot in
         first-seen order, so it goes through :meth:`on_price`).
         """
-        quiet_ms = self.quiet_until_ms()
-        if prices and (quiet_ms is None or max(ts_ms) > quiet_ms):
+        if not prices:
+            return
+        quiet_ms, newest_ms = self.quiet_until_ms(), max(ts_ms)
+        if quiet_ms is None or newest_ms > quiet_ms:
             raise ValueError("a price in the run closes a bar or emits a frame first")
         slots = self.market.slots
         # Per symbol, the price a one-by-one application leaves: the last one at the
@@ -181,12 +183,10 @@ class HeatEngine:
         unknown = latest.keys() - slots.keys()
         if unknown:
             raise ValueError(f"symbols never priced before: {sorted(unknown)}")
-        if latest:
-            self.market.on_prices([slots[symbol] for symbol in latest],
-                                  [kept[0] for kept in latest.values()],
-                                  [kept[1] for kept in latest.values()])
-            newest_ms = max(ts_ms)
-            self._last_price_ms = max(newest_ms, self._last_price_ms or newest_ms)
+        self.market.on_prices([slots[symbol] for symbol in latest],
+                              [kept[0] for kept in latest.values()],
+                              [kept[1] for kept in latest.values()])
+        self._last_price_ms = max(newest_ms, self._last_price_ms or newest_ms)
 
     def advance_to(self, ts_ms: int) -> list[Frame]:
         """Close bars and emit pending frames due strictly before ``ts_ms``, in time order."""

@@ -68,7 +68,6 @@ from heatmap.schema import (
     InvalidMessageError,
     Position,
     Price,
-    datetime_to_ms,
     decode,
 )
 
@@ -333,8 +332,7 @@ class EngineHost:
                 if sequencer.skip(source_index, raw.offset):
                     self._dead_letters.append(DeadLetter.of(source_index, raw, str(error)))
                 continue
-            decoded.append(SourceRecord(source_index, raw.offset, datetime_to_ms(message.ts),
-                                        message, raw.timestamp))
+            decoded.append(SourceRecord.of(source_index, raw.offset, message, raw.timestamp))
         self._buffer(source_index, decoded, fetched, arrived_s)
 
     def _buffer(self, source_index: int, decoded: Sequence[SourceRecord],

@@ -92,9 +92,10 @@ class SourceRecord(NamedTuple):
     appended_ms: int = -1
 
     @classmethod
-    def of(cls, source_index: int, offset: int, message: Message) -> SourceRecord:
+    def of(cls, source_index: int, offset: int, message: Message,
+           appended_ms: int = -1) -> SourceRecord:
         """The record of ``message`` with its event time in epoch ms."""
-        return cls(source_index, offset, datetime_to_ms(message.ts), message)
+        return cls(source_index, offset, datetime_to_ms(message.ts), message, appended_ms)
 
 
 class Rejection(NamedTuple):
@@ -146,7 +147,8 @@ class _Source:
 
     def done(self, offset: int) -> None:
         self.buffered.discard(offset)
-        self.done_ahead.discard(offset)
+        if self.done_ahead:  # usually empty: a takeover or an out-of-order release fills it
+            self.done_ahead.discard(offset)
         lowest = self.lowest_buffered()
         if lowest is not None and lowest < offset:
             self.done_ahead.add(offset)
@@ -233,9 +235,7 @@ class Sequencer:
         rejections: list[Rejection] = []
         for record in records:
             offset, ts_ms = record.offset, record.ts_ms
-            if offset < source.next_offset:
-                source.fed(source_index, offset)  # raises
-            source.next_offset = offset + 1
+            source.fed(source_index, offset)
             if done_ahead and offset in done_ahead:  # done before a takeover: never again
                 # Not seen: it may have been refused a year ahead, and a time it would
                 # show is never beyond the lower offset still to be released, fed before it.
@@ -321,16 +321,7 @@ class Sequencer:
         while remaining > 0 and heap and heap[0][0] < release_below_ms \
                 and heap[0][5] <= settled:
             ts_ms, source_index, offset, key, record, _ = pop(heap)
-            source = sources[source_index]
-            # _Source.done, inline: the per-record path of every tick.
-            buffered, lowest, done_ahead = source.buffered, source.lowest, source.done_ahead
-            buffered.discard(offset)
-            if done_ahead:
-                done_ahead.discard(offset)
-            while lowest and lowest[0] not in buffered:
-                lowest.popleft()
-            if lowest and lowest[0] < offset:
-                done_ahead.add(offset)
+            sources[source_index].done(offset)
             applied_ms[key] = ts_ms
             released.append(record)
             remaining -= 1
